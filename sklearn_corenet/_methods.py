@@ -1,0 +1,202 @@
+"""Compression methods: what ``CoreNetCompressor(method=...)`` can do.
+
+A method says how a layer's edges are chosen and reweighted. Sampling
+methods describe their sampling problems as :class:`~._sampling.SamplingPlan`
+objects and leave the drawing, the budget and amplification to
+:mod:`._sparsify`; deterministic methods return the sparsified weights
+directly. New rules are added by registering a :class:`Method` under a new
+name: the estimators never need to change.
+"""
+
+import numpy as np
+
+from ._sampling import matrix_plan, neuron_plan
+
+
+class Method:
+    """Base class of compression methods.
+
+    Attributes
+    ----------
+    name : str
+        The value of ``method`` that selects it.
+    in_paper : bool
+        Whether the method is defined in Baykal et al. (2019).
+    needs_statistics : bool
+        Whether it uses the calibration statistics (sensitivities, Δ).
+    prunes_dead_neurons : bool
+        CoreNet+: remove hidden neurons that are zero on every point of S.
+    amplifies : bool
+        CoreNet++: keep the best of ``n_trials`` candidates per neuron.
+    samples : bool
+        Whether it draws random samples (so ``random_state`` matters).
+    theory_mode : bool
+        Whether it can run without ``keep_ratio``, from ``epsilon`` and
+        ``delta``.
+    """
+
+    name = None
+    in_paper = True
+    needs_statistics = True
+    prunes_dead_neurons = False
+    amplifies = False
+    samples = True
+    theory_mode = False
+
+    def plans(self, weights, statistics, active, layer_scale):
+        """Sampling plans of every layer (sampling methods).
+
+        Parameters
+        ----------
+        weights : list of ndarray of shape (n_in + 1, n_out)
+            Weights with the bias as last row.
+        statistics : list of LayerStatistics or None
+        active : list of ndarray of bool of shape (n_out,)
+            Neurons that are kept (all True unless dead neurons are pruned).
+        layer_scale : ndarray of shape (n_layers,)
+            Relative allocation of draws across layers.
+        """
+        raise NotImplementedError
+
+    def select(self, weights, statistics, active, budget):
+        """Sparsified weights of every layer (deterministic methods)."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class CoreNet(Method):
+    """Alg. 2 with empirical-sensitivity probabilities (CoreNet, CoreNet+, CoreNet++)."""
+
+    theory_mode = True
+
+    def __init__(self, name, prunes_dead_neurons=False, amplifies=False):
+        self.name = name
+        self.prunes_dead_neurons = prunes_dead_neurons
+        self.amplifies = amplifies
+
+    def scores(self, W, stats):
+        return stats.sensitivity
+
+    def allocation(self, scores, W, stats):
+        """α per neuron and sign: the row sums S_i+ and S_i- (m_i ∝ S_i)."""
+        sign = np.sign(W)
+        return np.vstack([
+            np.where(sign > 0, scores, 0).sum(axis=0),
+            np.where(sign < 0, scores, 0).sum(axis=0),
+        ])
+
+    def plans(self, weights, statistics, active, layer_scale):
+        plans = []
+        if statistics is None:
+            statistics = [None] * len(weights)
+        for W, stats, alive, scale in zip(weights, statistics, active, layer_scale, strict=True):
+            scores = self.scores(W, stats)
+            allocation = self.allocation(scores, W, stats) * scale
+            plans.append(neuron_plan(scores, np.sign(W), allocation, alive))
+        return plans
+
+
+class Uniform(CoreNet):
+    """Alg. 2 with q uniform over each neuron's edges of one sign (Appendix B.1).
+
+    Data-oblivious: each row's sample size is proportional to its number of
+    edges.
+    """
+
+    needs_statistics = False
+    theory_mode = False
+
+    def __init__(self):
+        super().__init__("uniform")
+
+    def scores(self, W, stats):
+        return (W != 0).astype(np.float64)
+
+
+class MatrixSampling(Method):
+    """Entry-wise sampling over a whole layer (Appendix B.1).
+
+    "l1": p ∝ |w| (Achlioptas et al. 2013); "l2": p ∝ w² (Drineas & Zouzias
+    2011); "l1+l2": p = ½ (w²/‖W‖_F² + |w|/‖W‖₁) (Kundu & Drineas 2014). Each
+    layer draws a number of entries proportional to its size.
+    """
+
+    needs_statistics = False
+
+    def __init__(self, name):
+        self.name = name
+
+    def probabilities(self, W):
+        magnitude = np.abs(W).astype(np.float64)
+        if self.name == "l1":
+            return magnitude
+        if self.name == "l2":
+            return magnitude**2
+        l1 = magnitude / max(magnitude.sum(), 1e-300)
+        l2 = magnitude**2 / max((magnitude**2).sum(), 1e-300)
+        return (l1 + l2) / 2
+
+    def plans(self, weights, statistics, active, layer_scale):
+        return [
+            matrix_plan(self.probabilities(W), W.size * scale)
+            for W, scale in zip(weights, layer_scale, strict=True)
+        ]
+
+
+class Magnitude(Method):
+    """Weight thresholding (Han et al. 2015): keep the largest |w| globally.
+
+    Weights and biases of all layers are ranked together; kept entries keep
+    their values (no reweighting).
+    """
+
+    name = "magnitude"
+    needs_statistics = False
+    samples = False
+
+    def select(self, weights, statistics, active, budget):
+        magnitudes = np.concatenate([np.abs(W).ravel() for W in weights])
+        budget = int(min(budget, magnitudes.size))
+        keep = np.zeros(magnitudes.size, dtype=bool)
+        if budget > 0:
+            keep[np.argpartition(-magnitudes, budget - 1)[:budget]] = True
+        layers, start = [], 0
+        for W in weights:
+            mask = keep[start : start + W.size].reshape(W.shape)
+            layers.append(np.where(mask, W, 0).astype(W.dtype))
+            start += W.size
+        return layers
+
+
+METHODS = {}
+
+
+def register_method(method):
+    """Make ``method`` available as ``CoreNetCompressor(method=method.name)``."""
+    METHODS[method.name] = method
+    return method
+
+
+for _method in (
+    CoreNet("corenet"),
+    CoreNet("corenet+", prunes_dead_neurons=True),
+    CoreNet("corenet++", prunes_dead_neurons=True, amplifies=True),
+    Uniform(),
+    MatrixSampling("l1"),
+    MatrixSampling("l2"),
+    MatrixSampling("l1+l2"),
+    Magnitude(),
+):
+    register_method(_method)
+
+
+def get_method(name):
+    """The registered method called ``name``."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown method {name!r}; valid methods: {', '.join(sorted(METHODS))}"
+        ) from None

@@ -1,0 +1,124 @@
+"""Sample sizes: the theory's (Alg. 1 and 2) and the budget solve.
+
+Theory mode follows Alg. 1, lines 1-9 and Alg. 2, line 6 with the paper's
+constants. Budget mode keeps the theory's proportions within a layer
+(``m_i ∝ S_i``) and finds the one allocation constant for which the
+expected number of distinct kept parameters equals the budget.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+
+@dataclass
+class TheoryConstants:
+    """The network-wide quantities of Alg. 1 (lines 1-2 and 4-6).
+
+    Attributes
+    ----------
+    n_neurons : int
+        η, all neurons of layers 2..L.
+    widest : int
+        η*, the widest hidden layer (the output layer if there is none).
+    kappa : float
+        κ = √(2λ*) (1 + √(2λ*) log(8ηη*/δ)), with λ* = log(ηη*)/2.
+    K : float
+        The constant of Assumption 1.
+    log_term : float
+        log(8η/δ), the confidence term of Alg. 2, line 6.
+    """
+
+    n_neurons: int
+    widest: int
+    kappa: float
+    K: float
+    log_term: float
+
+
+def theory_constants(layer_widths, delta, K=None):
+    """Network constants for layer output widths ``layer_widths`` (hidden + output)."""
+    n_neurons = int(sum(layer_widths))
+    hidden = layer_widths[:-1]
+    widest = int(max(hidden) if len(hidden) else layer_widths[-1])
+    product = max(n_neurons * widest, 2)
+    lambda_star = np.log(product) / 2
+    root = np.sqrt(2 * lambda_star)
+    kappa = root * (1 + root * np.log(8 * product / delta))
+    if K is None:
+        K = float(np.log(product))
+    return TheoryConstants(n_neurons, widest, float(kappa), float(K), float(np.log(8 * n_neurons / delta)))
+
+
+def auto_calibration_size(layer_widths, delta):
+    """|S| = ⌈log(8ηη*/δ) · log(ηη*)⌉ (ALGORITHM.md, "Notation")."""
+    n_neurons = int(sum(layer_widths))
+    hidden = layer_widths[:-1]
+    widest = int(max(hidden) if len(hidden) else layer_widths[-1])
+    product = max(n_neurons * widest, 2)
+    return int(np.ceil(np.log(8 * product / delta) * np.log(product)))
+
+
+def layer_conditions(relative_conditions, kappa):
+    """Δ^ℓ = max_i mean_x Δ_i(x) + κ (Alg. 1, line 6), and Δ^{ℓ→} = Π_{k≥ℓ} Δ^k."""
+    delta_hat = np.array([float(np.max(rc)) + kappa for rc in relative_conditions])
+    downstream = np.cumprod(delta_hat[::-1])[::-1]
+    return delta_hat, downstream
+
+
+def layer_epsilons(epsilon, downstream):
+    """ε_ℓ = ε / (2 (L−1) Δ^{ℓ→}) (Alg. 1, line 9)."""
+    return epsilon / (2 * len(downstream) * downstream)
+
+
+def theory_sample_sizes(row_sums, epsilon_layer, constants):
+    """m_i = ⌈8 S_i K log(8η/δ) / ε_ℓ²⌉ per neuron and sign (Alg. 2, line 6).
+
+    Returns an int64 array shaped like ``row_sums`` (2, n_out); zero where
+    S_i = 0. Sizes beyond 2**62 are capped (they keep every edge anyway).
+    """
+    m = 8 * row_sums * constants.K * constants.log_term / epsilon_layer**2
+    return np.ceil(np.minimum(m, 2.0**62)).astype(np.int64)
+
+
+def epsilon_for_allocation(c, allocation_scale, downstream, constants):
+    """The ε that the theory's sample sizes would need for ``m_i = c · α_i``.
+
+    With ``α_i = S_i · allocation_scale[ℓ]``, Alg. 2, line 6 gives
+    ``ε_ℓ = sqrt(8 K log(8η/δ) / (c · allocation_scale[ℓ]))`` and the
+    network's ε is the largest ``2 (L−1) Δ^{ℓ→} ε_ℓ``. Returns (ε, ε_ℓ).
+    """
+    eps_layer = np.sqrt(8 * constants.K * constants.log_term / (c * np.asarray(allocation_scale)))
+    return float(np.max(2 * len(downstream) * downstream * eps_layer)), eps_layer
+
+
+def expected_kept(plans, c, fixed=0):
+    """Expected number of distinct kept entries: Σ_r Σ_j 1 − (1 − q_rj)^{m_r(c)}."""
+    total = float(fixed)
+    for plan in plans:
+        rows, log_miss = plan.support_log_miss
+        m = plan.draws_for(c)[rows]
+        with np.errstate(invalid="ignore"):
+            kept = -np.expm1(m * log_miss)
+        total += float(kept[m > 0].sum())
+    return total
+
+
+def solve_allocation(plans, budget, fixed=0):
+    """The allocation constant c whose expected kept count equals ``budget``.
+
+    ``fixed`` counts parameters kept outside the plans. The expected count is
+    non-decreasing in c, so a bracketing root finder converges. Returns
+    ``np.inf`` when the budget exceeds what sampling can keep (all rows
+    complete).
+    """
+    capacity = fixed + sum(int(np.count_nonzero(plan.probabilities)) for plan in plans)
+    if budget >= capacity:
+        return np.inf
+    total_alloc = sum(float(plan.allocation.sum()) for plan in plans)
+    low = 0.0
+    high = max(budget - fixed, 1) / max(total_alloc, 1e-300)
+    while expected_kept(plans, high, fixed) < budget:
+        low, high = high, high * 2
+    return brentq(lambda c: expected_kept(plans, c, fixed) - budget, low, high, xtol=1e-300, rtol=1e-6, maxiter=200)

@@ -1,0 +1,229 @@
+"""Importance sampling of edges with reweighting (Alg. 2, lines 3-10).
+
+A layer is sparsified by independent sampling problems, its *rows*: for the
+CoreNet family a row is one neuron's positive (or negative) incoming edges;
+for the whole-matrix baselines of the paper a row is the entire layer. Row r
+draws ``m_r`` edges with replacement from its distribution ``q_r`` and every
+drawn edge is reweighted by ``count / (m_r q)``, which keeps each neuron's
+value an unbiased estimate of the original.
+
+Budgets are met exactly with *draw sequences*: each row's draws are generated
+in order, and the row takes the first ``m_r(c) = ceil(c · α_r)`` of them, for
+one allocation constant ``c`` shared by all rows (``α_r`` says how the rows
+share the draws). Each edge enters the sample at the value of ``c`` where its
+first draw is reached, so the number of distinct kept edges is a step function
+of ``c`` whose steps are known: choosing ``c`` between two steps keeps exactly
+the requested number of edges. For each fixed ``c`` the rows are ordinary
+multinomial samples of size ``m_r(c)``.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+
+@dataclass
+class SamplingPlan:
+    """The sampling problems of one layer.
+
+    Parameters
+    ----------
+    probabilities : ndarray of shape (n_rows, n_cols)
+        Row r's distribution q_r over its candidate edges; rows sum to one or
+        are all zero (nothing to sample).
+    allocation : ndarray of shape (n_rows,)
+        α_r ≥ 0: row r gets ``ceil(c · α_r)`` draws for allocation constant c.
+    layout : {"neuron", "matrix"}
+        "neuron": row ``r = sign · n_out + i`` holds the edges into neuron i
+        (column j is input j, the bias last). "matrix": a single row over all
+        entries of the layer, in row-major order.
+    shape : tuple
+        Shape of the layer's weight matrix with the bias row, (n_in + 1, n_out).
+    """
+
+    probabilities: np.ndarray
+    allocation: np.ndarray
+    layout: str
+    shape: tuple
+
+    @property
+    def n_rows(self):
+        return self.probabilities.shape[0]
+
+    @property
+    def n_cols(self):
+        return self.probabilities.shape[1]
+
+    @cached_property
+    def support_log_miss(self):
+        """Row of every candidate edge and log(1 − q) (−inf where q = 1)."""
+        rows, cols = np.nonzero(self.probabilities)
+        with np.errstate(divide="ignore"):
+            return rows, np.log1p(-self.probabilities[rows, cols])
+
+    def draws_for(self, c):
+        """m_r = ceil(c · α_r), as int64."""
+        return np.ceil(np.asarray(c) * self.allocation).astype(np.int64)
+
+    def to_layer(self, values):
+        """Map per-(row, col) values of shape (n_rows, n_cols) onto the layer.
+
+        Rows covering the same entry add up (in the neuron layout the positive
+        and negative rows of a neuron cover disjoint edges).
+        """
+        n_in1, n_out = self.shape
+        if self.layout == "neuron":
+            values = values.reshape(-1, n_out, n_in1).sum(axis=0)
+            return values.T
+        return values.sum(axis=0).reshape(n_in1, n_out)
+
+    def neuron_of_row(self):
+        """The neuron (column of the layer) each row belongs to; neuron layout only."""
+        return np.arange(self.n_rows) % self.shape[1]
+
+
+def neuron_plan(scores, weight_sign, allocation_per_neuron, active=None):
+    """A neuron-layout plan: per neuron and sign, q ∝ scores (Alg. 2, line 3).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_in + 1, n_out)
+        Non-negative importance of every edge (the empirical sensitivity for
+        CoreNet, a constant for the uniform baseline).
+    weight_sign : ndarray of shape (n_in + 1, n_out)
+        Sign of each edge; zero weights are never sampled.
+    allocation_per_neuron : ndarray of shape (2, n_out)
+        α for the positive and the negative row of each neuron.
+    active : ndarray of bool of shape (n_out,), default=None
+        Neurons to sparsify; the rows of the others are empty (CoreNet+
+        removes them).
+    """
+    n_in1, n_out = scores.shape
+    rows = []
+    for sign in (1, -1):
+        part = np.where(weight_sign == sign, scores, 0).T  # (n_out, n_in + 1)
+        if active is not None:
+            part = part * active[:, np.newaxis]
+        rows.append(part)
+    probabilities = np.vstack(rows).astype(np.float64)
+    totals = probabilities.sum(axis=1)
+    np.divide(probabilities, totals[:, np.newaxis], out=probabilities, where=totals[:, np.newaxis] > 0)
+    allocation = np.asarray(allocation_per_neuron, dtype=np.float64).reshape(-1).copy()
+    allocation[totals == 0] = 0
+    return SamplingPlan(probabilities, allocation, "neuron", (n_in1, n_out))
+
+
+def matrix_plan(probabilities, allocation):
+    """A single whole-layer sampling problem over all entries (Appendix B.1)."""
+    flat = np.asarray(probabilities, dtype=np.float64)
+    total = flat.sum()
+    row = (flat / total if total > 0 else flat).reshape(1, -1)
+    return SamplingPlan(row, np.array([allocation if total > 0 else 0.0]), "matrix", flat.shape)
+
+
+@dataclass
+class DrawSequence:
+    """Ordered draws of every row of a plan, up to ``m_r(c_max)`` draws each.
+
+    Attributes
+    ----------
+    rows, cols : ndarray of shape (n_draws,)
+        Row and column of every draw, ordered by row, then draw order.
+    position : ndarray of shape (n_draws,)
+        Index of the draw within its row's sequence.
+    first : ndarray of int
+        Indices (into the draws) of the first draw of each distinct
+        (row, col): the edges in the sample.
+    c_max : float
+        The allocation constant the sequence was drawn for.
+    """
+
+    plan: SamplingPlan
+    rows: np.ndarray
+    cols: np.ndarray
+    position: np.ndarray
+    first: np.ndarray
+    c_max: float
+
+    def entry_thresholds(self):
+        """For each distinct sampled (row, col): the c above which it is kept.
+
+        An edge whose first draw has position p in row r is kept when
+        ``ceil(c α_r) > p``, i.e. when ``c > p / α_r``.
+        """
+        rows = self.rows[self.first]
+        return self.position[self.first] / self.plan.allocation[rows]
+
+    def counts(self, c):
+        """Draw counts per (row, col) when rows take their first m_r(c) draws."""
+        if c > self.c_max * (1 + 1e-12):
+            raise ValueError("c beyond the drawn sequence")
+        m = self.plan.draws_for(c)
+        taken = self.position < m[self.rows]
+        keys = self.rows[taken] * self.plan.n_cols + self.cols[taken]
+        counts = np.bincount(keys, minlength=self.plan.n_rows * self.plan.n_cols)
+        return counts.reshape(self.plan.n_rows, self.plan.n_cols), m
+
+
+def draw_sequence(plan, c_max, rng):
+    """Draw ``m_r(c_max)`` ordered samples for every row of ``plan``.
+
+    Inverse-CDF sampling of all rows at once: the rows' cumulative
+    distributions are laid end to end (row r shifted by r), so one
+    ``searchsorted`` serves every draw.
+    """
+    m = plan.draws_for(c_max)
+    n_rows, n_cols = plan.probabilities.shape
+    rows = np.repeat(np.arange(n_rows), m)
+    starts = np.concatenate([[0], np.cumsum(m)[:-1]])
+    position = np.arange(rows.size) - np.repeat(starts, m)
+    cumulative = np.cumsum(plan.probabilities, axis=1)
+    last = cumulative[:, -1:]
+    np.divide(cumulative, last, out=cumulative, where=last > 0)
+    cumulative += np.arange(n_rows)[:, np.newaxis]
+    targets = rows + rng.random(rows.size)
+    index = np.searchsorted(cumulative.ravel(), targets, side="right")
+    cols = np.minimum(index - rows * n_cols, n_cols - 1)
+    keys = rows * n_cols + cols
+    _, first = np.unique(keys, return_index=True)
+    return DrawSequence(plan, rows, cols, position, first, float(c_max))
+
+
+def multinomial_counts(plan, m, rng):
+    """Counts of ``m_r`` draws with replacement per row (Alg. 2, lines 5-7).
+
+    Used when sample sizes come from the theory: ``m_r`` may be huge and the
+    multinomial draw costs the same for any size.
+    """
+    m = np.where(plan.probabilities.sum(axis=1) > 0, m, 0)
+    probabilities = plan.probabilities / np.maximum(plan.probabilities.sum(axis=1, keepdims=True), 1e-300)
+    counts = rng.multinomial(m, probabilities)
+    # numpy gives the last category whatever rounding leaves of the mass;
+    # with huge m that can be a draw of an edge outside the support
+    counts[probabilities == 0] = 0
+    return counts, m
+
+
+def reweighting_factors(plan, counts, m):
+    """Factor applied to every original weight: count / (m_r q) (Alg. 2, line 9).
+
+    A row whose sample contains all of its candidate edges is kept as it is
+    (factor 1): the sample carries no information that would justify
+    reweighting it. Returns an array of shape ``plan.shape``.
+    """
+    q = plan.probabilities
+    factors = np.zeros_like(q)
+    drawn = counts > 0
+    denominator = m[:, np.newaxis] * q
+    np.divide(counts, denominator, out=factors, where=drawn)
+    support = q > 0
+    complete = (drawn == support).all(axis=1) & support.any(axis=1)
+    factors[complete] = support[complete]
+    return plan.to_layer(factors)
+
+
+def kept_per_neuron(plan, counts):
+    """Number of distinct kept edges per neuron: shape (n_out,) (neuron layout)."""
+    per_row = (counts > 0).sum(axis=1)
+    return np.bincount(plan.neuron_of_row(), weights=per_row, minlength=plan.shape[1])

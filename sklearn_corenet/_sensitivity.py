@@ -1,0 +1,234 @@
+"""Empirical sensitivities and the relative condition numbers Δ (Alg. 2, Alg. 1).
+
+Everything here is plain array code over a :class:`~._network.Network` and the
+calibration points S. The points are streamed in chunks sized by
+scikit-learn's ``working_memory`` so that no intermediate grows with |S|;
+the accumulators have the size of the model.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn import get_config
+from sklearn.utils import gen_batches
+from tqdm.auto import tqdm
+
+#: Cap applied to each Δ_i(x) before averaging: Δ_i(x) explodes where the
+#: pre-activation z_i(x) is close to 0 (ALGORITHM.md, "Sample size").
+DELTA_CAP = 1e3
+
+# Output columns handled per task of the (max, ×) product: a block of the
+# accumulator stays in cache while all points of a chunk stream through it.
+_COLUMN_BLOCK = 128
+
+
+@dataclass
+class LayerStatistics:
+    """What the calibration pass learns about one weight layer.
+
+    Attributes
+    ----------
+    sensitivity : ndarray of shape (n_in + 1, n_out)
+        Empirical sensitivity s_ij of every edge; the last row is the bias
+        (an edge from a constant input 1). Zero where the weight is zero.
+    relative_condition : ndarray of shape (n_out,)
+        Mean over S of the clipped Δ_i(x) of each neuron.
+    alive : ndarray of bool of shape (n_out,)
+        Whether the neuron's activation is non-zero on at least one point of S
+        (meaningful for hidden layers).
+    signed_inputs : bool
+        Whether the layer's inputs took negative values on S, so that the
+        positive/negative split of Appendix A.2.4 was used.
+    weight_sign : ndarray of int8 of shape (n_in + 1, n_out)
+        Sign of every edge (bias last), which splits a row into W+ and W-.
+    """
+
+    sensitivity: np.ndarray
+    relative_condition: np.ndarray
+    alive: np.ndarray
+    signed_inputs: bool
+    weight_sign: np.ndarray
+
+    @property
+    def row_sums(self):
+        """S_i+ and S_i- (Alg. 2, line 2): array of shape (2, n_out)."""
+        positive = np.where(self.weight_sign > 0, self.sensitivity, 0).sum(axis=0)
+        negative = np.where(self.weight_sign < 0, self.sensitivity, 0).sum(axis=0)
+        return np.vstack([positive, negative])
+
+
+def augmented_weights(W, b):
+    """Stack the bias under the weights: shape (n_in + 1, n_out)."""
+    return np.vstack([W, b[np.newaxis, :]])
+
+
+def _split_inputs(A):
+    """Inputs with a constant-1 column, split into non-negative parts (A.2.4).
+
+    Returns the non-negative point set whose rows are a_pos(x) and a_neg(x)
+    for every x (only a_pos when no input is negative), and whether a split
+    happened.
+    """
+    ones = np.ones((A.shape[0], 1), dtype=A.dtype)
+    if np.any(A < 0):
+        zeros = np.zeros_like(ones)
+        positive = np.hstack([np.maximum(A, 0), ones])
+        negative = np.hstack([np.maximum(-A, 0), zeros])
+        return np.vstack([positive, negative]), True
+    return np.hstack([A, ones]), False
+
+
+def _max_product_block(points, inverse, out):
+    """out = max(out, max_x points[x, j] * inverse[x, k]) for one column block."""
+    buffer = np.empty_like(out)
+    for x in range(points.shape[0]):
+        np.multiply(points[x][:, np.newaxis], inverse[x][np.newaxis, :], out=buffer)
+        np.maximum(out, buffer, out=out)
+
+
+def max_product(points, inverse, out, n_jobs=None):
+    """Update ``out[j, k] = max(out[j, k], max_x points[x, j] * inverse[x, k])``.
+
+    The (max, ×) matrix product behind empirical sensitivities: no BLAS
+    kernel computes it, so column blocks of ``out`` are updated in threads
+    (numpy releases the GIL inside its loops).
+    """
+    blocks = [
+        slice(start, min(start + _COLUMN_BLOCK, out.shape[1]))
+        for start in range(0, out.shape[1], _COLUMN_BLOCK)
+    ]
+    views = [np.ascontiguousarray(out[:, block]) for block in blocks]
+    inverses = [np.ascontiguousarray(inverse[:, block]) for block in blocks]
+    Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_max_product_block)(points, inv, view)
+        for inv, view in zip(inverses, views, strict=True)
+    )
+    for block, view in zip(blocks, views, strict=True):
+        out[:, block] = view
+
+
+def _safe_inverse(D):
+    """1 / D where D > 0, else 0: implements the 0/0 := 0 convention."""
+    inverse = np.zeros_like(D)
+    np.divide(1, D, out=inverse, where=D > 0)
+    return inverse
+
+
+def _relative_condition(A, W_abs_aug, W_aug, cap):
+    """Clipped Δ_i(x) = Σ_k |w_ik a_k(x)| / |Σ_k w_ik a_k(x)| (Alg. 1, line 5)."""
+    absolute = np.abs(A) @ W_abs_aug[:-1] + W_abs_aug[-1]
+    signed = np.abs(A @ W_aug[:-1] + W_aug[-1])
+    ratio = np.full_like(absolute, cap)
+    np.divide(absolute, signed, out=ratio, where=signed > absolute / cap)
+    ratio[absolute == 0] = 1.0
+    return ratio
+
+
+def _chunk_rows(network, n_rows, working_memory):
+    """Rows of calibration data per chunk so that one chunk fits the budget."""
+    widest_in = max(W.shape[0] + 1 for W in network.coefs)
+    widest_out = max(W.shape[1] for W in network.coefs)
+    # a chunk holds the split inputs (2 rows per point), their inverse sums
+    # and every layer's activations
+    row_bytes = network.dtype.itemsize * (
+        4 * widest_in + 4 * widest_out + sum(W.shape[1] for W in network.coefs)
+    )
+    return chunk_rows(row_bytes, n_rows, working_memory)
+
+
+def chunk_rows(row_bytes, n_rows, working_memory=None):
+    """How many rows of ``row_bytes`` bytes fit in ``working_memory`` MiB.
+
+    ``working_memory`` defaults to scikit-learn's global setting. At least one
+    row is always returned, at most ``n_rows``.
+    """
+    if working_memory is None:
+        working_memory = get_config()["working_memory"]
+    fitting = int(working_memory * 2**20 // max(row_bytes, 1))
+    return int(min(max(fitting, 1), max(n_rows, 1)))
+
+
+def compute_layer_statistics(
+    network, X, *, delta_cap=DELTA_CAP, working_memory=None, n_jobs=None, verbose=0
+):
+    """Empirical sensitivities of every edge of ``network`` over the points ``X``.
+
+    Implements Alg. 2, lines 1-2 (with Appendix A.2.4 for negative inputs)
+    and the relative condition numbers of Alg. 1, lines 3-6, using the
+    activations of the original network.
+
+    Parameters
+    ----------
+    network : Network
+        The network to compress.
+    X : ndarray of shape (n_points, n_features)
+        The calibration points S.
+    delta_cap : float, default=1e3
+        Cap on each Δ_i(x) before averaging.
+    working_memory : int, default=None
+        Memory budget in MiB for one chunk of points; scikit-learn's global
+        ``working_memory`` setting when None.
+    n_jobs : int, default=None
+        Threads for the (max, ×) product (joblib semantics).
+    verbose : int, default=0
+        Show a progress bar over chunks and layers when > 0.
+
+    Returns
+    -------
+    list of LayerStatistics
+        One entry per weight layer.
+
+    Notes
+    -----
+    For neuron i and the positive edges W+ of its row,
+    ``g_j(x) = w_ij a_j(x) / Σ_{k∈W+} w_ik a_k(x)`` (0/0 := 0) and
+    ``s_j = max_x g_j(x)``; likewise for W- with ``-w``. With
+    ``D = A W+`` this is ``s_ij = w_ij · max_x A[x, j] / D[x, i]``.
+    """
+    X = np.asarray(X, dtype=network.dtype)
+    weights = [augmented_weights(W, b) for W, b in zip(network.coefs, network.intercepts, strict=True)]
+    parts = [(np.maximum(W, 0), np.maximum(-W, 0)) for W in weights]
+    maxima = [(np.zeros_like(W), np.zeros_like(W)) for W in weights]
+    condition_sums = [np.zeros(W.shape[1], dtype=np.float64) for W in weights]
+    alive = [np.zeros(W.shape[1], dtype=bool) for W in weights]
+    signed = [False] * len(weights)
+
+    chunk = _chunk_rows(network, X.shape[0], working_memory)
+    batches = list(gen_batches(X.shape[0], chunk))
+    progress = tqdm(
+        total=len(batches) * len(weights), desc="sensitivities", unit="layer", disable=verbose <= 0
+    )
+    for batch in batches:
+        activations = network.hidden_activations(X[batch])
+        for layer, A in enumerate(activations):
+            progress.update()
+            points, split = _split_inputs(A)
+            signed[layer] |= split
+            for part, maximum in zip(parts[layer], maxima[layer], strict=True):
+                inverse = _safe_inverse(points @ part)
+                max_product(points, inverse, maximum, n_jobs=n_jobs)
+            condition_sums[layer] += _relative_condition(
+                A, np.abs(weights[layer]), weights[layer], delta_cap
+            ).sum(axis=0)
+            if layer + 1 < len(activations):
+                alive[layer] |= np.any(activations[layer + 1] != 0, axis=0)
+    progress.close()
+    # the output layer has no activation that could be dead
+    alive[-1][:] = True
+
+    statistics = []
+    for layer, W in enumerate(weights):
+        positive, negative = parts[layer]
+        max_positive, max_negative = maxima[layer]
+        sensitivity = positive * max_positive + negative * max_negative
+        statistics.append(
+            LayerStatistics(
+                sensitivity=sensitivity,
+                relative_condition=condition_sums[layer] / X.shape[0],
+                alive=alive[layer],
+                signed_inputs=signed[layer],
+                weight_sign=np.sign(W).astype(np.int8),
+            )
+        )
+    return statistics

@@ -1,0 +1,313 @@
+"""Compressed estimators with ``scipy.sparse`` weight matrices."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import gen_batches
+from sklearn.utils.validation import validate_data
+
+from ._network import Network, apply_activation
+from ._sensitivity import chunk_rows
+
+# Below this density a sparse product beats dense BLAS whatever the batch;
+# above it, small batches still favour the sparse kernel (no dense copy of
+# the matrix has to be read), large ones favour BLAS. Measured on the
+# benchmark machine with benchmarks/speed.py.
+_ALWAYS_SPARSE_DENSITY = 0.01
+_DENSE_FROM_ROWS = 64
+
+
+class _BaseSparseMLP(BaseEstimator):
+    """Shared inference code of the compressed estimators.
+
+    Instances are produced by :meth:`CoreNetCompressor.transform`; they take no
+    hyperparameters.
+    """
+
+    @classmethod
+    def _from_network(cls, network, n_params_original, info=None):
+        estimator = cls()
+        estimator.coefs_ = [sp.csr_array(W) for W in network.coefs]
+        for W in estimator.coefs_:
+            W.eliminate_zeros()
+        estimator.intercepts_ = [np.array(b, copy=True) for b in network.intercepts]
+        estimator.activation = network.activation
+        estimator.out_activation_ = network.out_activation
+        estimator.n_layers_ = network.n_layers + 1
+        estimator.n_outputs_ = network.n_outputs
+        estimator.hidden_layer_sizes_ = network.hidden_layer_sizes
+        estimator.n_features_in_ = network.n_features_in
+        if network.feature_names_in is not None:
+            estimator.feature_names_in_ = np.array(network.feature_names_in, dtype=object)
+        estimator.n_params_original_ = int(n_params_original)
+        estimator.head_ = network.head
+        estimator.source_ = network.source
+        estimator.compression_info_ = dict(info or {})
+        estimator._network_extra = dict(network.extra)
+        return estimator
+
+    def _check_fitted(self):
+        if "coefs_" not in self.__dict__:
+            raise NotFittedError(
+                f"this {type(self).__name__} holds no network; compressed estimators "
+                "are made by CoreNetCompressor.transform"
+            )
+
+    # -- structure -----------------------------------------------------------
+
+    @property
+    def nnz_(self):
+        """Non-zero parameters: weights and biases of all layers."""
+        self._check_fitted()
+        return int(
+            sum(W.count_nonzero() for W in self.coefs_)
+            + sum(np.count_nonzero(b) for b in self.intercepts_)
+        )
+
+    @property
+    def keep_ratio_(self):
+        """Fraction of the original model's parameters that are non-zero."""
+        return self.nnz_ / self.n_params_original_
+
+    def to_network(self):
+        """The compressed model as a dense :class:`Network` (arrays copied)."""
+        self._check_fitted()
+        return Network(
+            coefs=[W.toarray() for W in self.coefs_],
+            intercepts=[np.array(b, copy=True) for b in self.intercepts_],
+            activation=self.activation,
+            out_activation=self.out_activation_,
+            head=self.head_,
+            feature_names_in=getattr(self, "feature_names_in_", None),
+            source=self.source_,
+            extra=dict(self._network_extra),
+        )
+
+    # -- inference -----------------------------------------------------------
+
+    def _dense(self, layer):
+        cache = self.__dict__.setdefault("_dense_cache", {})
+        if layer not in cache:
+            cache[layer] = self.coefs_[layer].toarray()
+        return cache[layer]
+
+    def _layer_product(self, A, layer):
+        """A @ coefs_[layer], with the faster kernel for this batch and density."""
+        W = self.coefs_[layer]
+        if sp.issparse(A):
+            return (A @ W).toarray()
+        density = W.nnz / max(W.shape[0] * W.shape[1], 1)
+        if density > _ALWAYS_SPARSE_DENSITY and A.shape[0] >= _DENSE_FROM_ROWS:
+            return A @ self._dense(layer)
+        # (Wᵀ Aᵀ)ᵀ: Wᵀ of a CSR array is a CSC view, no copy
+        return np.asarray((W.T @ A.T).T)
+
+    def _decision(self, X):
+        """Last layer's values before the output activation, in row chunks."""
+        widest = max([self.n_features_in_, *(W.shape[1] for W in self.coefs_)])
+        rows = chunk_rows(3 * widest * 8, X.shape[0])
+        out = np.empty((X.shape[0], self.n_outputs_), dtype=np.result_type(X.dtype, self.intercepts_[0].dtype))
+        last = len(self.coefs_) - 1
+        for batch in gen_batches(X.shape[0], rows):
+            A = X[batch]
+            for layer, b in enumerate(self.intercepts_):
+                A = self._layer_product(A, layer)
+                A += b
+                if layer != last:
+                    apply_activation(self.activation, A)
+            out[batch] = A
+        return out
+
+    def _forward(self, X):
+        self._check_fitted()
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        return apply_activation(self.out_activation_, self._decision(X))
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_dense_cache", None)
+        return state
+
+    def summary(self):
+        """Per-layer table of the compression (see ``CoreNetCompressor.summary``)."""
+        from ._summary import CompressionSummary
+
+        return CompressionSummary.from_estimator(self)
+
+    # -- export --------------------------------------------------------------
+
+    def to_torch(self, *, sparse=False, include_output_activation=True):
+        """An equivalent ``torch.nn.Module`` (requires the ``torch`` extra).
+
+        Parameters
+        ----------
+        sparse : bool, default=False
+            Store the weights as torch sparse tensors instead of dense tensors
+            with zeros.
+        include_output_activation : bool, default=True
+            Append the output activation (softmax, sigmoid, ...) so that the
+            module returns what ``predict_proba`` / ``predict`` compute.
+        """
+        from ._torch_export import network_to_torch
+
+        self._check_fitted()
+        return network_to_torch(
+            self.coefs_,
+            self.intercepts_,
+            self.activation,
+            self.out_activation_,
+            sparse=sparse,
+            include_output_activation=include_output_activation,
+        )
+
+    def to_skorch(self, **kwargs):
+        """A skorch net initialised with the compressed module (``torch`` extra).
+
+        Keyword arguments are passed to the skorch net's constructor.
+        """
+        from ._torch_export import network_to_skorch
+
+        self._check_fitted()
+        return network_to_skorch(self, **kwargs)
+
+
+class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
+    """A compressed MLP classifier with sparse weight matrices.
+
+    Produced by :meth:`CoreNetCompressor.transform` from a classifier; it
+    predicts with the same semantics as the model it came from (binary
+    threshold, softmax, multilabel, class labels).
+
+    Attributes
+    ----------
+    coefs_ : list of scipy.sparse.csr_array of shape (n_in, n_out)
+        Weight matrices in scikit-learn's orientation.
+    intercepts_ : list of ndarray of shape (n_out,)
+        Bias vectors (zeros where the bias was removed).
+    activation : str
+        Hidden activation.
+    out_activation_ : str
+        Output activation.
+    classes_ : ndarray
+        Class labels.
+    hidden_layer_sizes_ : tuple of int
+        Hidden widths after neuron pruning.
+    n_features_in_ : int
+        Number of input features.
+    feature_names_in_ : ndarray of str
+        Input feature names, when the original model had them.
+    nnz_ : int
+        Non-zero weights and biases.
+    keep_ratio_ : float
+        ``nnz_`` divided by the original model's parameter count.
+    n_params_original_ : int
+        Parameter count of the original model.
+    compression_info_ : dict
+        How the model was compressed (method, ε, per-layer figures).
+
+    See Also
+    --------
+    CoreNetCompressor : Produces these estimators.
+    SparseMLPRegressor : The regression counterpart.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.neural_network import MLPClassifier
+    >>> from sklearn_corenet import CoreNetCompressor
+    >>> X, y = load_digits(return_X_y=True)
+    >>> mlp = MLPClassifier((64,), max_iter=300, random_state=0).fit(X / 16, y)
+    >>> sparse = CoreNetCompressor(keep_ratio=1.0).fit_transform(mlp, X / 16)
+    >>> bool((sparse.predict(X / 16) == mlp.predict(X / 16)).all())
+    True
+    """
+
+    @property
+    def classes_(self):
+        self._check_fitted()
+        return self.head_.classes
+
+    def predict_proba(self, X):
+        """Class probabilities, as the original model computes them.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            For a binary model with one output, columns are ``1 - p`` and ``p``.
+        """
+        output = self._forward(X)
+        if self.n_outputs_ == 1:
+            output = output.ravel()
+            return np.vstack([1 - output, output]).T
+        return output
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        proba = self.predict_proba(X)
+        if self.out_activation_ == "log_softmax":
+            return proba
+        return np.log(proba, out=proba)
+
+    def predict(self, X):
+        """Predicted labels (a label-indicator matrix for multilabel models)."""
+        output = self._forward(X)
+        head = self.head_
+        if head.kind == "multilabel":
+            return (output > head.threshold).astype(int)
+        if head.kind == "binary":
+            return head.classes[(output.ravel() > head.threshold).astype(int)]
+        return head.classes[np.argmax(output, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
+        return tags
+
+
+class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
+    """A compressed MLP regressor with sparse weight matrices.
+
+    Produced by :meth:`CoreNetCompressor.transform` from a regressor;
+    attributes as :class:`SparseMLPClassifier` (without ``classes_``).
+
+    See Also
+    --------
+    CoreNetCompressor : Produces these estimators.
+    SparseMLPClassifier : The classification counterpart.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neural_network import MLPRegressor
+    >>> from sklearn_corenet import CoreNetCompressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 8)); y = X @ rng.normal(size=8)
+    >>> mlp = MLPRegressor((100, 100), max_iter=500, random_state=0).fit(X, y)
+    >>> sparse = CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform(mlp, X)
+    >>> round(sparse.keep_ratio_, 2)
+    0.5
+    """
+
+    def predict(self, X):
+        """Predicted values, shape (n_samples,) for a single output."""
+        output = self._forward(X)
+        if output.shape[1] == 1:
+            return output.ravel()
+        return output
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def sparse_estimator_for(head):
+    """The compressed estimator class matching an output head."""
+    return SparseMLPRegressor if head.kind == "regression" else SparseMLPClassifier
+

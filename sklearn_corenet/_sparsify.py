@@ -1,0 +1,158 @@
+"""Draw sparsified layers: exact budgets and amplification (Alg. 1, line 12).
+
+Works on the :class:`~._sampling.SamplingPlan` of every layer. In budget mode
+the draws are sequences and the allocation constant is chosen so that the
+number of kept parameters equals the budget; in theory mode every row draws
+its theoretical sample size. CoreNet++ draws several candidates per neuron
+and keeps, per neuron, the one closest to the original on held-out points T.
+"""
+
+import numpy as np
+
+from ._sampling import (
+    draw_sequence,
+    multinomial_counts,
+    reweighting_factors,
+)
+
+
+def count_threshold(thresholds, count, ceiling):
+    """A c for which exactly ``count`` entries have a threshold below c.
+
+    When ``count`` is out of reach (fewer entries), ``ceiling`` is returned.
+    """
+    if count >= thresholds.size:
+        return ceiling
+    if count <= 0:
+        return 0.0
+    ordered = np.partition(thresholds, (count - 1, count))
+    below, above = ordered[count - 1], ordered[count]
+    if above > below:
+        return float((below + above) / 2)
+    return float(np.nextafter(below, np.inf))
+
+
+def _relative_error(estimate, reference):
+    """Mean over points of |ẑ − z| / |z| per neuron (0/0 := 0)."""
+    error = np.abs(estimate - reference)
+    scale = np.abs(reference)
+    ratio = np.zeros_like(error)
+    np.divide(error, scale, out=ratio, where=scale > 0)
+    ratio[(scale == 0) & (error > 0)] = np.inf
+    return ratio.mean(axis=0)
+
+
+def _augment(A):
+    return np.hstack([A, np.ones((A.shape[0], 1), dtype=A.dtype)])
+
+
+class LayerSampler:
+    """Trials of one layer's sampling problems and their reweighted weights."""
+
+    def __init__(self, plan, weights, trials, inputs=None):
+        self.plan = plan
+        self.weights = weights
+        self.trials = trials  # list of DrawSequence (budget) or (counts, m) (theory)
+        self.inputs = None if inputs is None else _augment(inputs)
+        self.reference = None if inputs is None else self.inputs @ weights
+
+    def candidate(self, trial, c=None):
+        sample = self.trials[trial]
+        counts, m = sample if c is None else sample.counts(c)
+        return self.weights * reweighting_factors(self.plan, counts, m).astype(self.weights.dtype)
+
+    def best(self, c=None):
+        """Per neuron, the candidate with the lowest mean relative error on T."""
+        candidates = [self.candidate(t, c) for t in range(len(self.trials))]
+        if len(candidates) == 1:
+            return candidates[0], np.zeros(self.weights.shape[1], dtype=int)
+        errors = np.vstack([_relative_error(self.inputs @ W, self.reference) for W in candidates])
+        choice = np.argmin(errors, axis=0)
+        chosen = np.choose(choice[np.newaxis, :], candidates)
+        return chosen, choice
+
+    def thresholds(self, choice):
+        """Entry thresholds of the chosen trial of every neuron."""
+        parts = []
+        neuron_of_row = self.plan.neuron_of_row() if self.plan.layout == "neuron" else None
+        for t, sequence in enumerate(self.trials):
+            values = sequence.entry_thresholds()
+            if neuron_of_row is not None:
+                rows = sequence.rows[sequence.first]
+                values = values[choice[neuron_of_row[rows]] == t]
+            elif t:
+                continue
+            parts.append(values)
+        return np.concatenate(parts) if parts else np.empty(0)
+
+
+def sparsify_theory(plans, weights, sample_sizes, rng, n_trials=1, inputs=None):
+    """Sparsify every layer with fixed sample sizes (theory mode).
+
+    Parameters
+    ----------
+    plans : list of SamplingPlan
+    weights : list of ndarray of shape (n_in + 1, n_out)
+        Original weights with the bias row.
+    sample_sizes : list of ndarray of shape (n_rows,)
+        m_r per row of each plan.
+    rng : numpy.random.Generator
+    n_trials : int
+        Candidates per neuron (CoreNet++ when > 1).
+    inputs : list of ndarray or None
+        Original activations on T feeding each layer (needed when
+        ``n_trials > 1``).
+    """
+    layers = []
+    for index, (plan, W, m) in enumerate(zip(plans, weights, sample_sizes, strict=True)):
+        trials = [multinomial_counts(plan, m, rng) for _ in range(n_trials)]
+        sampler = LayerSampler(plan, W, trials, None if inputs is None else inputs[index])
+        layers.append(sampler.best()[0])
+    return layers
+
+
+def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=None, refinements=2):
+    """Sparsify every layer so that exactly ``budget`` entries are kept.
+
+    The draw sequences are drawn for an allocation constant above
+    ``c_hint`` (doubled until they hold enough distinct entries), then the
+    constant is set between two entry thresholds. With amplification, the
+    selection of candidates and the constant are refined alternately
+    ``refinements`` times and the constant is finally set for the chosen
+    candidates, so the budget holds exactly.
+
+    Returns the list of sparsified weight matrices and the constant used.
+    """
+    if not np.isfinite(c_hint):
+        c_hint = 1.0
+    c_max = max(c_hint, 1e-12) * 1.5
+    while True:
+        samplers = []
+        for index, (plan, W) in enumerate(zip(plans, weights, strict=True)):
+            trials = [draw_sequence(plan, c_max, rng) for _ in range(n_trials)]
+            samplers.append(LayerSampler(plan, W, trials, None if inputs is None else inputs[index]))
+        available = sum(s.trials[0].first.size for s in samplers)
+        complete = all(
+            s.trials[0].first.size == np.count_nonzero(s.plan.probabilities) for s in samplers
+        )
+        if available >= budget or complete:
+            break
+        c_max *= 2
+
+    def solve(choices):
+        thresholds = np.concatenate([s.thresholds(ch) for s, ch in zip(samplers, choices, strict=True)])
+        return count_threshold(thresholds, budget, c_max)
+
+    choices = [np.zeros(W.shape[1], dtype=int) for W in weights]
+    c = solve(choices)
+    if n_trials > 1:
+        for _ in range(refinements):
+            choices = [s.best(c)[1] for s in samplers]
+            c = solve(choices)
+        layers = [
+            np.choose(ch[np.newaxis, :], [s.candidate(t, c) for t in range(n_trials)])
+            for s, ch in zip(samplers, choices, strict=True)
+        ]
+    else:
+        layers = [s.candidate(0, c) for s in samplers]
+    return layers, c
