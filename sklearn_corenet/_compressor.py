@@ -339,7 +339,7 @@ class CoreNetCompressor(BaseEstimator):
         self.layer_epsilons_ = eps_layer
         plans = method.plans(weights, statistics, active, np.ones(len(weights)))
         sizes, bound = [], 0
-        for plan, stats, eps in zip(plans, statistics, eps_layer, strict=True):
+        for plan, eps in zip(plans, eps_layer, strict=True):
             row_sums = plan.allocation.reshape(2, -1)
             m = theory_sample_sizes(row_sums, eps, constants)
             sizes.append(m)

@@ -135,6 +135,21 @@ class _BaseSparseMLP(BaseEstimator):
 
         return CompressionSummary.from_estimator(self)
 
+    # -- training ------------------------------------------------------------
+
+    def fine_tune(self, X, y, **params):
+        """Train the kept weights further; the sparsity pattern stays fixed.
+
+        No new non-zero appears: only the weights and biases that the
+        compression kept are updated (Adam, as the paper's Appendix B.4).
+        Keyword arguments are described in
+        :func:`sklearn_corenet._fine_tune.fine_tune_network`. Returns self.
+        """
+        from ._fine_tune import fine_tune_estimator
+
+        self._check_fitted()
+        return fine_tune_estimator(self, X, y, **params)
+
     # -- export --------------------------------------------------------------
 
     def to_torch(self, *, sparse=False, include_output_activation=True):
