@@ -243,6 +243,7 @@ class CoreNetCompressor(BaseEstimator):
         X = check_calibration_data(X, network)
         random = check_random_state(self.random_state)
         self._transform_seed = random.randint(np.iinfo(np.int32).max)
+        self._fit_random = random
 
         widths = [W.shape[1] for W in network.coefs]
         n_points = X.shape[0]
@@ -297,6 +298,7 @@ class CoreNetCompressor(BaseEstimator):
             self.epsilon_ = float("nan")
             self.layer_epsilons_ = np.full(network.n_layers, np.nan)
         self._active = active
+        del self._fit_random
         return self
 
     def _statistics(self, network, points):
@@ -352,6 +354,11 @@ class CoreNetCompressor(BaseEstimator):
     def _fit_budget(self, weights, statistics, active, constants, method):
         scale = self._layer_scale(len(weights))
         plans = method.plans(weights, statistics, active, scale)
+        for plan in plans:
+            # rows with equal allocations would enter the sample at equal
+            # values of c; a negligible perturbation lets the budget be met
+            # to the parameter
+            plan.allocation *= 1 + 1e-9 * self._fit_random.random_sample(plan.n_rows)
         c = solve_allocation(plans, self.budget_)
         self._allocation_constant = c
         self._plans = plans

@@ -62,6 +62,48 @@ class SamplingPlan:
         with np.errstate(divide="ignore"):
             return rows, np.log1p(-self.probabilities[rows, cols])
 
+    @cached_property
+    def full_sample_sizes(self):
+        """Per row, the sample size from which the row is kept whole.
+
+        The smallest m (up to 0.1%) with Σ_j (1 − q_rj)^m ≤ 1/2: from there on
+        fewer than half an edge is expected to be missed, and the row keeps
+        all its edges at their original weights. The rule depends on m only,
+        never on the draw, so the estimate stays unbiased.
+        """
+        rows, log_miss = self.support_log_miss
+        support = np.bincount(rows, minlength=self.n_rows)
+        sizes = np.zeros(self.n_rows, dtype=np.int64)
+        if rows.size == 0:
+            return sizes
+
+        def missed(m):
+            with np.errstate(invalid="ignore"):
+                terms = np.exp(m[rows] * log_miss)
+            return np.bincount(rows, weights=np.nan_to_num(terms), minlength=self.n_rows)
+
+        smallest = np.full(self.n_rows, np.inf)
+        np.minimum.at(smallest, rows, -np.expm1(log_miss))  # q_min per row
+        smallest = np.maximum(smallest, 1e-300)
+        has = support > 0
+        low = np.where(has, np.maximum(np.log(2) / smallest, support) * 0.5, 0.0)
+        high = np.where(has, np.log(2 * np.maximum(support, 1)) / smallest + support, 1.0)
+        high = np.minimum(high, 2.0**62)
+        while True:
+            open_rows = has & (high > low * 1.001 + 1)
+            if not open_rows.any():
+                break
+            middle = np.where(open_rows, np.sqrt(np.maximum(low, 1) * high), high)
+            fits = missed(np.ceil(middle)) <= 0.5
+            high = np.where(open_rows & fits, middle, high)
+            low = np.where(open_rows & ~fits, middle, low)
+        sizes[has] = np.ceil(high[has]).astype(np.int64)
+        return sizes
+
+    def complete_rows(self, m):
+        """Rows whose sample size keeps them whole (see ``full_sample_sizes``)."""
+        return (m >= self.full_sample_sizes) & (self.allocation > 0) & (m > 0)
+
     def draws_for(self, c):
         """m_r = ceil(c · α_r), as int64."""
         return np.ceil(np.asarray(c) * self.allocation).astype(np.int64)
@@ -147,13 +189,36 @@ class DrawSequence:
     c_max: float
 
     def entry_thresholds(self):
-        """For each distinct sampled (row, col): the c above which it is kept.
+        """Every edge that can be kept, with the c above which it is kept.
 
         An edge whose first draw has position p in row r is kept when
-        ``ceil(c α_r) > p``, i.e. when ``c > p / α_r``.
+        ``ceil(c α_r) > p``, i.e. when ``c > p / α_r``. A row that becomes
+        whole (``m_r(c) ≥ full_sample_sizes[r]``) keeps all its edges from
+        ``c > (m_full − 1) / α_r`` on, drawn or not.
+
+        Returns
+        -------
+        rows, thresholds : ndarray
+            The row of each such edge and its threshold.
         """
+        plan = self.plan
         rows = self.rows[self.first]
-        return self.position[self.first] / self.plan.allocation[rows]
+        keys = rows * plan.n_cols + self.cols[self.first]
+        thresholds = self.position[self.first] / plan.allocation[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            whole_from = (plan.full_sample_sizes - 1) / plan.allocation
+        reachable = (plan.allocation > 0) & (whole_from < self.c_max)
+        if reachable.any():
+            support_rows, support_cols = np.nonzero(plan.probabilities[reachable])
+            support_rows = np.flatnonzero(reachable)[support_rows]
+            keys = np.concatenate([keys, support_rows * plan.n_cols + support_cols])
+            thresholds = np.concatenate([thresholds, whole_from[support_rows]])
+            order = np.lexsort((thresholds, keys))
+            keys, thresholds = keys[order], thresholds[order]
+            first = np.ones(keys.size, dtype=bool)
+            first[1:] = keys[1:] != keys[:-1]
+            keys, thresholds = keys[first], thresholds[first]
+        return keys // plan.n_cols, thresholds
 
     def counts(self, c):
         """Draw counts per (row, col) when rows take their first m_r(c) draws."""
@@ -208,18 +273,16 @@ def multinomial_counts(plan, m, rng):
 def reweighting_factors(plan, counts, m):
     """Factor applied to every original weight: count / (m_r q) (Alg. 2, line 9).
 
-    A row whose sample contains all of its candidate edges is kept as it is
-    (factor 1): the sample carries no information that would justify
-    reweighting it. Returns an array of shape ``plan.shape``.
+    A row whose sample size keeps it whole (``plan.complete_rows``) keeps its
+    edges at their original weights (factor 1). Returns an array of shape
+    ``plan.shape``.
     """
     q = plan.probabilities
     factors = np.zeros_like(q)
-    drawn = counts > 0
     denominator = m[:, np.newaxis] * q
-    np.divide(counts, denominator, out=factors, where=drawn)
-    support = q > 0
-    complete = (drawn == support).all(axis=1) & support.any(axis=1)
-    factors[complete] = support[complete]
+    np.divide(counts, denominator, out=factors, where=counts > 0)
+    complete = plan.complete_rows(m)
+    factors[complete] = q[complete] > 0
     return plan.to_layer(factors)
 
 

@@ -303,7 +303,7 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
     >>> from sklearn_corenet import CoreNetCompressor
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(500, 8)); y = X @ rng.normal(size=8)
-    >>> mlp = MLPRegressor((100, 100), max_iter=500, random_state=0).fit(X, y)
+    >>> mlp = MLPRegressor(hidden_layer_sizes=(100, 100), max_iter=500, random_state=0).fit(X, y)
     >>> sparse = CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform(mlp, X)
     >>> round(sparse.keep_ratio_, 2)
     0.5

@@ -76,9 +76,8 @@ class LayerSampler:
         parts = []
         neuron_of_row = self.plan.neuron_of_row() if self.plan.layout == "neuron" else None
         for t, sequence in enumerate(self.trials):
-            values = sequence.entry_thresholds()
+            rows, values = sequence.entry_thresholds()
             if neuron_of_row is not None:
-                rows = sequence.rows[sequence.first]
                 values = values[choice[neuron_of_row[rows]] == t]
             elif t:
                 continue
@@ -131,11 +130,9 @@ def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=N
         for index, (plan, W) in enumerate(zip(plans, weights, strict=True)):
             trials = [draw_sequence(plan, c_max, rng) for _ in range(n_trials)]
             samplers.append(LayerSampler(plan, W, trials, None if inputs is None else inputs[index]))
-        available = sum(s.trials[0].first.size for s in samplers)
-        complete = all(
-            s.trials[0].first.size == np.count_nonzero(s.plan.probabilities) for s in samplers
-        )
-        if available >= budget or complete:
+        available = sum(s.trials[0].entry_thresholds()[1].size for s in samplers)
+        capacity = sum(np.count_nonzero(s.plan.probabilities) for s in samplers)
+        if available >= min(budget, capacity):
             break
         c_max *= 2
 

@@ -1,0 +1,39 @@
+"""Shared fixtures: small trained networks, built once per session."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+
+@pytest.fixture(scope="session")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+@pytest.fixture(scope="session")
+def digits_mlp(digits):
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return MLPClassifier(hidden_layer_sizes=(100, 100), max_iter=200, random_state=0).fit(X[:1200], y[:1200])
+
+
+@pytest.fixture(scope="session")
+def regression_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 10))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=600)
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def regression_mlp(regression_data):
+    X, y = regression_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return MLPRegressor(hidden_layer_sizes=(50, 50), max_iter=300, random_state=0).fit(X, y)

@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+
+from sklearn_corenet._network import Network
+from sklearn_corenet._sampling import (
+    draw_sequence,
+    multinomial_counts,
+    neuron_plan,
+    reweighting_factors,
+)
+from sklearn_corenet._sensitivity import augmented_weights, compute_layer_statistics
+from sklearn_corenet._sparsify import LayerSampler, count_threshold
+
+
+@pytest.fixture(scope="module")
+def layer():
+    rng = np.random.default_rng(0)
+    network = Network([rng.normal(size=(12, 6)), rng.normal(size=(6, 3))], [rng.normal(size=6), rng.normal(size=3)])
+    X = rng.normal(size=(20, 12))
+    stats = compute_layer_statistics(network, X)[0]
+    W = augmented_weights(network.coefs[0], network.intercepts[0])
+    plan = neuron_plan(stats.sensitivity, np.sign(W), stats.row_sums)
+    inputs = np.hstack([X, np.ones((20, 1))])
+    return plan, W, inputs
+
+
+def _mean_and_std(samples):
+    samples = np.asarray(samples)
+    return samples.mean(axis=0), samples.std(axis=0) / np.sqrt(len(samples))
+
+
+@pytest.mark.parametrize("draws_per_unit", [0.5, 2.0])
+def test_multinomial_sampling_is_unbiased(layer, draws_per_unit):
+    plan, W, inputs = layer
+    rng = np.random.default_rng(1)
+    m = np.maximum(np.ceil(draws_per_unit * plan.allocation), 1).astype(np.int64)
+    preactivations = []
+    for _ in range(3000):
+        counts, used = multinomial_counts(plan, m, rng)
+        preactivations.append(inputs @ (W * reweighting_factors(plan, counts, used)))
+    mean, error = _mean_and_std(preactivations)
+    exact = inputs @ W
+    # every neuron on every point: within 5 standard errors of the original
+    assert np.all(np.abs(mean - exact) <= 5 * error + 1e-12)
+    # and the estimate is not trivially exact (the test could fail)
+    assert error.max() > 1e-3
+
+
+def test_sequence_prefix_sampling_is_unbiased(layer):
+    plan, W, inputs = layer
+    rng = np.random.default_rng(2)
+    c = 1.5
+    preactivations = []
+    for _ in range(3000):
+        sequence = draw_sequence(plan, c, rng)
+        counts, m = sequence.counts(c)
+        preactivations.append(inputs @ (W * reweighting_factors(plan, counts, m)))
+    mean, error = _mean_and_std(preactivations)
+    assert np.all(np.abs(mean - inputs @ W) <= 5 * error + 1e-12)
+
+
+def test_rows_with_full_sample_size_are_kept_whole(layer):
+    plan, W, _ = layer
+    rng = np.random.default_rng(3)
+    m = plan.full_sample_sizes.copy()
+    counts, used = multinomial_counts(plan, m, rng)
+    factors = reweighting_factors(plan, counts, used)
+    np.testing.assert_array_equal(factors[W != 0], 1.0)
+    # one draw fewer: the row is sampled and reweighted again
+    counts, used = multinomial_counts(plan, np.maximum(m - 1, 1), rng)
+    factors = reweighting_factors(plan, counts, used)
+    assert np.any(factors[W != 0] != 1.0)
+
+
+def test_full_sample_size_definition(layer):
+    plan, _, _ = layer
+    sizes = plan.full_sample_sizes
+    for row in range(plan.n_rows):
+        q = plan.probabilities[row]
+        q = q[q > 0]
+        if q.size == 0:
+            continue
+        assert np.sum((1 - q) ** sizes[row]) <= 0.5
+        assert np.sum((1 - q) ** int(sizes[row] / 1.01 - 1)) > 0.5
+
+
+def test_entry_thresholds_count_kept_edges(layer):
+    plan, W, _ = layer
+    sequence = draw_sequence(plan, 3.0, np.random.default_rng(4))
+    _, thresholds = sequence.entry_thresholds()
+    for c in (0.2, 0.7, 1.3, 2.9):
+        counts, m = sequence.counts(c)
+        kept = np.count_nonzero(reweighting_factors(plan, counts, m))
+        assert kept == np.count_nonzero(thresholds < c)
+
+
+def test_count_threshold_hits_count_exactly():
+    thresholds = np.random.default_rng(5).random(1000)
+    for count in (1, 10, 500, 999):
+        c = count_threshold(thresholds, count, ceiling=2.0)
+        assert np.count_nonzero(thresholds < c) == count
+
+
+def test_amplification_never_worse_than_one_trial(layer):
+    plan, W, inputs = layer
+    rng = np.random.default_rng(6)
+    m = np.maximum(np.ceil(0.5 * plan.allocation), 1).astype(np.int64)
+    trials = [multinomial_counts(plan, m, rng) for _ in range(5)]
+    sampler = LayerSampler(plan, W, trials, inputs[:, :-1])
+    chosen, choice = sampler.best()
+    exact = inputs @ W
+
+    def error(weights):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.mean(np.abs(inputs @ weights - exact) / np.abs(exact), axis=0)
+
+    best_error = error(chosen)
+    for t in range(5):
+        assert np.all(best_error <= error(sampler.candidate(t)) + 1e-12)
+    assert len(set(choice.tolist())) > 1  # neurons do pick different trials
