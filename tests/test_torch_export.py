@@ -1,0 +1,382 @@
+"""Exporting networks as torch modules and skorch nets."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+torch = pytest.importorskip("torch")
+skorch = pytest.importorskip("skorch")
+
+from torch import nn  # noqa: E402
+
+from sklearn_corenet._network import Network, OutputHead  # noqa: E402
+from sklearn_corenet._torch_adapter import network_from_torch_world  # noqa: E402
+from sklearn_corenet._torch_export import (  # noqa: E402
+    SparseLinear,
+    network_to_skorch,
+    network_to_torch,
+)
+
+N_FEATURES = 6
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _sparse_network(
+    widths=(N_FEATURES, 9, 7, 3),
+    activation="relu",
+    out_activation="identity",
+    head=None,
+    dtype=np.float64,
+    density=0.4,
+    seed=0,
+):
+    """A network with sparse weights (about 60% zeros) and some zero biases."""
+    rng = np.random.default_rng(seed)
+    coefs = [
+        sp.random_array(
+            (n_in, n_out),
+            density=density,
+            rng=rng,
+            dtype=dtype,
+            data_sampler=rng.standard_normal,
+        ).toarray()
+        for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
+    ]
+    intercepts = [
+        np.where(rng.random(n) < 0.3, 0, rng.normal(size=n)).astype(dtype)
+        for n in widths[1:]
+    ]
+    return Network(
+        coefs=coefs,
+        intercepts=intercepts,
+        activation=activation,
+        out_activation=out_activation,
+        head=head or OutputHead("regression"),
+    )
+
+
+def _data(n=30, dtype=np.float64, seed=1):
+    return np.random.default_rng(seed).normal(size=(n, N_FEATURES)).astype(dtype)
+
+
+def _run(module, X):
+    with torch.no_grad():
+        return module(torch.from_numpy(X)).numpy()
+
+
+def _export(network, **kwargs):
+    return network_to_torch(
+        [sp.csr_array(W) for W in network.coefs],
+        network.intercepts,
+        network.activation,
+        network.out_activation,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize(
+    "out_activation", ["identity", "softmax", "log_softmax", "logistic", "exp"]
+)
+def test_network_to_torch_computes_network_forward(sparse, activation, out_activation):
+    network = _sparse_network(activation=activation, out_activation=out_activation)
+    X = _data()
+    module = _export(network, sparse=sparse)
+    np.testing.assert_allclose(
+        _run(module, X), network.forward(X.copy()), rtol=1e-12, atol=1e-12
+    )
+    without = _export(network, sparse=sparse, include_output_activation=False)
+    np.testing.assert_allclose(
+        _run(without, X), network.decision(X.copy()), rtol=1e-12, atol=1e-12
+    )
+
+
+def test_exported_modules_keep_the_dtype_and_the_sparsity():
+    network = _sparse_network(dtype=np.float32)
+    dense = _export(network)
+    assert all(p.dtype == torch.float32 for p in dense.parameters())
+    sparse = _export(network, sparse=True)
+    layers = [layer for layer in sparse if isinstance(layer, SparseLinear)]
+    assert [layer.nnz for layer in layers] == [
+        np.count_nonzero(W) for W in network.coefs
+    ]
+    assert all(layer.weight.layout == torch.sparse_coo for layer in layers)
+    as_float64 = _export(network, sparse=True, dtype=torch.float64)
+    assert all(p.dtype == torch.float64 for p in as_float64.parameters())
+    X = _data(dtype=np.float32)
+    np.testing.assert_allclose(
+        _run(sparse, X), network.forward(X.copy()), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_exported_module_reads_back_as_the_same_network(sparse):
+    network = _sparse_network(out_activation="softmax")
+    back = network_from_torch_world(_export(network, sparse=sparse))
+    for W, W_back in zip(network.coefs, back.coefs, strict=True):
+        np.testing.assert_array_equal(W, W_back)
+    assert (back.activation, back.out_activation) == ("relu", "softmax")
+
+
+def test_exported_module_shares_no_memory():
+    network = _sparse_network()
+    module = _export(network)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.zero_()
+    assert np.count_nonzero(network.coefs[0]) > 0
+
+
+# -- skorch ------------------------------------------------------------------
+
+
+def head_predict_proba(network, X):
+    output = network.forward(X)
+    if network.head.kind == "binary":
+        p = output.ravel()
+        return np.column_stack([1 - p, p])
+    return output
+
+
+def head_predict(network, X):
+    output = network.forward(X)
+    head = network.head
+    if head.kind == "regression":
+        return output
+    if head.kind == "binary":
+        return head.classes[(output.ravel() > head.threshold).astype(int)]
+    if head.kind == "multilabel":
+        return (output > head.threshold).astype(int)
+    return head.classes[np.argmax(output, axis=1)]
+
+
+HEADS = {
+    "regression": (
+        dict(
+            widths=(N_FEATURES, 8, 2),
+            out_activation="identity",
+            head=OutputHead("regression"),
+        ),
+        skorch.NeuralNetRegressor,
+    ),
+    "multiclass": (
+        dict(
+            out_activation="softmax",
+            head=OutputHead("multiclass", classes=np.arange(3)),
+        ),
+        skorch.NeuralNetClassifier,
+    ),
+    "binary": (
+        dict(
+            widths=(N_FEATURES, 8, 1),
+            out_activation="logistic",
+            head=OutputHead("binary", classes=np.array([0, 1]), threshold=0.4),
+        ),
+        skorch.NeuralNetBinaryClassifier,
+    ),
+    "multilabel": (
+        dict(
+            out_activation="logistic",
+            head=OutputHead("multilabel", classes=np.arange(3)),
+        ),
+        skorch.NeuralNet,
+    ),
+}
+
+
+def _targets(kind, X):
+    if kind == "regression":
+        return X[:, :2].copy()
+    if kind == "multiclass":
+        return np.argmax(X[:, :3], axis=1)
+    if kind == "binary":
+        return (X[:, 0] > 0).astype(X.dtype)
+    return (X[:, :3] > 0).astype(X.dtype)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("kind", sorted(HEADS))
+def test_network_to_skorch_predicts_like_the_network_and_trains(kind, sparse):
+    network_params, net_class = HEADS[kind]
+    network = _sparse_network(**network_params)
+    X = _data()
+    net = network_to_skorch(
+        network, sparse=sparse, max_epochs=1, train_split=None, verbose=0
+    )
+    assert type(net) is net_class
+    assert net.initialized_
+    proba = net.predict_proba(X)
+    if kind == "multilabel":
+        np.testing.assert_allclose(proba, network.forward(X.copy()), rtol=1e-10)
+    else:
+        np.testing.assert_allclose(
+            proba, head_predict_proba(network, X), rtol=1e-10, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            net.predict(X), head_predict(network, X), rtol=1e-10, atol=0
+        )
+
+    pattern = [
+        layer.indices.clone()
+        for layer in net.module_
+        if isinstance(layer, SparseLinear)
+    ]
+    before = [p.detach().clone() for p in net.module_.parameters()]
+    net.partial_fit(X, _targets(kind, X))
+    assert len(net.history) == 1
+    changed = any(
+        not torch.equal(a, b)
+        for a, b in zip(before, net.module_.parameters(), strict=True)
+    )
+    assert changed
+    assert net.predict_proba(X).shape == proba.shape
+    expected_shape = {"regression": (len(X), 2), "multilabel": (len(X), 3)}.get(
+        kind, (len(X),)
+    )
+    assert net.predict(X).shape == expected_shape
+    if sparse:  # training keeps the sparsity pattern
+        after = [
+            layer.indices for layer in net.module_ if isinstance(layer, SparseLinear)
+        ]
+        assert all(torch.equal(a, b) for a, b in zip(pattern, after, strict=True))
+
+
+def test_cross_entropy_classifier_module_returns_logits():
+    network = _sparse_network(
+        out_activation="softmax",
+        head=OutputHead("multiclass", classes=np.array(["a", "b", "c"])),
+    )
+    net = network_to_skorch(network)
+    assert not any(isinstance(layer, nn.Softmax) for layer in net.module_)
+    X = _data()
+    np.testing.assert_allclose(
+        net.forward(X).numpy(), network.decision(X.copy()), rtol=1e-12
+    )
+    # skorch predicts class indices; classes_ maps them back to the labels
+    np.testing.assert_array_equal(
+        net.classes_[net.predict(X)], head_predict(network, X)
+    )
+
+
+def _fit(net, X, y):
+    return net.set_params(max_epochs=3, train_split=None, verbose=0, lr=0.1).fit(X, y)
+
+
+def _skorch_nets():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, N_FEATURES)).astype(np.float32)
+    y_class = np.argmax(X[:, :3], axis=1)
+
+    def mlp(n_out, *tail):
+        return nn.Sequential(
+            nn.Linear(N_FEATURES, 12), nn.ReLU(), nn.Linear(12, n_out), *tail
+        )
+
+    return X, {
+        "cross_entropy": (
+            _fit(
+                skorch.NeuralNetClassifier(mlp(3), criterion=nn.CrossEntropyLoss),
+                X,
+                y_class,
+            ),
+            y_class,
+        ),
+        "nll_softmax": (
+            _fit(skorch.NeuralNetClassifier(mlp(3, nn.Softmax(dim=-1))), X, y_class),
+            y_class,
+        ),
+        "binary": (
+            _fit(
+                skorch.NeuralNetBinaryClassifier(mlp(1, nn.Flatten(0)), threshold=0.45),
+                X,
+                (X[:, 0] > 0).astype(np.float32),
+            ),
+            (X[:, 0] > 0).astype(np.float32),
+        ),
+        "regressor": (
+            _fit(skorch.NeuralNetRegressor(mlp(2)), X, X[:, :2].copy()),
+            X[:, :2].copy(),
+        ),
+    }
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_skorch_round_trip_keeps_kind_parameters_and_predictions(sparse):
+    X, nets = _skorch_nets()
+    for name, (net, y) in nets.items():
+        network = network_from_torch_world(net)
+        exported = network_to_skorch(network, sparse=sparse)
+        assert type(exported) is type(net), name
+        assert exported.criterion == net.criterion, name
+        assert exported.max_epochs == net.max_epochs
+        np.testing.assert_allclose(
+            exported.predict_proba(X),
+            net.predict_proba(X),
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=name,
+        )
+        if name == "regressor":
+            np.testing.assert_allclose(
+                exported.predict(X), net.predict(X), rtol=1e-5, atol=1e-6
+            )
+        else:
+            np.testing.assert_array_equal(
+                exported.predict(X), net.predict(X), err_msg=name
+            )
+        if name == "binary":
+            assert exported.threshold == 0.45
+            assert exported.forward(X).shape == (len(X),)
+        exported.partial_fit(X, y, epochs=1)
+        assert exported.predict(X).shape == net.predict(X).shape
+
+
+def test_skorch_export_keeps_float32():
+    X, nets = _skorch_nets()
+    exported = network_to_skorch(network_from_torch_world(nets["cross_entropy"][0]))
+    assert all(p.dtype == torch.float32 for p in exported.module_.parameters())
+
+
+def test_incompatible_criterion_is_rejected():
+    network = _sparse_network(
+        out_activation="identity", head=OutputHead("multiclass", classes=np.arange(3))
+    )
+    with pytest.raises(ValueError, match="softmax"):
+        network_to_skorch(network)
+
+
+def test_bare_module_is_wrapped_as_it_is():
+    module = nn.Sequential(nn.Linear(N_FEATURES, 4), nn.ReLU(), nn.Linear(4, 2))
+    net = network_to_skorch(module, train_split=None)
+    assert net.module_ is module
+    assert isinstance(net, skorch.NeuralNetRegressor)
+
+
+def test_compressed_estimator_to_skorch():
+    from sklearn_corenet import CoreNetCompressor
+
+    X, nets = _skorch_nets()
+    net = nets["cross_entropy"][0]
+    compressed = CoreNetCompressor(keep_ratio=1.0, random_state=0).fit_transform(net, X)
+    # what the adapter stored in Network.extra pickles
+    compressed = pickle.loads(pickle.dumps(compressed))
+    exported = compressed.to_skorch(train_split=None, max_epochs=1)
+    np.testing.assert_array_equal(exported.classes_, [0, 1, 2])
+    assert isinstance(exported, skorch.NeuralNetClassifier)
+    np.testing.assert_array_equal(exported.predict(X), net.predict(X))
+    np.testing.assert_allclose(
+        exported.predict_proba(X), compressed.predict_proba(X), rtol=1e-5, atol=1e-6
+    )
+    exported.partial_fit(X, nets["cross_entropy"][1])
+    assert exported.predict(X).shape == (len(X),)
