@@ -80,6 +80,9 @@ class CoreNetCompressor(BaseEstimator):
         calibration points but not on ε or the budget.
     n_jobs : int, default=None
         Threads for the sensitivity computation (joblib semantics).
+    device : str or torch.device, default=None
+        Compute the sensitivities with torch on this device ("cpu", "cuda",
+        ...) instead of numpy; requires the ``torch`` extra.
     random_state : int, RandomState instance or None, default=None
         Controls the choice of S and T in ``fit`` and the draws of
         ``transform``: with an int, every ``transform`` gives the same model.
@@ -166,6 +169,7 @@ class CoreNetCompressor(BaseEstimator):
         "delta_cap": [Interval(Real, 1, None, closed="left")],
         "memory": [None, str, HasMethods(["cache"])],
         "n_jobs": [Integral, None],
+        "device": ["no_validation"],  # a str or a torch.device; checked by torch
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -184,6 +188,7 @@ class CoreNetCompressor(BaseEstimator):
         delta_cap=DELTA_CAP,
         memory=None,
         n_jobs=None,
+        device=None,
         random_state=None,
         verbose=0,
     ):
@@ -198,6 +203,7 @@ class CoreNetCompressor(BaseEstimator):
         self.delta_cap = delta_cap
         self.memory = memory
         self.n_jobs = n_jobs
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -302,10 +308,19 @@ class CoreNetCompressor(BaseEstimator):
         return self
 
     def _statistics(self, network, points):
-        compute = check_memory(self.memory).cache(compute_layer_statistics, ignore=["n_jobs", "verbose"])
-        return compute(
-            network, points, delta_cap=self.delta_cap, n_jobs=self.n_jobs, verbose=self.verbose
-        )
+        if self.device is None:
+            function, options = compute_layer_statistics, {"n_jobs": self.n_jobs}
+        else:
+            try:
+                from ._torch_compute import compute_layer_statistics_torch
+            except ImportError as error:
+                raise ImportError(
+                    f"device={self.device!r} computes with torch, which is not installed: "
+                    "pip install 'sklearn-corenet[torch]'"
+                ) from error
+            function, options = compute_layer_statistics_torch, {"device": str(self.device)}
+        compute = check_memory(self.memory).cache(function, ignore=[*options, "verbose"])
+        return compute(network, points, delta_cap=self.delta_cap, verbose=self.verbose, **options)
 
     def _set_statistics_attributes(self, network, statistics, widths):
         if statistics is None:
