@@ -169,7 +169,7 @@ class CoreNetCompressor(BaseEstimator):
         "delta_cap": [Interval(Real, 1, None, closed="left")],
         "memory": [None, str, HasMethods(["cache"])],
         "n_jobs": [Integral, None],
-        "device": ["no_validation"],  # a str or a torch.device; checked by torch
+        "device": "no_validation",  # a str or a torch.device, checked by torch
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
