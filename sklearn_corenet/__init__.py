@@ -4,6 +4,14 @@ The public names are re-exported here; the modules behind them are private.
 """
 
 from ._compressor import CoreNetCompressor
+from ._evaluation import (
+    accuracy_drop,
+    compression_curve,
+    network_output,
+    plot_compression_curve,
+    relative_error,
+    summarize_curve,
+)
 from ._methods import METHODS, Method, register_method
 from ._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
 from ._summary import CompressionSummary
@@ -17,6 +25,12 @@ __all__ = [
     "Method",
     "SparseMLPClassifier",
     "SparseMLPRegressor",
+    "accuracy_drop",
+    "compression_curve",
+    "network_output",
+    "plot_compression_curve",
     "register_method",
+    "relative_error",
+    "summarize_curve",
     "__version__",
 ]
