@@ -79,7 +79,8 @@ class CoreNetCompressor(BaseEstimator):
         Caches the calibration statistics, which depend on the model and the
         calibration points but not on ε or the budget.
     n_jobs : int, default=None
-        Threads for the sensitivity computation (joblib semantics).
+        Threads for the sensitivity computation; None uses every core (as
+        BLAS does), 1 none.
     device : str or torch.device, default=None
         Compute the sensitivities with torch on this device ("cpu", "cuda",
         ...) instead of numpy; requires the ``torch`` extra.

@@ -120,6 +120,12 @@ class SamplingPlan:
             return values.T
         return values.sum(axis=0).reshape(n_in1, n_out)
 
+    def layer_index(self, rows, cols):
+        """Flat index into the layer's (n_in + 1, n_out) matrix of (row, col) pairs."""
+        if self.layout == "neuron":
+            return cols.astype(np.int64) * self.shape[1] + rows % self.shape[1]
+        return cols.astype(np.int64)
+
     def neuron_of_row(self):
         """The neuron (column of the layer) each row belongs to; neuron layout only."""
         return np.arange(self.n_rows) % self.shape[1]
@@ -222,13 +228,33 @@ class DrawSequence:
 
     def counts(self, c):
         """Draw counts per (row, col) when rows take their first m_r(c) draws."""
-        if c > self.c_max * (1 + 1e-12):
-            raise ValueError("c beyond the drawn sequence")
-        m = self.plan.draws_for(c)
+        m = self._sizes(c)
         taken = self.position < m[self.rows]
-        keys = self.rows[taken] * self.plan.n_cols + self.cols[taken]
+        keys = self.rows[taken].astype(np.int64) * self.plan.n_cols + self.cols[taken]
         counts = np.bincount(keys, minlength=self.plan.n_rows * self.plan.n_cols)
         return counts.reshape(self.plan.n_rows, self.plan.n_cols), m
+
+    def factors(self, c):
+        """Reweighting factors of the layer at c; same as
+        ``reweighting_factors(plan, *self.counts(c))`` in one pass over the draws.
+        """
+        plan = self.plan
+        m = self._sizes(c)
+        taken = self.position < m[self.rows]
+        rows, cols = self.rows[taken], self.cols[taken]
+        weights = 1.0 / (m[rows] * plan.probabilities[rows, cols])
+        size = plan.shape[0] * plan.shape[1]
+        factors = np.bincount(plan.layer_index(rows, cols), weights=weights, minlength=size)
+        complete = np.flatnonzero(plan.complete_rows(m))
+        if complete.size:
+            support_rows, support_cols = np.nonzero(plan.probabilities[complete])
+            factors[plan.layer_index(complete[support_rows], support_cols)] = 1.0
+        return factors.reshape(plan.shape)
+
+    def _sizes(self, c):
+        if c > self.c_max * (1 + 1e-12):
+            raise ValueError("c beyond the drawn sequence")
+        return self.plan.draws_for(c)
 
 
 def draw_sequence(plan, c_max, rng):
@@ -240,17 +266,18 @@ def draw_sequence(plan, c_max, rng):
     """
     m = plan.draws_for(c_max)
     n_rows, n_cols = plan.probabilities.shape
-    rows = np.repeat(np.arange(n_rows), m)
+    index_type = np.int32 if max(n_rows, n_cols, int(m.max(initial=0))) < 2**31 else np.int64
+    rows = np.repeat(np.arange(n_rows, dtype=index_type), m)
     starts = np.concatenate([[0], np.cumsum(m)[:-1]])
-    position = np.arange(rows.size) - np.repeat(starts, m)
+    position = (np.arange(rows.size) - np.repeat(starts, m)).astype(index_type)
     cumulative = np.cumsum(plan.probabilities, axis=1)
     last = cumulative[:, -1:]
     np.divide(cumulative, last, out=cumulative, where=last > 0)
     cumulative += np.arange(n_rows)[:, np.newaxis]
     targets = rows + rng.random(rows.size)
     index = np.searchsorted(cumulative.ravel(), targets, side="right")
-    cols = np.minimum(index - rows * n_cols, n_cols - 1)
-    keys = rows * n_cols + cols
+    cols = np.minimum(index - rows.astype(np.int64) * n_cols, n_cols - 1).astype(index_type)
+    keys = rows.astype(np.int64) * n_cols + cols
     _, first = np.unique(keys, return_index=True)
     return DrawSequence(plan, rows, cols, position, first, float(c_max))
 

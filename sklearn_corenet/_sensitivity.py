@@ -6,6 +6,7 @@ scikit-learn's ``working_memory`` so that no intermediate grows with |S|;
 the accumulators have the size of the model.
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +101,9 @@ def max_product(points, inverse, out, n_jobs=None):
     ]
     views = [np.ascontiguousarray(out[:, block]) for block in blocks]
     inverses = [np.ascontiguousarray(inverse[:, block]) for block in blocks]
+    if n_jobs is None:
+        # threads, like BLAS: this is the one product BLAS cannot do for us
+        n_jobs = min(os.cpu_count() or 1, len(blocks))
     Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_max_product_block)(points, inv, view)
         for inv, view in zip(inverses, views, strict=True)
@@ -170,7 +174,7 @@ def compute_layer_statistics(
         Memory budget in MiB for one chunk of points; scikit-learn's global
         ``working_memory`` setting when None.
     n_jobs : int, default=None
-        Threads for the (max, ×) product (joblib semantics).
+        Threads for the (max, ×) product; None uses every core, as BLAS does.
     verbose : int, default=0
         Show a progress bar over chunks and layers when > 0.
 

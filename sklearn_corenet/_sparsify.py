@@ -58,8 +58,11 @@ class LayerSampler:
 
     def candidate(self, trial, c=None):
         sample = self.trials[trial]
-        counts, m = sample if c is None else sample.counts(c)
-        return self.weights * reweighting_factors(self.plan, counts, m).astype(self.weights.dtype)
+        if c is None:
+            factors = reweighting_factors(self.plan, *sample)
+        else:
+            factors = sample.factors(c)
+        return self.weights * factors.astype(self.weights.dtype)
 
     def best(self, c=None):
         """Per neuron, the candidate with the lowest mean relative error on T."""
@@ -68,8 +71,16 @@ class LayerSampler:
             return candidates[0], np.zeros(self.weights.shape[1], dtype=int)
         errors = np.vstack([_relative_error(self.inputs @ W, self.reference) for W in candidates])
         choice = np.argmin(errors, axis=0)
-        chosen = np.choose(choice[np.newaxis, :], candidates)
-        return chosen, choice
+        return self.combine(candidates, choice), choice
+
+    @staticmethod
+    def combine(candidates, choice):
+        """The matrix whose column i comes from candidate ``choice[i]``."""
+        chosen = np.array(candidates[0], copy=True)
+        for t in range(1, len(candidates)):
+            columns = choice == t
+            chosen[:, columns] = candidates[t][:, columns]
+        return chosen
 
     def thresholds(self, choice):
         """Entry thresholds of the chosen trial of every neuron."""
@@ -110,15 +121,14 @@ def sparsify_theory(plans, weights, sample_sizes, rng, n_trials=1, inputs=None):
     return layers
 
 
-def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=None, refinements=2):
+def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=None):
     """Sparsify every layer so that exactly ``budget`` entries are kept.
 
     The draw sequences are drawn for an allocation constant above
     ``c_hint`` (doubled until they hold enough distinct entries), then the
     constant is set between two entry thresholds. With amplification, the
-    selection of candidates and the constant are refined alternately
-    ``refinements`` times and the constant is finally set for the chosen
-    candidates, so the budget holds exactly.
+    candidates are compared at that constant, and the constant is then set
+    again for the chosen candidates, so the budget holds exactly.
 
     Returns the list of sparsified weight matrices and the constant used.
     """
@@ -143,11 +153,10 @@ def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=N
     choices = [np.zeros(W.shape[1], dtype=int) for W in weights]
     c = solve(choices)
     if n_trials > 1:
-        for _ in range(refinements):
-            choices = [s.best(c)[1] for s in samplers]
-            c = solve(choices)
+        choices = [s.best(c)[1] for s in samplers]
+        c = solve(choices)
         layers = [
-            np.choose(ch[np.newaxis, :], [s.candidate(t, c) for t in range(n_trials)])
+            s.combine([s.candidate(t, c) for t in range(n_trials)], ch)
             for s, ch in zip(samplers, choices, strict=True)
         ]
     else:
