@@ -41,7 +41,10 @@ def digits_mlp(digits):
 
 
 def compress(model, X, keep_ratio):
-    return CoreNetCompressor(keep_ratio=keep_ratio, random_state=0).fit_transform(model, X)
+    # the paper's sampling, without least-squares reweighting: a model that
+    # compression has visibly damaged, which is what fine-tuning is for
+    compressor = CoreNetCompressor(keep_ratio=keep_ratio, method="corenet++", random_state=0)
+    return compressor.fit_transform(model, X)
 
 
 def assert_same_pattern(before, after):
@@ -107,7 +110,7 @@ def test_recovers_accuracy_of_heavily_compressed_model(digits, digits_mlp):
     before = sparse.score(X_test, y_test)
     sparse.fine_tune(X_train, y_train, epochs=20, learning_rate=1e-2, random_state=0)
     after = sparse.score(X_test, y_test)
-    # measured: 0.47 -> 0.76 test accuracy; demand at least +0.2
+    # measured: 0.49 -> 0.80 test accuracy; demand at least +0.2
     assert after >= before + 0.2
     assert sparse.keep_ratio_ == pytest.approx(0.1, abs=0.005)
 
@@ -206,9 +209,9 @@ def test_binary_head(digits):
     before = copy.deepcopy(sparse)
     test_labels = np.where(y_test >= 5, "high", "low")
     accuracy = sparse.score(X_test, test_labels)
-    sparse.fine_tune(X_train, labels, epochs=10, learning_rate=3e-2, random_state=0)
+    sparse.fine_tune(X_train, labels, epochs=20, learning_rate=3e-2, random_state=0)
     assert_same_pattern(before, sparse)
-    # measured: 0.70 -> 0.82 test accuracy
+    # measured: 0.69 -> 0.82 test accuracy
     assert sparse.score(X_test, test_labels) >= accuracy + 0.08
     history = sparse.fine_tune_history_
     rows = history.validation_indices
@@ -374,16 +377,9 @@ def test_network_level_function_without_early_stopping():
     np.testing.assert_array_equal(intercepts[0] == 0, np.arange(16) % 2 == 0)
 
 
-def test_auto_backend_depends_on_size(digits, digits_mlp):
+def test_auto_backend_depends_on_size():
     pytest.importorskip("torch")
-    from sklearn_corenet._fine_tune import _KeptLayer
-
-    def layers(shapes):
-        return [
-            _KeptLayer.from_arrays(sp.csr_array(np.ones(shape)), np.ones(shape[1]))
-            for shape in shapes
-        ]
-
-    assert choose_backend("auto", layers([(8, 8), (8, 1)])) == "numpy"
-    assert choose_backend("numpy", layers([(784, 300), (300, 10)])) == "numpy"
-    assert choose_backend("torch", layers([(8, 1)])) == "torch"
+    assert choose_backend("auto", [(784, 300), (300, 300), (300, 10)]) == "numpy"
+    assert choose_backend("auto", [(3072, 4096), (4096, 10)]) == "torch"
+    assert choose_backend("numpy", [(3072, 4096), (4096, 10)]) == "numpy"
+    assert choose_backend("torch", [(8, 1)]) == "torch"
