@@ -12,6 +12,7 @@ from ._evaluation import (
     relative_error,
     summarize_curve,
 )
+from ._meta import CoreNetClassifier, CoreNetRegressor
 from ._methods import METHODS, Method, register_method
 from ._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
 from ._summary import CompressionSummary
@@ -21,7 +22,9 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "METHODS",
     "CompressionSummary",
+    "CoreNetClassifier",
     "CoreNetCompressor",
+    "CoreNetRegressor",
     "Method",
     "SparseMLPClassifier",
     "SparseMLPRegressor",
