@@ -14,7 +14,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import (
@@ -63,6 +63,24 @@ def network_output(model, X):
     X = check_array(X, accept_sparse=["csr", "csc"], dtype=network.dtype, input_name="X")
     output = network.decision(X)
     return output.toarray() if sp.issparse(output) else np.asarray(output)
+
+
+def _logits_and_head(model, X):
+    """Network output on validated ``X`` and the model's output head."""
+    if isinstance(model, _BaseSparseMLP):
+        # the estimator's own kernel choice (sparse or dense product)
+        logits = model._decision(X)
+        return logits.toarray() if sp.issparse(logits) else np.asarray(logits), model.head_
+    network = network_from_model(model, X)
+    logits = network.decision(X.astype(network.dtype, copy=False))
+    return logits.toarray() if sp.issparse(logits) else np.asarray(logits), network.head
+
+
+def _predictions_from(model, X, logits, head):
+    """``model.predict(X)``, read off the logits where that is what predict does."""
+    if head.kind == "multiclass":
+        return head.classes[np.argmax(logits, axis=1)]
+    return model.predict(X)
 
 
 def _outputs(model, X, output):
@@ -364,10 +382,11 @@ def compression_curve(
             as_frame = False
     compressor_params = dict(compressor_params or {})
 
-    reference = network_output(model, X_test)
-    classifier = is_classifier(model) or hasattr(model, "classes_")
+    X_test = check_array(X_test, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], input_name="X_test")
+    reference, head = _logits_and_head(model, X_test)
+    classifier = head.kind != "regression"
     if y_test is not None:
-        original_predictions = model.predict(X_test)
+        original_predictions = _predictions_from(model, X_test, reference, head)
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_trials)
 
     records = []
@@ -378,15 +397,16 @@ def compression_curve(
                 start = time.perf_counter()
                 compressed = _compress(spec, model, X, ratio, int(seeds[trial]), compressor_params)
                 elapsed = time.perf_counter() - start
+                logits, compressed_head = _logits_and_head(compressed, X_test)
                 record = {
                     "method": label,
                     "keep_ratio": ratio,
                     "trial": trial,
                     "kept_fraction": float(getattr(compressed, "keep_ratio_", np.nan)),
-                    "relative_error": relative_error(reference, compressed, X_test),
+                    "relative_error": relative_error(reference, logits),
                 }
                 if y_test is not None:
-                    predictions = compressed.predict(X_test)
+                    predictions = _predictions_from(compressed, X_test, logits, compressed_head)
                     if classifier:
                         record["accuracy_drop"] = accuracy_drop(original_predictions, predictions, None, y_test)
                     else:
