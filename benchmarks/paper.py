@@ -119,8 +119,8 @@ def parse_method(text):
             params[key.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
             params[key.strip()] = value.strip()
-    if name not in METHODS and name not in BENCHMARK_METHODS:
-        valid = sorted(METHODS) + list(BENCHMARK_METHODS)
+    if name not in METHODS and name not in BENCHMARK_METHODS and name != "auto":
+        valid = sorted(METHODS) + ["auto", *BENCHMARK_METHODS]
         raise SystemExit(f"--methods: unknown method {name!r}; valid: {', '.join(valid)}")
     if params and name in BENCHMARK_METHODS:
         raise SystemExit(f"--methods: {name!r} takes no parameters")
@@ -251,7 +251,8 @@ def method_spec(label):
         return svd_truncation, True
     if name == "torch-l1":
         return torch_global_l1, True
-    return CoreNetCompressor(method=name, **params), not METHODS[name].samples
+    deterministic = name in METHODS and not METHODS[name].samples
+    return CoreNetCompressor(method=name, **params), deterministic
 
 
 def magnitude_agreement(model, keep_ratios):
@@ -524,6 +525,30 @@ def report(out_dir, prefix="paper"):
         plot_grid(results, metric, out_dir / f"{prefix}_{metric}.png")
     table = markdown_report(results, networks, timing, agreement, run_info)
     (out_dir / f"{prefix}_table.md").write_text(table)
+    if prefix == "paper" and out_dir.resolve() == (HERE / "results").resolve():
+        include_in_docs(table, f"{prefix}_table.md")
+
+
+DOCS_PAGE = HERE.parent / "docs" / "reproducing_the_paper.md"
+
+
+def include_in_docs(table, name, page=DOCS_PAGE):
+    """Copy ``table`` into the docs page between its include markers.
+
+    The page holds ``<!-- BEGIN name -->`` and ``<!-- END name -->``; plain
+    Markdown has no include directive, so the benchmark writes the table in.
+    Returns whether the page was updated.
+    """
+    begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+    if not page.exists():
+        return False
+    text = page.read_text()
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    page.write_text(f"{head}{begin}\n{table.strip()}\n{end}{tail}")
+    return True
 
 
 def plot_grid(results, metric, path):
@@ -543,7 +568,8 @@ def plot_grid(results, metric, path):
     styles = {
         "CoreNet (paper)": dict(linewidth=2.0, linestyle="-"),
         "Baselines (paper)": dict(linewidth=1.2, linestyle="-"),
-        "Outside reference": dict(linewidth=1.5, linestyle=":"),
+        # drawn as crosses on top of the line it should agree with
+        "Outside reference": dict(linestyle="none", marker="x", markersize=6),
         "Beyond the paper": dict(linewidth=1.8, linestyle="-."),
     }
     methods = list(dict.fromkeys(results["method"]))
