@@ -499,7 +499,9 @@ class CoreNetCompressor(BaseEstimator):
             )
             info["allocation_constant"] = c
             active = self._active
+        start = None
         if self.reweight_ == "lstsq" and self.keep_ratio != 1.0:
+            start = _assemble(network, layers, active)
             layers = lstsq_reweight(network, layers, self._calibration.X, ridge=self.ridge)
         info["reweight"] = self.reweight_
         compressed = _assemble(network, layers, active)
@@ -511,7 +513,7 @@ class CoreNetCompressor(BaseEstimator):
             calibration_size=self.calibration_size_,
         )
         estimator = sparse_estimator_for(network.head)
-        return estimator._from_network(compressed, self.n_params_, info)
+        return estimator._from_network(compressed, self.n_params_, info, start=start)
 
     def fit_transform(self, model, X, y=None):
         """``fit(model, X)`` then ``transform()``."""

@@ -63,46 +63,64 @@ class SamplingPlan:
             return rows, np.log1p(-self.probabilities[rows, cols])
 
     @cached_property
-    def full_sample_sizes(self):
-        """Per row, the sample size from which the row is kept whole.
+    def support_sizes(self):
+        """Number of candidate edges of every row."""
+        return np.count_nonzero(self.probabilities, axis=1)
 
-        The smallest m (up to 0.1%) with Σ_j (1 − q_rj)^m ≤ 1/2: from there on
-        fewer than half an edge is expected to be missed, and the row keeps
-        all its edges at their original weights. The rule depends on m only,
-        never on the draw, so the estimate stays unbiased.
-        """
-        rows, log_miss = self.support_log_miss
-        support = np.bincount(rows, minlength=self.n_rows)
-        sizes = np.zeros(self.n_rows, dtype=np.int64)
-        if rows.size == 0:
-            return sizes
-
-        def missed(m):
-            with np.errstate(invalid="ignore"):
-                terms = np.exp(m[rows] * log_miss)
-            return np.bincount(rows, weights=np.nan_to_num(terms), minlength=self.n_rows)
-
-        smallest = np.full(self.n_rows, np.inf)
-        np.minimum.at(smallest, rows, -np.expm1(log_miss))  # q_min per row
-        smallest = np.maximum(smallest, 1e-300)
-        has = support > 0
-        low = np.where(has, np.maximum(np.log(2) / smallest, support) * 0.5, 0.0)
-        high = np.where(has, np.log(2 * np.maximum(support, 1)) / smallest + support, 1.0)
-        high = np.minimum(high, 2.0**62)
-        while True:
-            open_rows = has & (high > low * 1.001 + 1)
-            if not open_rows.any():
-                break
-            middle = np.where(open_rows, np.sqrt(np.maximum(low, 1) * high), high)
-            fits = missed(np.ceil(middle)) <= 0.5
-            high = np.where(open_rows & fits, middle, high)
-            low = np.where(open_rows & ~fits, middle, low)
-        sizes[has] = np.ceil(high[has]).astype(np.int64)
-        return sizes
+    def expected_missed(self, m, rows):
+        """Σ_j (1 − q_rj)^{m_r} for the rows selected by the mask ``rows``."""
+        entry_rows, log_miss = self.support_log_miss
+        selected = rows[entry_rows]
+        entry_rows, log_miss = entry_rows[selected], log_miss[selected]
+        with np.errstate(invalid="ignore"):
+            terms = np.exp(m[entry_rows] * log_miss)
+        return np.bincount(entry_rows, weights=np.nan_to_num(terms), minlength=self.n_rows)
 
     def complete_rows(self, m):
-        """Rows whose sample size keeps them whole (see ``full_sample_sizes``)."""
-        return (m >= self.full_sample_sizes) & (self.allocation > 0) & (m > 0)
+        """Rows whose sample size keeps them whole.
+
+        Row r is kept whole (all its edges at their original weights) when
+        fewer than half an edge is expected to be missed by its m_r draws:
+        Σ_j (1 − q_rj)^{m_r} ≤ 1/2. The rule depends on m only, never on the
+        draw, so the estimate stays unbiased. It needs m_r ≥ (number of
+        edges), checked first.
+        """
+        candidates = (m >= self.support_sizes) & (self.support_sizes > 0) & (self.allocation > 0)
+        complete = np.zeros(self.n_rows, dtype=bool)
+        if candidates.any():
+            complete[candidates] = self.expected_missed(m, candidates)[candidates] <= 0.5
+        return complete
+
+    def full_sample_sizes(self, rows):
+        """The smallest m that keeps each row of the mask ``rows`` whole.
+
+        Exact (integer bisection), so that ``m >= full_sample_sizes`` agrees
+        with :meth:`complete_rows`; 0 outside the mask.
+        """
+        sizes = np.zeros(self.n_rows, dtype=np.int64)
+        rows = rows & (self.support_sizes > 0)
+        if not rows.any():
+            return sizes
+        low = np.where(rows, self.support_sizes - 1, 0).astype(np.float64)  # never whole
+        high = np.where(rows, np.maximum(self.support_sizes, 1), 0).astype(np.float64)
+        ceiling = 2.0**62  # rows with edges of q < ~1e-18 are never whole
+        while True:  # grow until whole
+            short = rows & (high < ceiling) & (self.expected_missed(high, rows) > 0.5)
+            if not short.any():
+                break
+            low[short] = high[short]
+            high[short] = np.minimum(high[short] * 2, ceiling)
+        while True:
+            # integer precision, but no finer than floats resolve (huge sizes)
+            open_rows = rows & (high - low > np.maximum(1, high * 1e-12))
+            if not open_rows.any():
+                break
+            middle = np.where(open_rows, np.floor((low + high) / 2), high)
+            fits = self.expected_missed(middle, open_rows) <= 0.5
+            high = np.where(open_rows & fits, middle, high)
+            low = np.where(open_rows & ~fits, middle, low)
+        sizes[rows] = high[rows].astype(np.int64)
+        return sizes
 
     def draws_for(self, c):
         """m_r = ceil(c · α_r), as int64."""
@@ -211,9 +229,11 @@ class DrawSequence:
         rows = self.rows[self.first]
         keys = rows * plan.n_cols + self.cols[self.first]
         thresholds = self.position[self.first] / plan.allocation[rows]
+        # rows that can become whole below c_max need m(c_max) ≥ their size
+        candidates = (plan.draws_for(self.c_max) >= plan.support_sizes) & (plan.allocation > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            whole_from = (plan.full_sample_sizes - 1) / plan.allocation
-        reachable = (plan.allocation > 0) & (whole_from < self.c_max)
+            whole_from = (plan.full_sample_sizes(candidates) - 1) / plan.allocation
+        reachable = candidates & (whole_from < self.c_max)
         if reachable.any():
             support_rows, support_cols = np.nonzero(plan.probabilities[reachable])
             support_rows = np.flatnonzero(reachable)[support_rows]
@@ -288,12 +308,18 @@ def multinomial_counts(plan, m, rng):
     Used when sample sizes come from the theory: ``m_r`` may be huge and the
     multinomial draw costs the same for any size.
     """
-    m = np.where(plan.probabilities.sum(axis=1) > 0, m, 0)
-    probabilities = plan.probabilities / np.maximum(plan.probabilities.sum(axis=1, keepdims=True), 1e-300)
-    counts = rng.multinomial(m, probabilities)
-    # numpy gives the last category whatever rounding leaves of the mass;
-    # with huge m that can be a draw of an edge outside the support
-    counts[probabilities == 0] = 0
+    m = np.where(plan.support_sizes > 0, m, 0)
+    counts = np.zeros(plan.probabilities.shape, dtype=np.int64)
+    # rows kept whole need no draw (their counts are not used)
+    drawn = (m > 0) & ~plan.complete_rows(m)
+    if drawn.any():
+        probabilities = plan.probabilities[drawn]
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        sample = rng.multinomial(m[drawn], probabilities)
+        # numpy gives the last category whatever rounding leaves of the mass;
+        # with huge m that can be a draw of an edge outside the support
+        sample[probabilities == 0] = 0
+        counts[drawn] = sample
     return counts, m
 
 

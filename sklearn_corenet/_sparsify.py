@@ -115,7 +115,9 @@ def sparsify_theory(plans, weights, sample_sizes, rng, n_trials=1, inputs=None):
     """
     layers = []
     for index, (plan, W, m) in enumerate(zip(plans, weights, sample_sizes, strict=True)):
-        trials = [multinomial_counts(plan, m, rng) for _ in range(n_trials)]
+        # when every row is kept whole there is nothing random to amplify
+        sampled = ((m > 0) & ~plan.complete_rows(m)).any()
+        trials = [multinomial_counts(plan, m, rng) for _ in range(n_trials if sampled else 1)]
         sampler = LayerSampler(plan, W, trials, None if inputs is None else inputs[index])
         layers.append(sampler.best()[0])
     return layers

@@ -36,17 +36,17 @@ def test_keep_ratio_one_reproduces_original(digits, digits_mlp):
 
 def test_random_state_makes_transform_reproducible(digits, digits_mlp):
     X, _ = digits
-    compressor = CoreNetCompressor(keep_ratio=0.2, random_state=3).fit(digits_mlp, X[:500])
+    compressor = CoreNetCompressor(keep_ratio=0.2, method="corenet++", random_state=3).fit(digits_mlp, X[:500])
     a, b = compressor.transform(), compressor.transform()
     for Wa, Wb in zip(a.coefs_, b.coefs_, strict=True):
         assert (Wa != Wb).nnz == 0
-    again = CoreNetCompressor(keep_ratio=0.2, random_state=3).fit_transform(digits_mlp, X[:500])
+    again = CoreNetCompressor(keep_ratio=0.2, method="corenet++", random_state=3).fit_transform(digits_mlp, X[:500])
     np.testing.assert_array_equal(again.predict_proba(X), a.predict_proba(X))
 
 
 def test_transforms_without_seed_differ(digits, digits_mlp):
     X, _ = digits
-    compressor = CoreNetCompressor(keep_ratio=0.2).fit(digits_mlp, X[:500])
+    compressor = CoreNetCompressor(keep_ratio=0.2, method="corenet++").fit(digits_mlp, X[:500])
     a, b = compressor.transform(), compressor.transform()
     assert any((Wa != Wb).nnz > 0 for Wa, Wb in zip(a.coefs_, b.coefs_, strict=True))
 
@@ -106,8 +106,8 @@ def test_theory_mode_reports_its_quantities(digits, digits_mlp):
 
 def test_budget_mode_reports_epsilon(digits, digits_mlp):
     X, _ = digits
-    small = CoreNetCompressor(keep_ratio=0.1, random_state=0).fit(digits_mlp, X[:500])
-    large = CoreNetCompressor(keep_ratio=0.5, random_state=0).fit(digits_mlp, X[:500])
+    small = CoreNetCompressor(keep_ratio=0.1, method="corenet++", random_state=0).fit(digits_mlp, X[:500])
+    large = CoreNetCompressor(keep_ratio=0.5, method="corenet++", random_state=0).fit(digits_mlp, X[:500])
     # a larger budget means more samples, so a smaller ε
     assert np.isfinite(small.epsilon_) and large.epsilon_ < small.epsilon_
     assert small.budget_ == round(0.1 * small.n_params_)
@@ -153,7 +153,7 @@ def test_compressor_pickles(digits, digits_mlp):
 
 def test_verbose_shows_progress(digits, digits_mlp, capsys):
     X, _ = digits
-    CoreNetCompressor(keep_ratio=0.2, verbose=1).fit(digits_mlp, X[:100])
+    CoreNetCompressor(keep_ratio=0.2, method="corenet++", verbose=1).fit(digits_mlp, X[:100])
     assert "sensitivities" in capsys.readouterr().err
 
 

@@ -79,3 +79,28 @@ def test_default_is_the_recommended_method(digits, digits_mlp):
 def test_invalid_reweight_combinations(digits, digits_mlp, method, reweight):
     with pytest.raises(InvalidParameterError, match="Valid combinations"):
         CoreNetCompressor(keep_ratio=0.5, method=method, reweight=reweight).fit(digits_mlp, digits[0][:50])
+
+
+def test_fine_tune_starts_from_selected_edges_after_lstsq(digits, digits_mlp):
+    X, y = digits
+    compressed = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X[:1000])
+    assert compressed.compression_info_["reweight"] == "lstsq"
+    refitted = [W.copy() for W in compressed.coefs_]
+    # a negligible learning rate shows where training starts
+    compressed.fine_tune(X, y, epochs=1, learning_rate=1e-12, early_stopping=False, random_state=0)
+    for W, before, original in zip(compressed.coefs_, refitted, digits_mlp.coefs_, strict=True):
+        rows, cols = W.nonzero()
+        np.testing.assert_allclose(W.data, original[rows, cols], rtol=1e-6, atol=1e-9)
+        assert (W != 0).sum() == (before != 0).sum()
+        assert not np.allclose(before.data, W.data)
+    with pytest.raises(ValueError, match="reweight='lstsq'"):
+        compressed.fine_tune(X, y, init="selected", epochs=1)
+
+
+def test_fine_tune_current_keeps_refitted_start(digits, digits_mlp):
+    X, y = digits
+    compressed = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X[:1000])
+    refitted = [W.data.copy() for W in compressed.coefs_]
+    compressed.fine_tune(X, y, init="current", epochs=1, learning_rate=1e-12, early_stopping=False, random_state=0)
+    for W, before in zip(compressed.coefs_, refitted, strict=True):
+        np.testing.assert_allclose(W.data, before, rtol=1e-6, atol=1e-9)

@@ -62,7 +62,7 @@ def test_sequence_prefix_sampling_is_unbiased(layer):
 def test_rows_with_full_sample_size_are_kept_whole(layer):
     plan, W, _ = layer
     rng = np.random.default_rng(3)
-    m = plan.full_sample_sizes.copy()
+    m = plan.full_sample_sizes(plan.support_sizes > 0)
     counts, used = multinomial_counts(plan, m, rng)
     factors = reweighting_factors(plan, counts, used)
     np.testing.assert_array_equal(factors[W != 0], 1.0)
@@ -74,14 +74,18 @@ def test_rows_with_full_sample_size_are_kept_whole(layer):
 
 def test_full_sample_size_definition(layer):
     plan, _, _ = layer
-    sizes = plan.full_sample_sizes
+    sizes = plan.full_sample_sizes(plan.support_sizes > 0)
     for row in range(plan.n_rows):
         q = plan.probabilities[row]
         q = q[q > 0]
         if q.size == 0:
             continue
+        # the smallest m with fewer than half an edge expected to be missed
         assert np.sum((1 - q) ** sizes[row]) <= 0.5
-        assert np.sum((1 - q) ** int(sizes[row] / 1.01 - 1)) > 0.5
+        assert np.sum((1 - q) ** (sizes[row] - 1)) > 0.5
+    # and the rule applied to any m agrees with it
+    for m in (sizes - 1, sizes, sizes + 3):
+        np.testing.assert_array_equal(plan.complete_rows(m), (m >= sizes) & (sizes > 0))
 
 
 def test_entry_thresholds_count_kept_edges(layer):
