@@ -17,12 +17,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    StrOptions,
-    validate_params,
-)
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._adapters import network_from_model
 from ._compressor import CoreNetCompressor
@@ -363,12 +358,11 @@ def compression_curve(
         specs = dict(methods)
     else:
         specs = {_method_label(spec): spec for spec in methods}
-    for label, spec in specs.items():
-        if isinstance(spec, str) and spec not in METHODS:
-            raise InvalidParameterError(
-                f"unknown method {spec!r} (label {label!r}); valid methods: "
-                f"{', '.join(sorted(METHODS))}"
-            )
+    compressor_params = dict(compressor_params or {})
+    for spec in specs.values():
+        if isinstance(spec, str):
+            # the compressor's own validation lists the valid methods
+            CoreNetCompressor(**{**compressor_params, "method": spec})._validate_params()
     ratios = [float(r) for r in np.atleast_1d(np.asarray(keep_ratios, dtype=float))]
     for ratio in ratios:
         if not (isinstance(ratio, Real) and 0 < ratio <= 1):
@@ -380,7 +374,6 @@ def compression_curve(
             as_frame = True
         except ImportError:
             as_frame = False
-    compressor_params = dict(compressor_params or {})
 
     X_test = check_array(X_test, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], input_name="X_test")
     reference, head = _logits_and_head(model, X_test)

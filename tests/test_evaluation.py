@@ -196,8 +196,9 @@ def test_compression_curve_regressor_records_score_drop():
 
 def test_compression_curve_unknown_method(mlp, data):
     X, y = data
-    with pytest.raises(InvalidParameterError, match="valid methods: .*corenet\\+\\+.*magnitude"):
+    with pytest.raises(InvalidParameterError, match="method") as error:
         compression_curve(mlp, X[:100], X[1000:], y[1000:], methods=["pruning"])
+    assert "'corenet++'" in str(error.value) and "'magnitude'" in str(error.value)
 
 
 def test_compressor_unknown_method_lists_valid_ones(mlp, data):
