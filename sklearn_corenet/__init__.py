@@ -14,6 +14,11 @@ from ._evaluation import (
 )
 from ._meta import CoreNetClassifier, CoreNetRegressor
 from ._methods import METHODS, Method, register_method
+from ._model_selection import (
+    kept_fraction_scorer,
+    make_kept_fraction_scorer,
+    sparsest_within,
+)
 from ._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
 from ._summary import CompressionSummary
 
@@ -30,10 +35,13 @@ __all__ = [
     "SparseMLPRegressor",
     "accuracy_drop",
     "compression_curve",
+    "kept_fraction_scorer",
+    "make_kept_fraction_scorer",
     "network_output",
     "plot_compression_curve",
     "register_method",
     "relative_error",
+    "sparsest_within",
     "summarize_curve",
     "__version__",
 ]
