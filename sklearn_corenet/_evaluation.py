@@ -50,7 +50,7 @@ def network_output(model, X):
     >>> from sklearn.neural_network import MLPClassifier
     >>> from sklearn_corenet import network_output
     >>> X, y = load_iris(return_X_y=True)
-    >>> mlp = MLPClassifier(hidden_layer_sizes=(10,), max_iter=50, random_state=0).fit(X, y)
+    >>> mlp = MLPClassifier(hidden_layer_sizes=(10,), max_iter=20, random_state=0).fit(X, y)
     >>> network_output(mlp, X[:4]).shape
     (4, 3)
     """
@@ -147,7 +147,7 @@ def relative_error(original, compressed, X=None, *, output="network"):
     >>> from sklearn_corenet import CoreNetCompressor, relative_error
     >>> X, y = load_digits(return_X_y=True)
     >>> X = X / 16
-    >>> mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=0).fit(X[:1000], y[:1000])
+    >>> mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=80, random_state=0).fit(X[:1000], y[:1000])
     >>> relative_error(mlp, mlp, X[1000:])
     0.0
     >>> sparse = CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform(mlp, X[:1000])
@@ -218,7 +218,7 @@ def accuracy_drop(original, compressed, X, y):
     >>> from sklearn_corenet import CoreNetCompressor, accuracy_drop
     >>> X, y = load_digits(return_X_y=True)
     >>> X = X / 16
-    >>> mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=0).fit(X[:1000], y[:1000])
+    >>> mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=80, random_state=0).fit(X[:1000], y[:1000])
     >>> sparse = CoreNetCompressor(keep_ratio=0.05, method="uniform",
     ...                            random_state=0).fit_transform(mlp, X[:1000])
     >>> bool(accuracy_drop(mlp, sparse, X[1000:], y[1000:]) > 0)
@@ -345,7 +345,7 @@ def compression_curve(
     >>> from sklearn_corenet import compression_curve
     >>> X, y = load_digits(return_X_y=True)
     >>> X = X / 16
-    >>> mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=0).fit(X[:1000], y[:1000])
+    >>> mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=80, random_state=0).fit(X[:1000], y[:1000])
     >>> records = compression_curve(mlp, X[:500], X[1000:], y[1000:],
     ...                             methods=["corenet", "uniform"], keep_ratios=[0.2, 0.5],
     ...                             n_trials=2, random_state=0, as_frame=False)

@@ -32,7 +32,7 @@ def mlp(data):
     X, y = data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return MLPClassifier(hidden_layer_sizes=(48, 48), max_iter=150, random_state=0).fit(X[:1000], y[:1000])
+        return MLPClassifier(hidden_layer_sizes=(32, 32), max_iter=80, random_state=0).fit(X[:1000], y[:1000])
 
 
 def _scaled_output(mlp, factor):
