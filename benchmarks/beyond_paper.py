@@ -66,7 +66,7 @@ def one_shot(model, X_train, X_test, y_test, ratios, trials, calibration_size):
                 )
                 seconds.append(time.perf_counter() - start)
                 drops.append(100 * (base - compressed.score(X_test, y_test)))
-            rows.append({"kind": "one-shot", "keep_ratio": ratio, "method": label, "epochs": 0,
+            rows.append({"kind": "one-shot", "keep_ratio": ratio, "method": label, "epochs": 0, "trials": trials,
                          "drop": float(np.mean(drops)), "std": float(np.std(drops)),
                          "seconds": float(np.mean(seconds))})
             print(f"  {ratio:.2f} {label:42s} drop {rows[-1]['drop']:6.2f} ± {rows[-1]['std']:.2f}", flush=True)
@@ -82,7 +82,7 @@ def fine_tuned(model, X_train, y_train, X_test, y_test, calibration, settings):
             start = time.perf_counter()
             compressed.fine_tune(X_train, y_train, init=init, epochs=epochs, learning_rate=1e-3,
                                  batch_size=300, early_stopping=False, random_state=0)
-            rows.append({"kind": "fine-tuned", "keep_ratio": ratio, "method": label, "epochs": epochs,
+            rows.append({"kind": "fine-tuned", "keep_ratio": ratio, "method": label, "epochs": epochs, "trials": 1,
                          "drop": 100 * (base - compressed.score(X_test, y_test)), "std": 0.0,
                          "seconds": time.perf_counter() - start})
             print(f"  {ratio:.2f} {epochs:2d} epochs {label:42s} drop {rows[-1]['drop']:6.2f}", flush=True)
@@ -98,12 +98,15 @@ def markdown(results, command, args_hidden):
         shot = [r for r in rows if r["kind"] == "one-shot"]
         if shot:
             ratios = sorted({r["keep_ratio"] for r in shot})
-            lines += ["One-shot (no training), mean ± std over calibration draws:", "",
+            n_draws = len({r["std"] for r in shot}) and max(1, int(shot[0].get("trials", 1)))
+            lines += ["One-shot (no training)" + (", mean ± std over calibration draws:" if n_draws > 1 else
+                      ", one calibration draw:"), "",
                       "| method | " + " | ".join(f"{100 * r:g}% kept" for r in ratios) + " | seconds |",
                       "| --- | " + " | ".join("---:" for _ in ratios) + " | ---: |"]
             for label in ONE_SHOT:
                 cells = [next(r for r in shot if r["method"] == label and r["keep_ratio"] == k) for k in ratios]
-                lines.append(f"| {label} | " + " | ".join(f"{c['drop']:.2f} ± {c['std']:.2f}" for c in cells)
+                lines.append(f"| {label} | " + " | ".join(
+                    f"{c['drop']:.2f} ± {c['std']:.2f}" if n_draws > 1 else f"{c['drop']:.2f}" for c in cells)
                              + f" | {np.mean([c['seconds'] for c in cells]):.2f} |")
             lines.append("")
         tuned = [r for r in rows if r["kind"] == "fine-tuned"]
