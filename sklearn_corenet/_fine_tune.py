@@ -890,5 +890,5 @@ n_iter_no_change, tol, alpha, backend, random_state, verbose
         verbose=verbose,
     )
     # dense copies made for inference hold the old weights
-    estimator.__dict__.pop("_dense_cache", None)
+    estimator._clear_caches()
     return estimator

@@ -103,6 +103,17 @@ class _BaseSparseMLP(BaseEstimator):
             cache[layer] = self.coefs_[layer].toarray()
         return cache[layer]
 
+    def _clear_caches(self):
+        """Forget the derived copies of the weights (after they change)."""
+        self.__dict__.pop("_dense_cache", None)
+        self.__dict__.pop("_transposed_cache", None)
+
+    def _transposed(self, layer):
+        cache = self.__dict__.setdefault("_transposed_cache", {})
+        if layer not in cache:
+            cache[layer] = self.coefs_[layer].T.tocsr()
+        return cache[layer]
+
     def _layer_product(self, A, layer):
         """A @ coefs_[layer], with the faster kernel for this batch and density."""
         W = self.coefs_[layer]
@@ -111,8 +122,8 @@ class _BaseSparseMLP(BaseEstimator):
         density = W.nnz / max(W.shape[0] * W.shape[1], 1)
         if density > _ALWAYS_SPARSE_DENSITY and A.shape[0] >= _DENSE_FROM_ROWS:
             return A @ self._dense(layer)
-        # (Wᵀ Aᵀ)ᵀ: Wᵀ of a CSR array is a CSC view, no copy
-        return np.asarray((W.T @ A.T).T)
+        # (Wᵀ Aᵀ)ᵀ with Wᵀ stored as CSR: the fastest scipy product for few rows
+        return np.asarray(self._transposed(layer) @ A.T).T
 
     def _decision(self, X):
         """Last layer's values before the output activation, in row chunks."""
@@ -138,6 +149,7 @@ class _BaseSparseMLP(BaseEstimator):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_dense_cache", None)
+        state.pop("_transposed_cache", None)
         return state
 
     def summary(self):
@@ -194,7 +206,7 @@ class _BaseSparseMLP(BaseEstimator):
                 kept = b != 0
                 b[kept] = biases[kept]
             self.__dict__.pop("_selected_values")
-            self.__dict__.pop("_dense_cache", None)
+            self._clear_caches()
         return fine_tune_estimator(self, X, y, **params)
 
     # -- export --------------------------------------------------------------
