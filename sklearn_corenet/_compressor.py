@@ -106,7 +106,8 @@ class CoreNetCompressor(BaseEstimator):
         BLAS does), 1 none.
     device : str or torch.device, default=None
         Compute the sensitivities with torch on this device ("cpu", "cuda",
-        ...) instead of numpy; requires the ``torch`` extra.
+        ...) instead of numpy; requires the ``torch`` extra. Only methods
+        that use sensitivities (the CoreNet family) compute any.
     random_state : int, RandomState instance or None, default=None
         Controls the choice of S and T in ``fit`` and the draws of
         ``transform``: with an int, every ``transform`` gives the same model.
@@ -280,6 +281,8 @@ class CoreNetCompressor(BaseEstimator):
         self : CoreNetCompressor
         """
         self._validate_params()
+        if self.device is not None:
+            _torch_statistics(self.device)  # torch must be there, whatever the method
         method, self.reweight_ = self._resolve_method()
         if self.keep_ratio is None and not method.theory_mode:
             raise ValueError(
@@ -361,14 +364,8 @@ class CoreNetCompressor(BaseEstimator):
         if self.device is None:
             function, options = compute_layer_statistics, {"n_jobs": self.n_jobs}
         else:
-            try:
-                from ._torch_compute import compute_layer_statistics_torch
-            except ImportError as error:
-                raise ImportError(
-                    f"device={self.device!r} computes with torch, which is not installed: "
-                    "pip install 'sklearn-corenet[torch]'"
-                ) from error
-            function, options = compute_layer_statistics_torch, {"device": str(self.device)}
+            function = _torch_statistics(self.device)
+            options = {"device": str(self.device), "n_jobs": self.n_jobs}
         compute = check_memory(self.memory).cache(function, ignore=[*options, "verbose"])
         return compute(network, points, delta_cap=self.delta_cap, verbose=self.verbose, **options)
 
@@ -531,6 +528,18 @@ class CoreNetCompressor(BaseEstimator):
         if compressed is None:
             compressed = self.transform()
         return CompressionSummary.from_estimator(compressed)
+
+
+def _torch_statistics(device):
+    """The torch sensitivity function, or an ImportError naming the extra."""
+    try:
+        from ._torch_compute import compute_layer_statistics_torch
+    except ImportError as error:
+        raise ImportError(
+            f"device={device!r} computes with torch, which is not installed: "
+            "pip install 'sklearn-corenet[torch]'"
+        ) from error
+    return compute_layer_statistics_torch
 
 
 class Calibration:
