@@ -129,17 +129,21 @@ class _BaseSparseMLP(BaseEstimator):
         """Last layer's values before the output activation, in row chunks."""
         widest = max([self.n_features_in_, *(W.shape[1] for W in self.coefs_)])
         rows = chunk_rows(3 * widest * 8, X.shape[0])
+        if X.shape[0] <= rows:
+            return self._decision_chunk(X)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=np.result_type(X.dtype, self.intercepts_[0].dtype))
-        last = len(self.coefs_) - 1
         for batch in gen_batches(X.shape[0], rows):
-            A = X[batch]
-            for layer, b in enumerate(self.intercepts_):
-                A = self._layer_product(A, layer)
-                A += b
-                if layer != last:
-                    apply_activation(self.activation, A)
-            out[batch] = A
+            out[batch] = self._decision_chunk(X[batch])
         return out
+
+    def _decision_chunk(self, A):
+        last = len(self.coefs_) - 1
+        for layer, b in enumerate(self.intercepts_):
+            A = self._layer_product(A, layer)
+            A += b
+            if layer != last:
+                apply_activation(self.activation, A)
+        return A
 
     def _forward(self, X):
         self._check_fitted()
