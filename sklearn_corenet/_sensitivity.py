@@ -104,7 +104,9 @@ def max_product(points, inverse, out, n_jobs=None):
     if n_jobs is None:
         # threads, like BLAS: this is the one product BLAS cannot do for us
         n_jobs = min(os.cpu_count() or 1, len(blocks))
-    Parallel(n_jobs=n_jobs, prefer="threads")(
+    # shared memory: the blocks are updated in place, whatever joblib backend
+    # the caller has configured (a dask backend would copy them)
+    Parallel(n_jobs=n_jobs, require="sharedmem")(
         delayed(_max_product_block)(points, inv, view)
         for inv, view in zip(inverses, views, strict=True)
     )

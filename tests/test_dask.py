@@ -73,15 +73,6 @@ def test_search_on_a_dask_cluster_equals_the_local_search(client, data, local_se
     assert sparsest_within(0.05)(remote.cv_results_) == local_search.best_index_
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sklearn_corenet._sensitivity.max_product updates arrays in place under "
-        "Parallel(prefer='threads'); inside parallel_config(backend='dask') the "
-        "refit's sensitivities are computed in dask tasks and the updates are "
-        "lost (needs require='sharedmem')"
-    ),
-)
 def test_refit_inside_the_dask_context_equals_the_local_refit(client, data, local_search):
     X, y, mlp = data
     remote = _search(mlp)
