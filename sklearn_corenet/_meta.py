@@ -116,6 +116,7 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
         # the compressor's constraints are read each time: methods can be
         # registered after import
         return {
+            # a bare torch module has no fit: CoreNetCompressor reads those
             "estimator": [HasMethods(["fit", "predict"]), None],
             **CoreNetCompressor()._parameter_constraints,
         }
@@ -133,25 +134,23 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
         """The network to compress: ``estimator`` itself when it is already
         trained or frozen, otherwise a clone fitted on ``X, y``."""
         estimator = self._default_estimator() if self.estimator is None else self.estimator
-        if isinstance(estimator, FrozenEstimator):
-            model = estimator.estimator
-            if not _is_fitted(model):
-                raise NotFittedError(
-                    f"the FrozenEstimator wraps an unfitted {type(model).__name__}: "
-                    "freeze a trained network, or pass the estimator unfrozen to "
-                    "have it trained"
-                )
-            frozen = True
-        else:
-            model = estimator
-            frozen = _is_fitted(estimator)
+        frozen = isinstance(estimator, FrozenEstimator)
+        model = estimator.estimator if frozen else estimator
+        # checked before any training: an unsupported model fails at once
         if not _is_supported(model):
             raise TypeError(
                 f"{type(self).__name__} cannot compress an estimator of type "
                 f"{type(model).__module__}.{type(model).__qualname__}; supported "
                 f"models: {SUPPORTED_MODELS}"
             )
-        if not frozen:
+        fitted = _is_fitted(model)
+        if frozen and not fitted:
+            raise NotFittedError(
+                f"the FrozenEstimator wraps an unfitted {type(model).__name__}: "
+                "freeze a trained network, or pass the estimator unfrozen to "
+                "have it trained"
+            )
+        if not (frozen or fitted):
             return clone(model).fit(X, y)
         n_features = getattr(model, "n_features_in_", None)
         if n_features is not None and n_features != self.n_features_in_:

@@ -139,6 +139,16 @@ def test_unsupported_estimator_is_a_type_error_before_training(digits):
         CoreNetClassifier(FrozenEstimator(fitted)).fit(X[:50, :4], y[:50])
 
 
+def test_bare_torch_module_is_refused_as_estimator(digits):
+    # no fit: a bare module goes to CoreNetCompressor, or into a skorch net
+    torch = pytest.importorskip("torch")
+    X, y = digits
+    module = torch.nn.Sequential(torch.nn.Linear(64, 8), torch.nn.ReLU(), torch.nn.Linear(8, 10))
+    for estimator in (module, FrozenEstimator(module)):
+        with pytest.raises(TypeError, match="'estimator' parameter.*Sequential"):
+            CoreNetClassifier(estimator).fit(X, y)
+
+
 def test_frozen_estimator_with_another_feature_count_is_a_value_error(digits, digits_mlp):
     X, y = digits
     net = CoreNetClassifier(FrozenEstimator(digits_mlp), keep_ratio=0.5)
