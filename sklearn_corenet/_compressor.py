@@ -28,6 +28,7 @@ from ._sample_size import (
     theory_constants,
     theory_sample_sizes,
 )
+from ._sampling import BUDGET_DRAWS_PER_EDGE
 from ._sensitivity import DELTA_CAP, augmented_weights, compute_layer_statistics
 from ._sparse_mlp import sparse_estimator_for
 from ._sparsify import sparsify_theory, sparsify_to_budget
@@ -417,14 +418,36 @@ class CoreNetCompressor(BaseEstimator):
         scale = self._layer_scale(len(weights))
         plans = method.plans(weights, statistics, active, scale)
         for plan in plans:
+            # a row that has drawn this many times its edges is kept whole:
+            # large budgets then need bounded draws (see SamplingPlan.complete_rows)
+            plan.max_draws_per_edge = BUDGET_DRAWS_PER_EDGE
             # rows with equal allocations would enter the sample at equal
             # values of c; a negligible perturbation lets the budget be met
             # to the parameter
             plan.allocation *= 1 + 1e-9 * self._fit_random.random_sample(plan.n_rows)
         c = solve_allocation(plans, self.budget_)
+        floor = sum(int(np.count_nonzero(p.allocation > 0)) for p in plans)
+        if self.budget_ < floor:
+            warnings.warn(
+                f"keep_ratio={self.keep_ratio} asks for {self.budget_} parameters, but "
+                f"method={method.name!r} keeps at least one edge of each neuron's positive "
+                f"and negative weights ({floor} here); the compressed network keeps {floor}",
+                UserWarning,
+                stacklevel=3,
+            )
         self._allocation_constant = c
         self._plans = plans
         if not np.isfinite(c):
+            capacity = sum(int(p.support_sizes[p.allocation > 0].sum()) for p in plans)
+            if capacity < self.budget_:
+                warnings.warn(
+                    f"keep_ratio={self.keep_ratio} asks for {self.budget_} parameters, but "
+                    f"method={method.name!r} can keep only {capacity}: the others have zero "
+                    "sensitivity on the calibration data or feed neurons that never fire; "
+                    f"the compressed network keeps {capacity}",
+                    UserWarning,
+                    stacklevel=3,
+                )
             self.sample_sizes_ = [np.zeros(p.allocation.shape, dtype=np.int64) for p in plans]
         else:
             self.sample_sizes_ = [

@@ -121,4 +121,10 @@ def solve_allocation(plans, budget, fixed=0):
     high = max(budget - fixed, 1) / max(total_alloc, 1e-300)
     while expected_kept(plans, high, fixed) < budget:
         low, high = high, high * 2
-    return brentq(lambda c: expected_kept(plans, c, fixed) - budget, low, high, xtol=1e-300, rtol=1e-6, maxiter=200)
+    # the expected count is a step function of c (m = ceil(c α)): the root may
+    # sit at a step, even at c -> 0 when one draw per row already keeps the
+    # budget, so the absolute tolerance is relative to the bracket
+    root = brentq(
+        lambda c: expected_kept(plans, c, fixed) - budget, low, high, xtol=high * 1e-12, rtol=1e-6, maxiter=500
+    )
+    return max(root, high * 1e-12)  # c > 0: every row draws

@@ -22,6 +22,16 @@ from functools import cached_property
 
 import numpy as np
 
+BUDGET_DRAWS_PER_EDGE = 8
+"""In budget mode a row is kept whole once it draws this many times its edges.
+
+A uniform row of n edges is whole after about n log(2n) draws under the
+half-an-edge rule; rows with far-skewed probabilities would need up to
+1/min(q) draws, which a large budget could ask for. The cap bounds the draws
+(and their memory) by 8 per candidate edge; it depends on m only, so the
+estimate stays unbiased.
+"""
+
 
 @dataclass
 class SamplingPlan:
@@ -69,58 +79,82 @@ class SamplingPlan:
 
     def expected_missed(self, m, rows):
         """Σ_j (1 − q_rj)^{m_r} for the rows selected by the mask ``rows``."""
+        value, _ = self._missed_and_slope(m, rows, slope=False)
+        return value
+
+    def _missed_and_slope(self, m, rows, slope=True):
+        """Σ_j (1 − q_rj)^{m_r} and its derivative in m_r, for the rows of the mask."""
         entry_rows, log_miss = self.support_log_miss
         selected = rows[entry_rows]
         entry_rows, log_miss = entry_rows[selected], log_miss[selected]
         with np.errstate(invalid="ignore"):
-            terms = np.exp(m[entry_rows] * log_miss)
-        return np.bincount(entry_rows, weights=np.nan_to_num(terms), minlength=self.n_rows)
+            terms = np.nan_to_num(np.exp(m[entry_rows] * log_miss), copy=False)
+            value = np.bincount(entry_rows, weights=terms, minlength=self.n_rows)
+            if not slope:
+                return value, None
+            derivative = np.nan_to_num(terms * log_miss, copy=False)
+        return value, np.bincount(entry_rows, weights=derivative, minlength=self.n_rows)
 
     def complete_rows(self, m):
-        """Rows whose sample size keeps them whole.
+        """Rows whose sample size keeps them whole: ``m >= whole_sizes``.
 
         Row r is kept whole (all its edges at their original weights) when
-        fewer than half an edge is expected to be missed by its m_r draws:
-        Σ_j (1 − q_rj)^{m_r} ≤ 1/2. The rule depends on m only, never on the
-        draw, so the estimate stays unbiased. It needs m_r ≥ (number of
-        edges), checked first.
+        fewer than half an edge is expected to be missed by its m_r draws,
+        Σ_j (1 − q_rj)^{m_r} ≤ 1/2 (which needs m_r ≥ its number of edges),
+        or when m_r reaches ``max_draws_per_edge`` times its number of edges.
+        The rule depends on m only, never on the draw, so the estimate stays
+        unbiased.
         """
-        candidates = (m >= self.support_sizes) & (self.support_sizes > 0) & (self.allocation > 0)
-        complete = np.zeros(self.n_rows, dtype=bool)
-        if candidates.any():
-            complete[candidates] = self.expected_missed(m, candidates)[candidates] <= 0.5
-        return complete
+        m = np.asarray(m)
+        return (m >= self.whole_sizes) & (self.support_sizes > 0) & (self.allocation > 0)
 
-    def full_sample_sizes(self, rows):
-        """The smallest m that keeps each row of the mask ``rows`` whole.
+    max_draws_per_edge = np.inf
+    """A row with this many draws per edge is kept whole (budget mode sets it)."""
 
-        Exact (integer bisection), so that ``m >= full_sample_sizes`` agrees
-        with :meth:`complete_rows`; 0 outside the mask.
+    @cached_property
+    def whole_sizes(self):
+        """The smallest m that keeps each row whole (:meth:`complete_rows`); 0 for empty rows.
+
+        Newton's method on the convex, decreasing Σ_j (1 − q_rj)^m − 1/2
+        from m = (number of edges) approaches the root from below; an
+        integer step then makes it exact. Sizes are capped at
+        ``max_draws_per_edge`` times the number of edges and at 2**62 (rows
+        with edges of q < ~1e-18 are never whole otherwise).
         """
-        sizes = np.zeros(self.n_rows, dtype=np.int64)
-        rows = rows & (self.support_sizes > 0)
-        if not rows.any():
-            return sizes
-        low = np.where(rows, self.support_sizes - 1, 0).astype(np.float64)  # never whole
-        high = np.where(rows, np.maximum(self.support_sizes, 1), 0).astype(np.float64)
-        ceiling = 2.0**62  # rows with edges of q < ~1e-18 are never whole
-        while True:  # grow until whole
-            short = rows & (high < ceiling) & (self.expected_missed(high, rows) > 0.5)
-            if not short.any():
-                break
-            low[short] = high[short]
-            high[short] = np.minimum(high[short] * 2, ceiling)
-        while True:
-            # integer precision, but no finer than floats resolve (huge sizes)
-            open_rows = rows & (high - low > np.maximum(1, high * 1e-12))
+        sizes = self.support_sizes.astype(np.float64)
+        rows = sizes > 0
+        ceiling = np.minimum(sizes * min(self.max_draws_per_edge, 2.0**62), 2.0**62)
+        ceiling = np.maximum(np.ceil(ceiling), sizes)
+        x = sizes.copy()
+        for _ in range(200):
+            value, slope = self._missed_and_slope(x, rows)
+            open_rows = rows & (value > 0.5) & (x < ceiling)
             if not open_rows.any():
                 break
-            middle = np.where(open_rows, np.floor((low + high) / 2), high)
-            fits = self.expected_missed(middle, open_rows) <= 0.5
-            high = np.where(open_rows & fits, middle, high)
-            low = np.where(open_rows & ~fits, middle, low)
-        sizes[rows] = high[rows].astype(np.int64)
-        return sizes
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = np.where(open_rows, (value - 0.5) / -slope, 0.0)
+            step = np.where(np.isfinite(step), step, ceiling)
+            x = np.where(open_rows, np.minimum(x + step, ceiling), x)
+            rows = open_rows | (rows & (value <= 0.5))
+            if not (open_rows & (step > np.maximum(0.25, x * 1e-12))).any():
+                break
+        rows = sizes > 0
+        # integer fix-up: smallest integer m >= size with at most half an edge missed
+        m = np.minimum(np.maximum(np.ceil(x), sizes), ceiling)
+        for _ in range(64):
+            value = self.expected_missed(m, rows)
+            short = rows & (value > 0.5) & (m < ceiling)
+            if not short.any():
+                break
+            m = np.where(short, m + np.maximum(1, np.floor(m * 1e-12)), m)
+        lower = np.maximum(m - 1, sizes)
+        value = self.expected_missed(lower, rows)
+        m = np.where(rows & (lower < m) & (value <= 0.5), lower, m)
+        return np.where(rows, np.minimum(m, ceiling), 0).astype(np.int64)
+
+    def full_sample_sizes(self, rows):
+        """:attr:`whole_sizes` on the rows of the mask ``rows``, 0 elsewhere."""
+        return np.where(rows & (self.support_sizes > 0), self.whole_sizes, 0)
 
     def draws_for(self, c):
         """m_r = ceil(c · α_r), as int64."""
@@ -284,7 +318,8 @@ def draw_sequence(plan, c_max, rng):
     distributions are laid end to end (row r shifted by r), so one
     ``searchsorted`` serves every draw.
     """
-    m = plan.draws_for(c_max)
+    # draws past the size that keeps a row whole are never used
+    m = np.minimum(plan.draws_for(c_max), np.maximum(plan.whole_sizes - 1, 0))
     n_rows, n_cols = plan.probabilities.shape
     index_type = np.int32 if max(n_rows, n_cols, int(m.max(initial=0))) < 2**31 else np.int64
     rows = np.repeat(np.arange(n_rows, dtype=index_type), m)

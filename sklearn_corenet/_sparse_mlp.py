@@ -338,6 +338,8 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         if head.kind == "multilabel":
             return (output > head.threshold).astype(int)
         if head.kind == "binary":
+            if len(head.classes) == 1:  # a model fitted on one class (as scikit-learn predicts it)
+                return np.repeat(head.classes, output.shape[0])
             return head.classes[(output.ravel() > head.threshold).astype(int)]
         return head.classes[np.argmax(output, axis=1)]
 

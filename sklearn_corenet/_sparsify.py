@@ -136,15 +136,25 @@ def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=N
     """
     if not np.isfinite(c_hint):
         c_hint = 1.0
+    capacity = sum(int(s.sum()) for s in (p.support_sizes[p.allocation > 0] for p in plans))
+    target = min(budget, capacity)
+    # above this constant every row is whole: enough entries for any budget
+    c_whole = max(
+        float(np.max((p.whole_sizes[p.allocation > 0] - 1) / p.allocation[p.allocation > 0], initial=0.0))
+        for p in plans
+    )
     c_max = max(c_hint, 1e-12) * 1.5
     while True:
+        c_max = min(c_max, c_whole * (1 + 1e-9) + 1e-300)
         samplers = []
         for index, (plan, W) in enumerate(zip(plans, weights, strict=True)):
             trials = [draw_sequence(plan, c_max, rng) for _ in range(n_trials)]
             samplers.append(LayerSampler(plan, W, trials, None if inputs is None else inputs[index]))
-        available = sum(s.trials[0].entry_thresholds()[1].size for s in samplers)
-        capacity = sum(np.count_nonzero(s.plan.probabilities) for s in samplers)
-        if available >= min(budget, capacity):
+        # every trial must hold enough entries: the chosen candidates mix them
+        available = min(
+            sum(s.trials[t].entry_thresholds()[1].size for s in samplers) for t in range(n_trials)
+        )
+        if available >= target or c_max >= c_whole:
             break
         c_max *= 2
 

@@ -245,3 +245,43 @@ def test_feature_names_must_match(digits, digits_mlp):
     CoreNetCompressor(keep_ratio=0.5).fit(named, X)
     with pytest.raises(ValueError, match="feature names"):
         CoreNetCompressor(keep_ratio=0.5).fit(named, X.rename(columns={"p0": "other"}))
+
+
+@pytest.mark.parametrize("keep_ratio", [0.8, 0.95])
+def test_budget_near_capacity_is_met_or_explained(digits, keep_ratio):
+    # pixels that are zero in every calibration image give edges of zero
+    # sensitivity: the budget can exceed what sampling can keep
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp = MLPClassifier((64, 64), max_iter=100, random_state=0).fit(X[:600], y[:600])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compressor = CoreNetCompressor(keep_ratio=keep_ratio, method="corenet++", random_state=0).fit(mlp, X[:600])
+    capacity = sum(int(p.support_sizes[p.allocation > 0].sum()) for p in compressor._plans)
+    assert capacity < compressor.n_params_
+    explained = any(f"can keep only {capacity}" in str(w.message) for w in caught)
+    assert explained == (capacity < compressor.budget_)
+    sparse = compressor.transform()
+    assert sparse.nnz_ == min(compressor.budget_, capacity)
+
+
+def test_budget_below_one_edge_per_row_warns(digits, digits_mlp):
+    X, _ = digits
+    with pytest.warns(UserWarning, match="at least one edge of each neuron"):
+        compressor = CoreNetCompressor(keep_ratio=0.001, method="corenet", random_state=0).fit(digits_mlp, X[:300])
+    floor = sum(int(np.count_nonzero(p.allocation > 0)) for p in compressor._plans)
+    assert compressor.transform().nnz_ == floor
+
+
+@pytest.mark.parametrize("keep_ratio", [0.003, 0.01, 0.3, 0.7])
+def test_allocation_solve_converges_at_any_budget(digits, digits_mlp, keep_ratio):
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        compressor = CoreNetCompressor(keep_ratio=keep_ratio, method="corenet++", random_state=0).fit(
+            digits_mlp, X[:300]
+        )
+    assert np.isfinite(compressor._allocation_constant)
+    floor = sum(int(np.count_nonzero(p.allocation > 0)) for p in compressor._plans)
+    assert compressor.transform().nnz_ == max(compressor.budget_, floor)

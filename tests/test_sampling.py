@@ -122,3 +122,22 @@ def test_amplification_never_worse_than_one_trial(layer):
     for t in range(5):
         assert np.all(best_error <= error(sampler.candidate(t)) + 1e-12)
     assert len(set(choice.tolist())) > 1  # neurons do pick different trials
+
+
+def test_draw_cap_keeps_skewed_rows_whole():
+    # a row with one edge of q ~ 1e-9 needs ~7e8 draws to be whole under the
+    # half-an-edge rule; with a cap of 8 draws per edge it is whole at 8 n
+    scores = np.array([[1.0, 1.0], [1.0, 1e-9], [1.0, 1.0], [1e-9, 1.0]])
+    plan = neuron_plan(scores, np.ones_like(scores), np.ones((2, 2)))
+    exact = plan.whole_sizes
+    assert np.all(exact[:2] > 1e8)
+    np.testing.assert_array_equal(exact[2:], 0)  # no negative weights: empty rows
+    capped = neuron_plan(scores, np.ones_like(scores), np.ones((2, 2)))
+    capped.max_draws_per_edge = 8
+    np.testing.assert_array_equal(capped.whole_sizes[:2], 8 * capped.support_sizes[:2])
+    np.testing.assert_array_equal(capped.complete_rows(np.array([31, 32, 0, 0])), [False, True, False, False])
+    # the draws stop where the row is whole: bounded memory for any constant
+    sequence = draw_sequence(capped, 1e12, np.random.default_rng(0))
+    assert sequence.rows.size == 2 * (8 * 4 - 1)
+    rows, thresholds = sequence.entry_thresholds()
+    assert rows.size == 8  # every edge can enter, the rare ones when the row is whole

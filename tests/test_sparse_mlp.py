@@ -129,3 +129,13 @@ def test_wrong_feature_count_at_predict(digits, digits_mlp):
 def test_empty_estimator_is_not_fitted():
     with pytest.raises(NotFittedError):
         SparseMLPClassifier().predict(np.zeros((1, 2)))
+
+
+@pytest.mark.parametrize("bias", [-5.0, 5.0])
+def test_model_fitted_on_one_class_predicts_it(data, bias):
+    X, _ = data
+    mlp = _fit(MLPClassifier((8,), max_iter=30, random_state=0), X, np.full(X.shape[0], "only"))
+    mlp.intercepts_[-1][:] = bias  # the output unit on either side of the threshold
+    sparse = CoreNetCompressor(keep_ratio=0.5, method="magnitude").fit_transform(mlp, X)
+    np.testing.assert_array_equal(sparse.predict(X[:20]), mlp.predict(X[:20]))
+    assert sparse.predict_proba(X[:20]).shape == mlp.predict_proba(X[:20]).shape
