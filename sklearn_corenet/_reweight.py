@@ -56,35 +56,42 @@ def _moments(network, layers, layer, X, working_memory):
 def _solve_neurons(gram, cross, start, mask, ridge, working_memory):
     """Per neuron k: argmin_w ‖A_K w − z_k‖² + λ_k ‖w − w0_K‖² over kept edges K.
 
-    Neurons are solved in batches: their kept index sets are padded to a
-    common length, padded slots get an identity row so that they solve to 0.
+    Neurons are solved in batches of similar kept counts (sorted by count, so
+    little padding): their kept index sets are padded to the batch's longest,
+    padded slots get an identity row so that they solve to 0.
     """
     n_in, n_out = mask.shape
     counts = mask.sum(axis=0)
     result = np.zeros_like(start)
-    width = int(counts.max()) if n_out else 0
-    if width == 0:
+    if n_out == 0 or counts.max() == 0:
         return result
     # kept input indices of every neuron, kept ones first (stable order)
-    order = np.argsort(~mask, axis=0, kind="stable")[:width].T
+    order = np.argsort(~mask, axis=0, kind="stable").T
     diagonal = np.diag(gram)
-    per_neuron = chunk_rows(3 * width * width * 8, n_out, working_memory)
-    for batch in gen_batches(n_out, per_neuron):
-        index = order[batch]
-        valid = np.arange(width)[np.newaxis, :] < counts[batch, np.newaxis]
-        system = gram[index[:, :, np.newaxis], index[:, np.newaxis, :]]
-        pair = valid[:, :, np.newaxis] & valid[:, np.newaxis, :]
-        system[~pair] = 0
+    # padded slots point at an extra zero row and column of the Gram matrix
+    padded = np.zeros((n_in + 1, n_in + 1))
+    padded[:n_in, :n_in] = gram
+    by_count = np.argsort(-counts, kind="stable")
+    by_count = by_count[counts[by_count] > 0]
+    first = 0
+    while first < by_count.size:
+        width = int(counts[by_count[first]])
+        size = chunk_rows(3 * width * width * 8, by_count.size - first, working_memory)
+        neurons = by_count[first : first + size]
+        first += size
+        valid = np.arange(width)[np.newaxis, :] < counts[neurons, np.newaxis]
+        index = order[neurons, :width]  # distinct per neuron: padded slots are edges not kept
+        gather = np.where(valid, index, n_in)
+        system = padded[gather[:, :, np.newaxis], gather[:, np.newaxis, :]]
         kept_diagonal = np.where(valid, diagonal[index], 0)
         scale = kept_diagonal.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
         strength = ridge * np.where(scale > 0, scale, 1.0)
-        neurons = np.arange(n_out)[batch]
         initial = start[index, neurons[:, np.newaxis]]
         rhs = cross[index, neurons[:, np.newaxis]] + strength[:, np.newaxis] * initial
         rhs[~valid] = 0
-        system += np.where(valid, strength[:, np.newaxis], 1.0)[:, :, np.newaxis] * np.eye(width)
+        diagonal_slots = np.arange(width)
+        system[:, diagonal_slots, diagonal_slots] += np.where(valid, strength[:, np.newaxis], 1.0)
         solution = np.linalg.solve(system, rhs[:, :, np.newaxis])[:, :, 0]
-        solution[~valid] = 0
         result[index, neurons[:, np.newaxis]] = np.where(valid, solution, result[index, neurons[:, np.newaxis]])
     return result
 
