@@ -13,16 +13,16 @@ the (max, ×) product on one 1000 × 1000 layer.
 """
 
 import argparse
-import gc
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import sklearn
 import torch
-from speed import random_mlp  # benchmarks/ is on sys.path when run as a script
+
+# benchmarks/ is on sys.path when run as a script
+from speed import best_time, random_mlp
 
 from sklearn_corenet._adapters import network_from_model
 from sklearn_corenet._sensitivity import compute_layer_statistics, max_product
@@ -44,16 +44,6 @@ def random_network(sizes, dtype, seed=0):
         coefs=[W.astype(dtype) for W in network.coefs],
         intercepts=[b.astype(dtype) for b in network.intercepts],
     )
-
-
-def best_time(function, repeat):
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def sensitivity_times(dtype, n_points, repeat):

@@ -270,7 +270,21 @@ class _Adam:
 # -- backends ----------------------------------------------------------------
 
 
-class _NumpyBackend:
+class _Backend:
+    """Settings shared by the training backends.
+
+    Every backend trains the same list of kept values and provides
+    ``get_values``, ``set_values``, ``decision`` and ``train_batch``.
+    """
+
+    def __init__(self, layers, activation, loss, alpha):
+        self.layers = layers
+        self.activation = activation
+        self.loss = loss
+        self.alpha = alpha
+
+
+class _NumpyBackend(_Backend):
     """Forward and backward passes with numpy and scipy.sparse.
 
     Parameters are ``values = [w_0, b_0, w_1, b_1, ...]``: the kept weights of
@@ -280,10 +294,7 @@ class _NumpyBackend:
     name = "numpy"
 
     def __init__(self, layers, values, activation, loss, alpha, learning_rate):
-        self.layers = layers
-        self.activation = activation
-        self.loss = loss
-        self.alpha = alpha
+        super().__init__(layers, activation, loss, alpha)
         self.values = [np.array(v, copy=True) for v in values]
         self.optimizer = _Adam(self.values, learning_rate)
         dtype = self.values[0].dtype
@@ -383,7 +394,7 @@ class _NumpyBackend:
         return value
 
 
-class _TorchBackend:
+class _TorchBackend(_Backend):
     """Forward and backward passes with torch autograd.
 
     The parameters are the same vectors of kept values as for numpy; every
@@ -396,11 +407,8 @@ class _TorchBackend:
     def __init__(self, layers, values, activation, loss, alpha, learning_rate):
         import torch
 
+        super().__init__(layers, activation, loss, alpha)
         self.torch = torch
-        self.layers = layers
-        self.activation = activation
-        self.loss = loss
-        self.alpha = alpha
         self.parameters = [torch.tensor(np.array(v, copy=True), requires_grad=True) for v in values]
         self.flat_index = [torch.from_numpy(layer.flat_index) for layer in layers]
         self.bias_index = [torch.from_numpy(layer.bias_index) for layer in layers]

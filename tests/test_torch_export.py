@@ -18,6 +18,7 @@ from sklearn_corenet._torch_export import (  # noqa: E402
     network_to_skorch,
     network_to_torch,
 )
+from tests.test_torch_adapter import head_predict, head_predict_proba  # noqa: E402
 
 N_FEATURES = 6
 
@@ -139,26 +140,6 @@ def test_exported_module_shares_no_memory():
 
 
 # -- skorch ------------------------------------------------------------------
-
-
-def head_predict_proba(network, X):
-    output = network.forward(X)
-    if network.head.kind == "binary":
-        p = output.ravel()
-        return np.column_stack([1 - p, p])
-    return output
-
-
-def head_predict(network, X):
-    output = network.forward(X)
-    head = network.head
-    if head.kind == "regression":
-        return output
-    if head.kind == "binary":
-        return head.classes[(output.ravel() > head.threshold).astype(int)]
-    if head.kind == "multilabel":
-        return (output > head.threshold).astype(int)
-    return head.classes[np.argmax(output, axis=1)]
 
 
 HEADS = {
