@@ -7,6 +7,16 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from threadpoolctl import threadpool_limits
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_blas_thread():
+    # the test networks are small: with a second BLAS thread, waiting for a
+    # busy core costs more than the product (MLP training ran 40x slower on a
+    # loaded machine)
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,7 @@
 """scikit-learn's estimator checks over the meta-estimators."""
 
-import pytest
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from sklearn_corenet import CoreNetClassifier, CoreNetRegressor
 
@@ -28,13 +26,6 @@ ESTIMATORS = [
     ),
 ]
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # tiny matrices: with a second BLAS thread, waiting for a busy core costs
-    # more than the product (40x slower MLP training on a loaded machine)
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 @parametrize_with_checks(ESTIMATORS)

@@ -14,7 +14,6 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
-from threadpoolctl import threadpool_limits
 
 from sklearn_corenet import (
     CoreNetClassifier,
@@ -34,13 +33,6 @@ class CountingMLP(MLPClassifier):
         type(self).n_fits += 1
         return super().fit(X, y, **kwargs)
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # tiny matrices: with a second BLAS thread, waiting for a busy core costs
-    # more than the product (40x slower MLP training on a loaded machine)
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 @pytest.fixture

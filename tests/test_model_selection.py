@@ -37,13 +37,6 @@ class CountingMLP(MLPClassifier):
         return super().fit(X, y, **kwargs)
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # tiny matrices: with a second BLAS thread, waiting for a busy core costs
-    # more than the product
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
 
 @pytest.fixture(scope="module")
 def data():
