@@ -52,11 +52,17 @@ FINE_TUNING = {
 }
 
 
-def one_shot(model, X_train, X_test, y_test, ratios, trials, calibration_size):
+def _selected(label, rerun):
+    return rerun is None or any(part in label for part in rerun)
+
+
+def one_shot(model, X_train, X_test, y_test, ratios, trials, calibration_size, rerun=None):
     base = model.score(X_test, y_test)
     rows = []
     for ratio in ratios:
         for label, params in ONE_SHOT.items():
+            if not _selected(label, rerun):
+                continue
             drops, seconds = [], []
             for trial in range(trials):
                 rng = np.random.default_rng(trial)
@@ -74,11 +80,13 @@ def one_shot(model, X_train, X_test, y_test, ratios, trials, calibration_size):
     return rows
 
 
-def fine_tuned(model, X_train, y_train, X_test, y_test, settings, trials, calibration_size):
+def fine_tuned(model, X_train, y_train, X_test, y_test, settings, trials, calibration_size, rerun=None):
     base = model.score(X_test, y_test)
     rows = []
     for ratio, epochs in settings:
         for label, (params, init) in FINE_TUNING.items():
+            if not _selected(label, rerun):
+                continue
             drops, seconds = [], []
             for trial in range(trials):
                 rng = np.random.default_rng(trial)
@@ -99,9 +107,22 @@ def fine_tuned(model, X_train, y_train, X_test, y_test, settings, trials, calibr
     return rows
 
 
-def markdown(results, command, args_hidden):
+def _kept_rows(path, dataset, rerun):
+    """Rows of an earlier run (its CSV) that ``rerun`` does not replace."""
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["dataset"] == dataset and not _selected(r["method"], rerun)]
+    for r in rows:
+        del r["dataset"]
+        for key in ("keep_ratio", "drop", "std", "seconds"):
+            r[key] = float(r[key])
+        for key in ("epochs", "trials"):
+            r[key] = int(r[key])
+    return rows
+
+
+def markdown(results, command, args_hidden, source=""):
     lines = ["# Beyond the paper: the default against magnitude pruning", "",
-             f"Command: `{command}`. Network 784-{args_hidden}-10 trained as the paper did; "
+             f"Command: `{command}`{source}. Network 784-{args_hidden}-10 trained as the paper did; "
              "accuracy drop in points on the 10,000 test images (lower is better).", ""]
     for dataset, (base, rows) in results.items():
         lines += [f"## {dataset} (test accuracy {100 * base:.2f}%)", ""]
@@ -143,6 +164,9 @@ def main(argv=None):
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--skip-fine-tuning", action="store_true")
     parser.add_argument("--fine-tune-trials", type=int, default=3)
+    parser.add_argument("--rerun", nargs="+", default=None,
+                        help="rerun only the rows whose label contains one of these strings; the "
+                             "other rows are read back from the CSV of --output")
     parser.add_argument("--fine-tune-datasets", nargs="+", default=["mnist"])
     parser.add_argument("--fine-tune-settings", default="0.05:5,0.03:15,0.02:15",
                         help="keep ratio:epochs pairs, comma-separated")
@@ -158,16 +182,20 @@ def main(argv=None):
         model, _, _ = train_network(dataset, hidden, X_train, y_train, config, args.cache, print)
         base = model.score(X_test, y_test)
         print(f"{dataset}: test accuracy {base:.4f}", flush=True)
-        rows = one_shot(model, X_train, X_test, y_test, (0.05, 0.1, 0.2, 0.3), args.trials, config.calibration_size)
+        rows = one_shot(model, X_train, X_test, y_test, (0.05, 0.1, 0.2, 0.3), args.trials, config.calibration_size,
+                        args.rerun)
         if not args.skip_fine_tuning and dataset in args.fine_tune_datasets:
             settings = [(float(k), int(e)) for k, e in (p.split(":") for p in args.fine_tune_settings.split(","))]
             rows += fine_tuned(model, X_train, y_train, X_test, y_test, settings,
-                               args.fine_tune_trials, config.calibration_size)
+                               args.fine_tune_trials, config.calibration_size, args.rerun)
+        if args.rerun is not None:
+            rows = _kept_rows(args.output.with_suffix(".csv"), dataset, args.rerun) + rows
         results[dataset] = (base, rows)
         flat += [{"dataset": dataset, **r} for r in rows]
     command = "python benchmarks/beyond_paper.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    source = "" if args.rerun is None else " (the other rows: from the earlier run of `python benchmarks/beyond_paper.py`)"
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(markdown(results, command.strip(), args.hidden.replace(",", "-")))
+    args.output.write_text(markdown(results, command.strip(), args.hidden.replace(",", "-"), source))
     with open(args.output.with_suffix(".csv"), "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(flat[0]))
         writer.writeheader()
