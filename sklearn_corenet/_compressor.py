@@ -439,7 +439,7 @@ class CoreNetCompressor(BaseEstimator):
         self._plans = plans
         if not np.isfinite(c):
             capacity = sum(int(p.support_sizes[p.allocation > 0].sum()) for p in plans)
-            if capacity < self.budget_:
+            if capacity < self.budget_ and self.keep_ratio < 1.0:  # 1.0 keeps the network as it is
                 warnings.warn(
                     f"keep_ratio={self.keep_ratio} asks for {self.budget_} parameters, but "
                     f"method={method.name!r} can keep only {capacity}: the others have zero "

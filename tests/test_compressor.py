@@ -285,3 +285,11 @@ def test_allocation_solve_converges_at_any_budget(digits, digits_mlp, keep_ratio
     assert np.isfinite(compressor._allocation_constant)
     floor = sum(int(np.count_nonzero(p.allocation > 0)) for p in compressor._plans)
     assert compressor.transform().nnz_ == max(compressor.budget_, floor)
+
+
+def test_keep_ratio_one_does_not_warn_about_capacity(digits, digits_mlp):
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sparse = CoreNetCompressor(keep_ratio=1.0, method="corenet", random_state=0).fit_transform(digits_mlp, X[:300])
+    assert sparse.keep_ratio_ == pytest.approx(1.0, abs=1e-3)
