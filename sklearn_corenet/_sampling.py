@@ -57,6 +57,10 @@ class SamplingPlan:
     layout: str
     shape: tuple
 
+    max_draws_per_edge = np.inf
+    """A row with this many draws per edge is kept whole (budget mode sets it
+    to ``BUDGET_DRAWS_PER_EDGE``; set it before ``whole_sizes`` is first read)."""
+
     @property
     def n_rows(self):
         return self.probabilities.shape[0]
@@ -108,9 +112,6 @@ class SamplingPlan:
         m = np.asarray(m)
         return (m >= self.whole_sizes) & (self.support_sizes > 0) & (self.allocation > 0)
 
-    max_draws_per_edge = np.inf
-    """A row with this many draws per edge is kept whole (budget mode sets it)."""
-
     @cached_property
     def whole_sizes(self):
         """The smallest m that keeps each row whole (:meth:`complete_rows`); 0 for empty rows.
@@ -126,19 +127,17 @@ class SamplingPlan:
         ceiling = np.minimum(sizes * min(self.max_draws_per_edge, 2.0**62), 2.0**62)
         ceiling = np.maximum(np.ceil(ceiling), sizes)
         x = sizes.copy()
+        moving = rows.copy()  # rows whose Newton iterate still moves
         for _ in range(200):
-            value, slope = self._missed_and_slope(x, rows)
-            open_rows = rows & (value > 0.5) & (x < ceiling)
-            if not open_rows.any():
+            value, slope = self._missed_and_slope(x, moving)
+            moving &= (value > 0.5) & (x < ceiling)
+            if not moving.any():
                 break
             with np.errstate(divide="ignore", invalid="ignore"):
-                step = np.where(open_rows, (value - 0.5) / -slope, 0.0)
+                step = np.where(moving, (value - 0.5) / -slope, 0.0)
             step = np.where(np.isfinite(step), step, ceiling)
-            x = np.where(open_rows, np.minimum(x + step, ceiling), x)
-            rows = open_rows | (rows & (value <= 0.5))
-            if not (open_rows & (step > np.maximum(0.25, x * 1e-12))).any():
-                break
-        rows = sizes > 0
+            x = np.where(moving, np.minimum(x + step, ceiling), x)
+            moving &= step > np.maximum(0.25, x * 1e-12)
         # integer fix-up: smallest integer m >= size with at most half an edge missed
         m = np.minimum(np.maximum(np.ceil(x), sizes), ceiling)
         for _ in range(64):
