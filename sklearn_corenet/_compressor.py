@@ -426,7 +426,7 @@ class CoreNetCompressor(BaseEstimator):
             # to the parameter
             plan.allocation *= 1 + 1e-9 * self._fit_random.random_sample(plan.n_rows)
         c = solve_allocation(plans, self.budget_)
-        floor = sum(int(np.count_nonzero(p.allocation > 0)) for p in plans)
+        floor = sum(int(np.count_nonzero(p.drawing_rows)) for p in plans)
         if self.budget_ < floor:
             warnings.warn(
                 f"keep_ratio={self.keep_ratio} asks for {self.budget_} parameters, but "
@@ -438,7 +438,7 @@ class CoreNetCompressor(BaseEstimator):
         self._allocation_constant = c
         self._plans = plans
         if not np.isfinite(c):
-            capacity = sum(int(p.support_sizes[p.allocation > 0].sum()) for p in plans)
+            capacity = sum(p.capacity for p in plans)
             if capacity < self.budget_ and self.keep_ratio < 1.0:  # 1.0 keeps the network as it is
                 warnings.warn(
                     f"keep_ratio={self.keep_ratio} asks for {self.budget_} parameters, but "

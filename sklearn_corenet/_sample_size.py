@@ -113,7 +113,7 @@ def solve_allocation(plans, budget, fixed=0):
     ``np.inf`` when the budget exceeds what sampling can keep (all rows
     complete).
     """
-    capacity = fixed + sum(int(np.count_nonzero(plan.probabilities)) for plan in plans)
+    capacity = fixed + sum(plan.capacity for plan in plans)
     if budget >= capacity:
         return np.inf
     total_alloc = sum(float(plan.allocation.sum()) for plan in plans)

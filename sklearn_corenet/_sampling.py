@@ -81,6 +81,16 @@ class SamplingPlan:
         """Number of candidate edges of every row."""
         return np.count_nonzero(self.probabilities, axis=1)
 
+    @property
+    def drawing_rows(self):
+        """Rows that draw (candidate edges and a share of the draws)."""
+        return (self.support_sizes > 0) & (self.allocation > 0)
+
+    @property
+    def capacity(self):
+        """Number of edges sampling can keep: the candidate edges of the drawing rows."""
+        return int(self.support_sizes[self.drawing_rows].sum())
+
     def expected_missed(self, m, rows):
         """Σ_j (1 − q_rj)^{m_r} for the rows selected by the mask ``rows``."""
         value, _ = self._missed_and_slope(m, rows, slope=False)
@@ -110,7 +120,7 @@ class SamplingPlan:
         unbiased.
         """
         m = np.asarray(m)
-        return (m >= self.whole_sizes) & (self.support_sizes > 0) & (self.allocation > 0)
+        return (m >= self.whole_sizes) & self.drawing_rows
 
     @cached_property
     def whole_sizes(self):
@@ -150,10 +160,6 @@ class SamplingPlan:
         value = self.expected_missed(lower, rows)
         m = np.where(rows & (lower < m) & (value <= 0.5), lower, m)
         return np.where(rows, np.minimum(m, ceiling), 0).astype(np.int64)
-
-    def full_sample_sizes(self, rows):
-        """:attr:`whole_sizes` on the rows of the mask ``rows``, 0 elsewhere."""
-        return np.where(rows & (self.support_sizes > 0), self.whole_sizes, 0)
 
     def draws_for(self, c):
         """m_r = ceil(c · α_r), as int64."""
@@ -248,25 +254,30 @@ class DrawSequence:
     def entry_thresholds(self):
         """Every edge that can be kept, with the c above which it is kept.
 
+        Computed once per sequence.
+
         An edge whose first draw has position p in row r is kept when
         ``ceil(c α_r) > p``, i.e. when ``c > p / α_r``. A row that becomes
-        whole (``m_r(c) ≥ full_sample_sizes[r]``) keeps all its edges from
-        ``c > (m_full − 1) / α_r`` on, drawn or not.
+        whole (``m_r(c) ≥ whole_sizes[r]``) keeps all its edges from
+        ``c > (whole_sizes[r] − 1) / α_r`` on, drawn or not.
 
         Returns
         -------
         rows, thresholds : ndarray
             The row of each such edge and its threshold.
         """
+        return self._entries
+
+    @cached_property
+    def _entries(self):
         plan = self.plan
         rows = self.rows[self.first]
         keys = rows * plan.n_cols + self.cols[self.first]
         thresholds = self.position[self.first] / plan.allocation[rows]
-        # rows that can become whole below c_max need m(c_max) ≥ their size
-        candidates = (plan.draws_for(self.c_max) >= plan.support_sizes) & (plan.allocation > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            whole_from = (plan.full_sample_sizes(candidates) - 1) / plan.allocation
-        reachable = candidates & (whole_from < self.c_max)
+        drawing = plan.drawing_rows
+        whole_from = np.full(plan.n_rows, np.inf)
+        whole_from[drawing] = (plan.whole_sizes[drawing] - 1) / plan.allocation[drawing]
+        reachable = whole_from < self.c_max
         if reachable.any():
             support_rows, support_cols = np.nonzero(plan.probabilities[reachable])
             support_rows = np.flatnonzero(reachable)[support_rows]

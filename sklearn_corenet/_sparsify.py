@@ -136,11 +136,10 @@ def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=N
     """
     if not np.isfinite(c_hint):
         c_hint = 1.0
-    capacity = sum(int(s.sum()) for s in (p.support_sizes[p.allocation > 0] for p in plans))
-    target = min(budget, capacity)
+    target = min(budget, sum(plan.capacity for plan in plans))
     # above this constant every row is whole: enough entries for any budget
     c_whole = max(
-        float(np.max((p.whole_sizes[p.allocation > 0] - 1) / p.allocation[p.allocation > 0], initial=0.0))
+        float(np.max((p.whole_sizes[p.drawing_rows] - 1) / p.allocation[p.drawing_rows], initial=0.0))
         for p in plans
     )
     c_max = max(c_hint, 1e-12) * 1.5

@@ -62,7 +62,7 @@ def test_sequence_prefix_sampling_is_unbiased(layer):
 def test_rows_with_full_sample_size_are_kept_whole(layer):
     plan, W, _ = layer
     rng = np.random.default_rng(3)
-    m = plan.full_sample_sizes(plan.support_sizes > 0)
+    m = plan.whole_sizes
     counts, used = multinomial_counts(plan, m, rng)
     factors = reweighting_factors(plan, counts, used)
     np.testing.assert_array_equal(factors[W != 0], 1.0)
@@ -74,7 +74,7 @@ def test_rows_with_full_sample_size_are_kept_whole(layer):
 
 def test_full_sample_size_definition(layer):
     plan, _, _ = layer
-    sizes = plan.full_sample_sizes(plan.support_sizes > 0)
+    sizes = plan.whole_sizes
     for row in range(plan.n_rows):
         q = plan.probabilities[row]
         q = q[q > 0]
