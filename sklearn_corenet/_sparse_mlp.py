@@ -103,10 +103,13 @@ class _BaseSparseMLP(BaseEstimator):
             cache[layer] = self.coefs_[layer].toarray()
         return cache[layer]
 
+    #: Derived copies of the weights: rebuilt on demand, never pickled.
+    _CACHES = ("_dense_cache", "_transposed_cache")
+
     def _clear_caches(self):
         """Forget the derived copies of the weights (after they change)."""
-        self.__dict__.pop("_dense_cache", None)
-        self.__dict__.pop("_transposed_cache", None)
+        for name in self._CACHES:
+            self.__dict__.pop(name, None)
 
     def _transposed(self, layer):
         cache = self.__dict__.setdefault("_transposed_cache", {})
@@ -152,8 +155,8 @@ class _BaseSparseMLP(BaseEstimator):
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_dense_cache", None)
-        state.pop("_transposed_cache", None)
+        for name in self._CACHES:
+            state.pop(name, None)
         return state
 
     def summary(self):
