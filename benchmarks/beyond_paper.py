@@ -56,6 +56,24 @@ def _selected(label, rerun):
     return rerun is None or any(part in label for part in rerun)
 
 
+def _compress(model, X_train, ratio, trial, calibration_size, params):
+    """Compress with trial ``trial``'s calibration draw and seed; (model, seconds)."""
+    rng = np.random.default_rng(trial)
+    calibration = X_train[rng.choice(len(X_train), calibration_size, replace=False)]
+    start = time.perf_counter()
+    compressed = CoreNetCompressor(keep_ratio=ratio, random_state=trial, **params).fit_transform(model, calibration)
+    return compressed, time.perf_counter() - start
+
+
+def _row(kind, ratio, label, epochs, drops, seconds):
+    """One result row (mean and std over trials), printed as it comes."""
+    row = {"kind": kind, "keep_ratio": ratio, "method": label, "epochs": epochs, "trials": len(drops),
+           "drop": float(np.mean(drops)), "std": float(np.std(drops)), "seconds": float(np.mean(seconds))}
+    setting = f"{epochs:2d} epochs " if epochs else ""
+    print(f"  {ratio:.2f} {setting}{label:42s} drop {row['drop']:6.2f} ± {row['std']:.2f}", flush=True)
+    return row
+
+
 def one_shot(model, X_train, X_test, y_test, ratios, trials, calibration_size, rerun=None):
     base = model.score(X_test, y_test)
     rows = []
@@ -65,18 +83,10 @@ def one_shot(model, X_train, X_test, y_test, ratios, trials, calibration_size, r
                 continue
             drops, seconds = [], []
             for trial in range(trials):
-                rng = np.random.default_rng(trial)
-                calibration = X_train[rng.choice(len(X_train), calibration_size, replace=False)]
-                start = time.perf_counter()
-                compressed = CoreNetCompressor(keep_ratio=ratio, random_state=trial, **params).fit_transform(
-                    model, calibration
-                )
-                seconds.append(time.perf_counter() - start)
+                compressed, elapsed = _compress(model, X_train, ratio, trial, calibration_size, params)
+                seconds.append(elapsed)
                 drops.append(100 * (base - compressed.score(X_test, y_test)))
-            rows.append({"kind": "one-shot", "keep_ratio": ratio, "method": label, "epochs": 0, "trials": trials,
-                         "drop": float(np.mean(drops)), "std": float(np.std(drops)),
-                         "seconds": float(np.mean(seconds))})
-            print(f"  {ratio:.2f} {label:42s} drop {rows[-1]['drop']:6.2f} ± {rows[-1]['std']:.2f}", flush=True)
+            rows.append(_row("one-shot", ratio, label, 0, drops, seconds))
     return rows
 
 
@@ -89,21 +99,13 @@ def fine_tuned(model, X_train, y_train, X_test, y_test, settings, trials, calibr
                 continue
             drops, seconds = [], []
             for trial in range(trials):
-                rng = np.random.default_rng(trial)
-                calibration = X_train[rng.choice(len(X_train), calibration_size, replace=False)]
-                compressed = CoreNetCompressor(keep_ratio=ratio, random_state=trial, **params).fit_transform(
-                    model, calibration
-                )
+                compressed, _ = _compress(model, X_train, ratio, trial, calibration_size, params)
                 start = time.perf_counter()
                 compressed.fine_tune(X_train, y_train, init=init, epochs=epochs, learning_rate=1e-3,
                                      batch_size=300, early_stopping=False, random_state=trial)
                 seconds.append(time.perf_counter() - start)
                 drops.append(100 * (base - compressed.score(X_test, y_test)))
-            rows.append({"kind": "fine-tuned", "keep_ratio": ratio, "method": label, "epochs": epochs,
-                         "trials": trials, "drop": float(np.mean(drops)), "std": float(np.std(drops)),
-                         "seconds": float(np.mean(seconds))})
-            print(f"  {ratio:.2f} {epochs:2d} epochs {label:42s} drop {rows[-1]['drop']:6.2f} "
-                  f"± {rows[-1]['std']:.2f}", flush=True)
+            rows.append(_row("fine-tuned", ratio, label, epochs, drops, seconds))
     return rows
 
 

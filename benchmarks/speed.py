@@ -97,6 +97,12 @@ def predict_times(sizes, keep_ratio, batches, repeat):
     return rows, size_ratio
 
 
+def emit(lines, *new):
+    """Append lines to a report and print them as they come."""
+    lines.extend(new)
+    print("\n".join(new), flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -123,21 +129,19 @@ def main(argv=None):
             ("budget 10% (corenet++)", {"keep_ratio": 0.1, "method": "corenet++"}),
         ):
             seconds = compression_time(sizes, 300, args.repeat, **params)
-            lines.append(f"| {name} | {label} | {seconds:.2f} | ≤ {target:g} |")
-            print(lines[-1], flush=True)
+            emit(lines, f"| {name} | {label} | {seconds:.2f} | ≤ {target:g} |")
 
     lstsq = compression_time(small, 1000, args.repeat, keep_ratio=0.1)
-    lines.append(f"| {'-'.join(map(str, small))} | budget 10%, method='auto' (wanda + lstsq), 1,000 points | {lstsq:.2f} | ≤ 3 |")
-    print(lines[-1], flush=True)
+    emit(lines, f"| {'-'.join(map(str, small))} | budget 10%, method='auto' (wanda + lstsq), 1,000 points | {lstsq:.2f} | ≤ 3 |")
 
     lines += ["", "## Peak memory above model and data (784-1000-1000-1000-10, 300 points)", ""]
     lines += ["| working_memory (MiB) | peak above model + data (MiB) | model (MiB) | data (MiB) |", "| ---: | ---: | ---: | ---: |"]
     for working_memory in (16, 64, 256):
         peak, model_bytes, data_bytes = peak_memory(large, 300, working_memory)
-        lines.append(
-            f"| {working_memory} | {(peak - data_bytes) / 2**20:.1f} | {model_bytes / 2**20:.1f} | {data_bytes / 2**20:.1f} |"
+        emit(
+            lines,
+            f"| {working_memory} | {(peak - data_bytes) / 2**20:.1f} | {model_bytes / 2**20:.1f} | {data_bytes / 2**20:.1f} |",
         )
-        print(lines[-1], flush=True)
     lines += [
         "",
         "The peak includes what the compressed model and the method keep",
@@ -155,10 +159,8 @@ def main(argv=None):
         "| ---: | ---: | ---: | ---: |",
     ]
     for batch, dense, sparse in rows:
-        lines.append(f"| {batch} | {1e3 * dense:.3f} | {1e3 * sparse:.3f} | {sparse / dense:.2f} |")
-        print(lines[-1], flush=True)
-    lines += ["", f"Pickled size of the compressed model: {100 * size_ratio:.1f}% of the dense model (target ≤ 16%)."]
-    print(lines[-1])
+        emit(lines, f"| {batch} | {1e3 * dense:.3f} | {1e3 * sparse:.3f} | {sparse / dense:.2f} |")
+    emit(lines, "", f"Pickled size of the compressed model: {100 * size_ratio:.1f}% of the dense model (target ≤ 16%).")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines) + "\n")
 

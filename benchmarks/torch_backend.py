@@ -22,7 +22,7 @@ import sklearn
 import torch
 
 # benchmarks/ is on sys.path when run as a script
-from speed import best_time, random_mlp
+from speed import best_time, emit, random_mlp
 
 from sklearn_corenet._adapters import network_from_model
 from sklearn_corenet._sensitivity import compute_layer_statistics, max_product
@@ -127,32 +127,30 @@ def main(argv=None):
         times = sensitivity_times(dtype, args.points, args.repeat)
         best_numpy = min(times["numpy", None], times["numpy", 1])
         best_torch = min(times["torch", None], times["torch", 1])
-        lines.append(
+        emit(
+            lines,
             f"| {np.dtype(dtype).name} | {times['numpy', None]:.2f} | {times['numpy', 1]:.2f} | "
-            f"{times['torch', None]:.2f} | {times['torch', 1]:.2f} | {best_numpy / best_torch:.1f}× |"
+            f"{times['torch', None]:.2f} | {times['torch', 1]:.2f} | {best_numpy / best_torch:.1f}× |",
         )
-        print(lines[-1], flush=True)
-    lines += [
+    emit(
+        lines,
         "",
         "`n_jobs` is the numpy path's thread count and, for torch, the intra-op",
         "threads during the call (`compute_layer_statistics_torch(..., n_jobs=1)`).",
         "On a machine already running other jobs one thread can beat all of them:",
         "every parallel step then waits for the thread that was descheduled.",
-    ]
-    print("\n".join(lines[-5:]), flush=True)
-
-    lines += [
+    )
+    emit(
+        lines,
         "",
         f"## One layer's (max, ×) product: 1001 × 1000, {2 * args.points} points "
         "(the split doubles them), float64",
         "",
         "| formulation | seconds |",
         "| --- | ---: |",
-    ]
-    print("\n".join(lines[-5:]), flush=True)
+    )
     for label, seconds in product_times(2 * args.points, args.repeat).items():
-        lines.append(f"| {label} | {seconds:.2f} |")
-        print(lines[-1], flush=True)
+        emit(lines, f"| {label} | {seconds:.2f} |")
     lines += [
         "",
         "The CSR reduction is one compiled, threaded kernel that also skips the",
