@@ -81,6 +81,18 @@ class SamplingPlan:
         """Number of candidate edges of every row."""
         return np.count_nonzero(self.probabilities, axis=1)
 
+    @cached_property
+    def shifted_cumulative(self):
+        """The rows' cumulative distributions end to end, row r shifted by r (flat).
+
+        A uniform draw u for row r is the first entry above ``r + u``.
+        """
+        cumulative = np.cumsum(self.probabilities, axis=1)
+        last = cumulative[:, -1:]
+        np.divide(cumulative, last, out=cumulative, where=last > 0)
+        cumulative += np.arange(self.n_rows)[:, np.newaxis]
+        return cumulative.ravel()
+
     @property
     def drawing_rows(self):
         """Rows that draw (candidate edges and a share of the draws)."""
@@ -272,23 +284,21 @@ class DrawSequence:
     def _entries(self):
         plan = self.plan
         rows = self.rows[self.first]
-        keys = rows * plan.n_cols + self.cols[self.first]
-        thresholds = self.position[self.first] / plan.allocation[rows]
+        thresholds = np.full(plan.n_rows * plan.n_cols, np.inf)
+        thresholds[rows * plan.n_cols + self.cols[self.first]] = (
+            self.position[self.first] / plan.allocation[rows]
+        )
         drawing = plan.drawing_rows
         whole_from = np.full(plan.n_rows, np.inf)
         whole_from[drawing] = (plan.whole_sizes[drawing] - 1) / plan.allocation[drawing]
-        reachable = whole_from < self.c_max
-        if reachable.any():
-            support_rows, support_cols = np.nonzero(plan.probabilities[reachable])
-            support_rows = np.flatnonzero(reachable)[support_rows]
-            keys = np.concatenate([keys, support_rows * plan.n_cols + support_cols])
-            thresholds = np.concatenate([thresholds, whole_from[support_rows]])
-            order = np.lexsort((thresholds, keys))
-            keys, thresholds = keys[order], thresholds[order]
-            first = np.ones(keys.size, dtype=bool)
-            first[1:] = keys[1:] != keys[:-1]
-            keys, thresholds = keys[first], thresholds[first]
-        return keys // plan.n_cols, thresholds
+        reachable = np.flatnonzero(whole_from < self.c_max)
+        if reachable.size:
+            # a row that becomes whole keeps every candidate edge from whole_from on
+            block = thresholds.reshape(plan.n_rows, plan.n_cols)
+            whole = np.where(plan.probabilities[reachable] > 0, whole_from[reachable, np.newaxis], np.inf)
+            block[reachable] = np.minimum(block[reachable], whole)
+        keys = np.flatnonzero(np.isfinite(thresholds))
+        return keys // plan.n_cols, thresholds[keys]
 
     def counts(self, c):
         """Draw counts per (row, col) when rows take their first m_r(c) draws."""
@@ -305,15 +315,21 @@ class DrawSequence:
         plan = self.plan
         m = self._sizes(c)
         taken = self.position < m[self.rows]
-        rows, cols = self.rows[taken], self.cols[taken]
-        weights = 1.0 / (m[rows] * plan.probabilities[rows, cols])
+        index, inverse_q = self._layer_draws
+        weights = inverse_q[taken] / m[self.rows[taken]]
         size = plan.shape[0] * plan.shape[1]
-        factors = np.bincount(plan.layer_index(rows, cols), weights=weights, minlength=size)
+        factors = np.bincount(index[taken], weights=weights, minlength=size)
         complete = np.flatnonzero(plan.complete_rows(m))
         if complete.size:
             support_rows, support_cols = np.nonzero(plan.probabilities[complete])
             factors[plan.layer_index(complete[support_rows], support_cols)] = 1.0
         return factors.reshape(plan.shape)
+
+    @cached_property
+    def _layer_draws(self):
+        """Layer index and 1 / q of every draw (read by each :meth:`factors` call)."""
+        index = self.plan.layer_index(self.rows, self.cols)
+        return index, 1.0 / self.plan.probabilities[self.rows, self.cols]
 
     def _sizes(self, c):
         if c > self.c_max * (1 + 1e-12):
@@ -335,15 +351,14 @@ def draw_sequence(plan, c_max, rng):
     rows = np.repeat(np.arange(n_rows, dtype=index_type), m)
     starts = np.concatenate([[0], np.cumsum(m)[:-1]])
     position = (np.arange(rows.size) - np.repeat(starts, m)).astype(index_type)
-    cumulative = np.cumsum(plan.probabilities, axis=1)
-    last = cumulative[:, -1:]
-    np.divide(cumulative, last, out=cumulative, where=last > 0)
-    cumulative += np.arange(n_rows)[:, np.newaxis]
     targets = rows + rng.random(rows.size)
-    index = np.searchsorted(cumulative.ravel(), targets, side="right")
+    index = np.searchsorted(plan.shifted_cumulative, targets, side="right")
     cols = np.minimum(index - rows.astype(np.int64) * n_cols, n_cols - 1).astype(index_type)
     keys = rows.astype(np.int64) * n_cols + cols
-    _, first = np.unique(keys, return_index=True)
+    # first draw of every (row, col), in key order: a scatter-min, no sort
+    first = np.full(n_rows * n_cols, rows.size, dtype=np.int64)
+    np.minimum.at(first, keys, np.arange(rows.size))
+    first = first[first < rows.size]
     return DrawSequence(plan, rows, cols, position, first, float(c_max))
 
 
