@@ -100,8 +100,10 @@ class CoreNetCompressor(BaseEstimator):
         Cap on each Δ_i(x) before averaging (Δ_i(x) explodes where a neuron's
         pre-activation is close to zero).
     memory : str or object with the joblib.Memory interface, default=None
-        Caches the calibration statistics, which depend on the model and the
-        calibration points but not on ε or the budget.
+        Caches the calibration statistics and the sampling plans built from
+        them, which depend on the model, the calibration points and
+        ``random_state`` but not on ε or the budget: a grid search over
+        ``epsilon`` or ``keep_ratio`` computes them once per fold.
     n_jobs : int, default=None
         Threads for the sensitivity computation; None uses every core (as
         BLAS does), 1 none.
@@ -398,11 +400,16 @@ class CoreNetCompressor(BaseEstimator):
             return scale / scale.max()
         return np.ones(n_layers)
 
+    def _build_plans(self, method, weights, statistics, active, scale, seed=None):
+        """The layers' sampling plans, through ``memory`` (see :func:`sampling_plans`)."""
+        build = check_memory(self.memory).cache(sampling_plans)
+        return build(method, weights, statistics, active, scale, seed)
+
     def _fit_theory(self, weights, statistics, active, constants, method):
         eps_layer = layer_epsilons(self.epsilon, self._downstream)
         self.epsilon_ = float(self.epsilon)
         self.layer_epsilons_ = eps_layer
-        plans = method.plans(weights, statistics, active, np.ones(len(weights)))
+        plans = self._build_plans(method, weights, statistics, active, np.ones(len(weights)))
         sizes, bound = [], 0
         for plan, eps in zip(plans, eps_layer, strict=True):
             row_sums = plan.allocation.reshape(2, -1)
@@ -416,15 +423,8 @@ class CoreNetCompressor(BaseEstimator):
 
     def _fit_budget(self, weights, statistics, active, constants, method):
         scale = self._layer_scale(len(weights))
-        plans = method.plans(weights, statistics, active, scale)
-        for plan in plans:
-            # a row that has drawn this many times its edges is kept whole:
-            # large budgets then need bounded draws (see SamplingPlan.complete_rows)
-            plan.max_draws_per_edge = BUDGET_DRAWS_PER_EDGE
-            # rows with equal allocations would enter the sample at equal
-            # values of c; a negligible perturbation lets the budget be met
-            # to the parameter
-            plan.allocation *= 1 + 1e-9 * self._fit_random.random_sample(plan.n_rows)
+        seed = self._fit_random.randint(np.iinfo(np.int32).max)
+        plans = self._build_plans(method, weights, statistics, active, scale, seed)
         c = solve_allocation(plans, self.budget_)
         floor = sum(int(np.count_nonzero(p.drawing_rows)) for p in plans)
         if self.budget_ < floor:
@@ -551,6 +551,43 @@ class CoreNetCompressor(BaseEstimator):
         if compressed is None:
             compressed = self.transform()
         return CompressionSummary.from_estimator(compressed)
+
+
+def sampling_plans(method, weights, statistics, active, layer_scale, seed=None):
+    """The sampling plans of every layer, with the per-row quantities the draws read.
+
+    They depend on the model, the calibration statistics and the seed, not on
+    ε or the budget, so ``memory`` caches them with the statistics: a grid of
+    budgets builds them once per fold.
+
+    Parameters
+    ----------
+    method : Method
+        A sampling method.
+    weights : list of ndarray of shape (n_in + 1, n_out)
+        Weights with the bias as last row.
+    statistics : list of LayerStatistics or None
+    active : list of ndarray of bool of shape (n_out,)
+    layer_scale : ndarray of shape (n_layers,)
+        Relative allocation of draws across layers.
+    seed : int, default=None
+        Budget mode: seeds a negligible perturbation of the allocation, so
+        that rows with equal allocations enter the sample at different values
+        of the allocation constant and the budget is met to the parameter.
+        None builds the plans of theory mode.
+    """
+    plans = method.plans(weights, statistics, active, layer_scale)
+    if seed is None:
+        return plans
+    random = np.random.RandomState(seed)
+    for plan in plans:
+        # a row that has drawn this many times its edges is kept whole:
+        # large budgets then need bounded draws (see SamplingPlan.complete_rows)
+        plan.max_draws_per_edge = BUDGET_DRAWS_PER_EDGE
+        plan.allocation *= 1 + 1e-9 * random.random_sample(plan.n_rows)
+        # computed here so that the cache holds them
+        plan.whole_sizes, plan.support_log_miss, plan.shifted_cumulative  # noqa: B018
+    return plans
 
 
 def _torch_statistics(device):

@@ -9,7 +9,6 @@ expected number of distinct kept parameters equals the budget.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
 
 @dataclass
@@ -93,38 +92,60 @@ def epsilon_for_allocation(c, allocation_scale, downstream, constants):
     return float(np.max(2 * len(downstream) * downstream * eps_layer)), eps_layer
 
 
-def expected_kept(plans, c, fixed=0):
-    """Expected number of distinct kept entries: Σ_r Σ_j 1 − (1 − q_rj)^{m_r(c)}."""
-    total = float(fixed)
+def expected_kept(plans, c, fixed=0, slope=False):
+    """Expected number of distinct kept entries: Σ_r Σ_j 1 − (1 − q_rj)^{m_r(c)}.
+
+    With ``slope=True`` also returns its derivative in c with m_r = c α_r
+    taken as continuous, Σ_r Σ_j −(1 − q_rj)^{m_r} log(1 − q_rj) α_r.
+    """
+    total, derivative = float(fixed), 0.0
     for plan in plans:
         rows, log_miss = plan.support_log_miss
         m = plan.draws_for(c)[rows]
+        drawn = m > 0
         with np.errstate(invalid="ignore"):
-            kept = -np.expm1(m * log_miss)
-        total += float(kept[m > 0].sum())
-    return total
+            missed = np.exp(m[drawn] * log_miss[drawn])
+            total += float(drawn.sum() - missed.sum())
+            if slope:
+                terms = missed * log_miss[drawn] * plan.allocation[rows[drawn]]
+                derivative -= float(np.nan_to_num(terms).sum())
+    return (total, derivative) if slope else total
 
 
-def solve_allocation(plans, budget, fixed=0):
+def solve_allocation(plans, budget, fixed=0, rtol=1e-6):
     """The allocation constant c whose expected kept count equals ``budget``.
 
     ``fixed`` counts parameters kept outside the plans. The expected count is
-    non-decreasing in c, so a bracketing root finder converges. Returns
-    ``np.inf`` when the budget exceeds what sampling can keep (all rows
-    complete).
+    non-decreasing in c: Newton steps on its continuous slope, kept inside a
+    bracket that every evaluation narrows (bisection when a step leaves it),
+    stop within half an edge of the budget or at a bracket of relative width
+    ``rtol``. Returns ``np.inf`` when the budget exceeds what sampling can
+    keep (all rows complete).
     """
     capacity = fixed + sum(plan.capacity for plan in plans)
     if budget >= capacity:
         return np.inf
     total_alloc = sum(float(plan.allocation.sum()) for plan in plans)
-    low = 0.0
-    high = max(budget - fixed, 1) / max(total_alloc, 1e-300)
-    while expected_kept(plans, high, fixed) < budget:
-        low, high = high, high * 2
-    # the expected count is a step function of c (m = ceil(c α)): the root may
-    # sit at a step, even at c -> 0 when one draw per row already keeps the
-    # budget, so the absolute tolerance is relative to the bracket
-    root = brentq(
-        lambda c: expected_kept(plans, c, fixed) - budget, low, high, xtol=high * 1e-12, rtol=1e-6, maxiter=500
-    )
-    return max(root, high * 1e-12)  # c > 0: every row draws
+    low, high = 0.0, np.inf
+    c = max(budget - fixed, 1) / max(total_alloc, 1e-300)
+    for _ in range(200):
+        value, slope = expected_kept(plans, c, fixed, slope=True)
+        if abs(value - budget) <= 0.5:
+            return c
+        if value < budget:
+            low = c
+        else:
+            high = c
+        if np.isfinite(high) and high - low <= rtol * high:
+            break
+        step = c - (value - budget) / slope if slope > 0 else np.nan
+        if low < step < high:
+            c = step
+        elif np.isfinite(high):
+            # the expected count is a step function of c (m = ceil(c α)): the
+            # root may sit at a step, even at c -> 0 when one draw per row
+            # already keeps the budget
+            c = np.sqrt(low * high) if low > 0 else high / 2
+        else:
+            c = 2 * c
+    return max(high if np.isfinite(high) else c, 1e-300)  # c > 0: every row draws

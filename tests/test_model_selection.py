@@ -54,8 +54,11 @@ def counting_mlp(data):
         return CountingMLP(hidden_layer_sizes=(64, 64), max_iter=100, random_state=0).fit(X, y)
 
 
-def _cache_entries(location):
-    return sum("output.pkl" in files for _, _, files in os.walk(location))
+def _cache_entries(location, function=""):
+    """Results cached under ``location``, of the functions whose name contains ``function``."""
+    return sum(
+        "output.pkl" in files for folder, _, files in os.walk(location) if function in folder
+    )
 
 
 def _search(estimator, tolerance=0.02, **kwargs):
@@ -80,9 +83,10 @@ def test_search_over_budgets_never_refits_a_frozen_network(data, counting_mlp, t
     assert CountingMLP.n_fits == 0
     for before, after in zip(coefs, counting_mlp.coefs_, strict=True):
         np.testing.assert_array_equal(before, after)
-    # sensitivities: once per fold (3) and once for the refit on all of X,
-    # whatever the number of budgets
-    assert _cache_entries(tmp_path) == 3 + 1
+    # sensitivities and sampling plans: once per fold (3) and once for the
+    # refit on all of X, whatever the number of budgets
+    assert _cache_entries(tmp_path, "compute_layer_statistics") == 3 + 1
+    assert _cache_entries(tmp_path, "sampling_plans") == 3 + 1
     kept = search.cv_results_["mean_test_kept_fraction"]
     np.testing.assert_allclose(kept, BUDGETS, atol=1e-3)
     accuracy = search.cv_results_["mean_test_accuracy"]

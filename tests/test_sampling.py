@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from sklearn_corenet._network import Network
+from sklearn_corenet._sample_size import expected_kept, solve_allocation
 from sklearn_corenet._sampling import (
     draw_sequence,
     multinomial_counts,
@@ -141,3 +142,20 @@ def test_draw_cap_keeps_skewed_rows_whole():
     assert sequence.rows.size == 2 * (8 * 4 - 1)
     rows, thresholds = sequence.entry_thresholds()
     assert rows.size == 8  # every edge can enter, the rare ones when the row is whole
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.3, 0.6, 0.9])
+def test_allocation_solve_hits_the_expected_budget(layer, fraction):
+    # the expected count is within half an edge of the budget, or the budget
+    # sits on a step of the count (m = ceil(c α)) that c straddles
+    plan, _, _ = layer
+    budget = fraction * plan.capacity
+    c = solve_allocation([plan], budget)
+    value = expected_kept([plan], c)
+    below = expected_kept([plan], c * (1 - 2e-6))
+    assert abs(value - budget) <= 0.5 or below <= budget <= value
+
+
+def test_allocation_solve_beyond_capacity_is_infinite(layer):
+    plan, _, _ = layer
+    assert solve_allocation([plan], plan.capacity) == np.inf
