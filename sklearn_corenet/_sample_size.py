@@ -100,15 +100,12 @@ def expected_kept(plans, c, fixed=0, slope=False):
     """
     total, derivative = float(fixed), 0.0
     for plan in plans:
-        rows, log_miss = plan.support_log_miss
-        m = plan.draws_for(c)[rows]
-        drawn = m > 0
-        with np.errstate(invalid="ignore"):
-            missed = np.exp(m[drawn] * log_miss[drawn])
-            total += float(drawn.sum() - missed.sum())
-            if slope:
-                terms = missed * log_miss[drawn] * plan.allocation[rows[drawn]]
-                derivative -= float(np.nan_to_num(terms).sum())
+        allocation, log_miss, slope_terms = plan.entry_terms
+        # m_r(c) = ceil(c α_r) per edge, as SamplingPlan.draws_for computes it
+        missed = np.exp(np.ceil(c * allocation) * log_miss)
+        total += float(missed.size - missed.sum())
+        if slope:
+            derivative -= float(missed @ slope_terms)
     return (total, derivative) if slope else total
 
 

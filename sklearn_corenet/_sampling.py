@@ -77,6 +77,19 @@ class SamplingPlan:
             return rows, np.log1p(-self.probabilities[rows, cols])
 
     @cached_property
+    def entry_terms(self):
+        """Per candidate edge: its row's α, log(1 − q) and α log(1 − q).
+
+        What :func:`~._sample_size.expected_kept` reads at every step of the
+        allocation solve (read once the allocation is final). log(1 − q) is
+        floored at −1e300 so that q = 1 needs no special case.
+        """
+        rows, log_miss = self.support_log_miss
+        log_miss = np.maximum(log_miss, -1e300)
+        allocation = self.allocation[rows]
+        return allocation, log_miss, allocation * log_miss
+
+    @cached_property
     def support_sizes(self):
         """Number of candidate edges of every row."""
         return np.count_nonzero(self.probabilities, axis=1)

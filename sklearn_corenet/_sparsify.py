@@ -123,14 +123,23 @@ def sparsify_theory(plans, weights, sample_sizes, rng, n_trials=1, inputs=None):
     return layers
 
 
+#: Budget mode draws the sequences for this multiple of the allocation
+#: constant of the expected budget: the realised count of kept edges at that
+#: constant is within a few standard deviations (√budget) of the budget, far
+#: below this margin; when the draws still hold too few edges, the constant is
+#: doubled and the draw repeated.
+DRAW_MARGIN = 1.1
+
+
 def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=None):
     """Sparsify every layer so that exactly ``budget`` entries are kept.
 
-    The draw sequences are drawn for an allocation constant above
-    ``c_hint`` (doubled until they hold enough distinct entries), then the
-    constant is set between two entry thresholds. With amplification, the
-    candidates are compared at that constant, and the constant is then set
-    again for the chosen candidates, so the budget holds exactly.
+    The draw sequences are drawn for an allocation constant slightly above
+    ``c_hint`` (``DRAW_MARGIN``; doubled until they hold enough distinct
+    entries), then the constant is set between two entry thresholds. With
+    amplification, the candidates are compared at that constant, and the
+    constant is then set again for the chosen candidates, so the budget holds
+    exactly.
 
     Returns the list of sparsified weight matrices and the constant used.
     """
@@ -142,34 +151,49 @@ def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=N
         float(np.max((p.whole_sizes[p.drawing_rows] - 1) / p.allocation[p.drawing_rows], initial=0.0))
         for p in plans
     )
-    c_max = max(c_hint, 1e-12) * 1.5
+    c_max = max(c_hint, 1e-12) * DRAW_MARGIN
     while True:
         c_max = min(c_max, c_whole * (1 + 1e-9) + 1e-300)
         samplers = []
         for index, (plan, W) in enumerate(zip(plans, weights, strict=True)):
             trials = [draw_sequence(plan, c_max, rng) for _ in range(n_trials)]
             samplers.append(LayerSampler(plan, W, trials, None if inputs is None else inputs[index]))
-        # every trial must hold enough entries: the chosen candidates mix them
-        available = min(
-            sum(s.trials[t].entry_thresholds()[1].size for s in samplers) for t in range(n_trials)
-        )
-        if available >= target or c_max >= c_whole:
-            break
+        # past c_whole every edge is in: keep what there is
+        chosen = _choose(samplers, budget, c_max, n_trials, None if c_max >= c_whole else target)
+        if chosen is not None:
+            return chosen
         c_max *= 2
+
+
+def _choose(samplers, budget, c_max, n_trials, needed=None):
+    """The layers and the constant that keeps ``budget`` entries of the drawn sequences.
+
+    None when a trial, or the mix of trials chosen per neuron, holds fewer
+    than ``needed`` entries below ``c_max`` (the sequences must be drawn
+    further).
+    """
 
     def solve(choices):
         thresholds = np.concatenate([s.thresholds(ch) for s, ch in zip(samplers, choices, strict=True)])
+        if needed is not None and thresholds.size < needed:
+            return None
         return count_threshold(thresholds, budget, c_max)
 
-    choices = [np.zeros(W.shape[1], dtype=int) for W in weights]
+    if needed is not None:
+        # every trial must hold enough entries: the chosen candidates mix them
+        held = min(sum(s.trials[t].entry_thresholds()[1].size for s in samplers) for t in range(n_trials))
+        if held < needed:
+            return None
+    choices = [np.zeros(s.weights.shape[1], dtype=int) for s in samplers]
     c = solve(choices)
-    if n_trials > 1:
-        choices = [s.best(c)[1] for s in samplers]
-        c = solve(choices)
-        layers = [
-            s.combine([s.candidate(t, c) for t in range(n_trials)], ch)
-            for s, ch in zip(samplers, choices, strict=True)
-        ]
-    else:
-        layers = [s.candidate(0, c) for s in samplers]
+    if n_trials == 1:
+        return [s.candidate(0, c) for s in samplers], c
+    choices = [s.best(c)[1] for s in samplers]
+    c = solve(choices)
+    if c is None:
+        return None
+    layers = [
+        s.combine([s.candidate(t, c) for t in range(n_trials)], ch)
+        for s, ch in zip(samplers, choices, strict=True)
+    ]
     return layers, c
