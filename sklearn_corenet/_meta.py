@@ -245,7 +245,7 @@ class CoreNetClassifier(ClassifierMixin, _BaseCoreNet):
     Since the compression settings are hyperparameters, ``GridSearchCV`` over
     ``keep_ratio`` or ``epsilon`` works as for any estimator; with a frozen
     network and ``memory`` set it never retrains the network and computes the
-    sensitivities once per fold.
+    sensitivities and sampling plans once per fold.
 
     Parameters
     ----------
