@@ -321,12 +321,17 @@ class DrawSequence:
         counts = np.bincount(keys, minlength=self.plan.n_rows * self.plan.n_cols)
         return counts.reshape(self.plan.n_rows, self.plan.n_cols), m
 
-    def factors(self, c):
+    def factors(self, c, rows=None):
         """Reweighting factors of the layer at c; same as
         ``reweighting_factors(plan, *self.counts(c))`` in one pass over the draws.
+
+        ``rows``, a boolean mask over the plan's rows, restricts the factors
+        to those rows (the others' entries are zero).
         """
         plan = self.plan
         m = self._sizes(c)
+        if rows is not None:
+            m = np.where(rows, m, 0)  # a row of no draws takes nothing
         taken = self.position < m[self.rows]
         index, inverse_q = self._layer_draws
         weights = inverse_q[taken] / m[self.rows[taken]]

@@ -82,6 +82,15 @@ class LayerSampler:
             chosen[:, columns] = candidates[t][:, columns]
         return chosen
 
+    def chosen(self, choice, c):
+        """``combine`` of the candidates at c, computing each trial's factors
+        only for the neurons that chose it."""
+        if self.plan.layout != "neuron":
+            return self.combine([self.candidate(t, c) for t in range(len(self.trials))], choice)
+        trial_of_row = choice[self.plan.neuron_of_row()]
+        factors = sum(sequence.factors(c, trial_of_row == t) for t, sequence in enumerate(self.trials))
+        return self.weights * factors.astype(self.weights.dtype)
+
     def thresholds(self, choice):
         """Entry thresholds of the chosen trial of every neuron."""
         parts = []
@@ -192,8 +201,4 @@ def _choose(samplers, budget, c_max, n_trials, needed=None):
     c = solve(choices)
     if c is None:
         return None
-    layers = [
-        s.combine([s.candidate(t, c) for t in range(n_trials)], ch)
-        for s, ch in zip(samplers, choices, strict=True)
-    ]
-    return layers, c
+    return [s.chosen(ch, c) for s, ch in zip(samplers, choices, strict=True)], c
