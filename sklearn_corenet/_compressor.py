@@ -586,7 +586,7 @@ def sampling_plans(method, weights, statistics, active, layer_scale, seed=None):
         plan.max_draws_per_edge = BUDGET_DRAWS_PER_EDGE
         plan.allocation *= 1 + 1e-9 * random.random_sample(plan.n_rows)
         # computed here so that the cache holds them
-        plan.whole_sizes, plan.entry_terms, plan.shifted_cumulative  # noqa: B018
+        plan.whole_sizes, plan.entry_allocation, plan.shifted_cumulative  # noqa: B018
     return plans
 
 

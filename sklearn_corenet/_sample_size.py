@@ -100,12 +100,13 @@ def expected_kept(plans, c, fixed=0, slope=False):
     """
     total, derivative = float(fixed), 0.0
     for plan in plans:
-        allocation, log_miss, slope_terms = plan.entry_terms
+        _, log_miss = plan.support_log_miss
+        allocation = plan.entry_allocation
         # m_r(c) = ceil(c α_r) per edge, as SamplingPlan.draws_for computes it
         missed = np.exp(np.ceil(c * allocation) * log_miss)
         total += float(missed.size - missed.sum())
         if slope:
-            derivative -= float(missed @ slope_terms)
+            derivative -= float((missed * log_miss) @ allocation)
     return (total, derivative) if slope else total
 
 

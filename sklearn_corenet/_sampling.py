@@ -71,23 +71,26 @@ class SamplingPlan:
 
     @cached_property
     def support_log_miss(self):
-        """Row of every candidate edge and log(1 − q) (−inf where q = 1)."""
+        """Row of every candidate edge and log(1 − q).
+
+        log(1 − q) is floored at −1e300 (q = 1) so that (1 − q)^m is
+        exp(m log(1 − q)) for every m without special cases.
+        """
         rows, cols = np.nonzero(self.probabilities)
         with np.errstate(divide="ignore"):
-            return rows, np.log1p(-self.probabilities[rows, cols])
+            log_miss = np.maximum(np.log1p(-self.probabilities[rows, cols]), -1e300)
+        index_type = np.int32 if self.n_rows < 2**31 else np.int64
+        return rows.astype(index_type), log_miss
 
     @cached_property
-    def entry_terms(self):
-        """Per candidate edge: its row's α, log(1 − q) and α log(1 − q).
+    def entry_allocation(self):
+        """α of the row of every candidate edge (read once the allocation is final).
 
-        What :func:`~._sample_size.expected_kept` reads at every step of the
-        allocation solve (read once the allocation is final). log(1 − q) is
-        floored at −1e300 so that q = 1 needs no special case.
+        With :attr:`support_log_miss`, what
+        :func:`~._sample_size.expected_kept` reads at every step of the
+        allocation solve.
         """
-        rows, log_miss = self.support_log_miss
-        log_miss = np.maximum(log_miss, -1e300)
-        allocation = self.allocation[rows]
-        return allocation, log_miss, allocation * log_miss
+        return self.allocation[self.support_log_miss[0]]
 
     @cached_property
     def support_sizes(self):
