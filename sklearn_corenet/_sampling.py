@@ -129,13 +129,11 @@ class SamplingPlan:
         entry_rows, log_miss = self.support_log_miss
         selected = rows[entry_rows]
         entry_rows, log_miss = entry_rows[selected], log_miss[selected]
-        with np.errstate(invalid="ignore"):
-            terms = np.nan_to_num(np.exp(m[entry_rows] * log_miss), copy=False)
-            value = np.bincount(entry_rows, weights=terms, minlength=self.n_rows)
-            if not slope:
-                return value, None
-            derivative = np.nan_to_num(terms * log_miss, copy=False)
-        return value, np.bincount(entry_rows, weights=derivative, minlength=self.n_rows)
+        terms = np.exp(m[entry_rows] * log_miss)
+        value = np.bincount(entry_rows, weights=terms, minlength=self.n_rows)
+        if not slope:
+            return value, None
+        return value, np.bincount(entry_rows, weights=terms * log_miss, minlength=self.n_rows)
 
     def complete_rows(self, m):
         """Rows whose sample size keeps them whole: ``m >= whole_sizes``.
@@ -188,6 +186,18 @@ class SamplingPlan:
         value = self.expected_missed(lower, rows)
         m = np.where(rows & (lower < m) & (value <= 0.5), lower, m)
         return np.where(rows, np.minimum(m, ceiling), 0).astype(np.int64)
+
+    @cached_property
+    def whole_from(self):
+        """The allocation constant above which each row is whole; inf for rows that do not draw.
+
+        Row r is whole when ``ceil(c α_r) >= whole_sizes[r]``, i.e. when
+        ``c > (whole_sizes[r] − 1) / α_r`` (read once the allocation is final).
+        """
+        drawing = self.drawing_rows
+        whole_from = np.full(self.n_rows, np.inf)
+        whole_from[drawing] = (self.whole_sizes[drawing] - 1) / self.allocation[drawing]
+        return whole_from
 
     def draws_for(self, c):
         """m_r = ceil(c · α_r), as int64."""
@@ -304,9 +314,7 @@ class DrawSequence:
         thresholds[rows * plan.n_cols + self.cols[self.first]] = (
             self.position[self.first] / plan.allocation[rows]
         )
-        drawing = plan.drawing_rows
-        whole_from = np.full(plan.n_rows, np.inf)
-        whole_from[drawing] = (plan.whole_sizes[drawing] - 1) / plan.allocation[drawing]
+        whole_from = plan.whole_from
         reachable = np.flatnonzero(whole_from < self.c_max)
         if reachable.size:
             # a row that becomes whole keeps every candidate edge from whole_from on
@@ -418,9 +426,3 @@ def reweighting_factors(plan, counts, m):
     complete = plan.complete_rows(m)
     factors[complete] = q[complete] > 0
     return plan.to_layer(factors)
-
-
-def kept_per_neuron(plan, counts):
-    """Number of distinct kept edges per neuron: shape (n_out,) (neuron layout)."""
-    per_row = (counts > 0).sum(axis=1)
-    return np.bincount(plan.neuron_of_row(), weights=per_row, minlength=plan.shape[1])

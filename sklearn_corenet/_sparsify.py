@@ -64,13 +64,18 @@ class LayerSampler:
             factors = sample.factors(c)
         return self.weights * factors.astype(self.weights.dtype)
 
-    def best(self, c=None):
-        """Per neuron, the candidate with the lowest mean relative error on T."""
+    def choose(self, c=None):
+        """The candidates, and per neuron the trial whose candidate has the
+        lowest mean relative error on T."""
         candidates = [self.candidate(t, c) for t in range(len(self.trials))]
         if len(candidates) == 1:
-            return candidates[0], np.zeros(self.weights.shape[1], dtype=int)
+            return candidates, np.zeros(self.weights.shape[1], dtype=int)
         errors = np.vstack([_relative_error(self.inputs @ W, self.reference) for W in candidates])
-        choice = np.argmin(errors, axis=0)
+        return candidates, np.argmin(errors, axis=0)
+
+    def best(self, c=None):
+        """Per neuron, the candidate with the lowest mean relative error on T."""
+        candidates, choice = self.choose(c)
         return self.combine(candidates, choice), choice
 
     @staticmethod
@@ -156,10 +161,7 @@ def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=N
         c_hint = 1.0
     target = min(budget, sum(plan.capacity for plan in plans))
     # above this constant every row is whole: enough entries for any budget
-    c_whole = max(
-        float(np.max((p.whole_sizes[p.drawing_rows] - 1) / p.allocation[p.drawing_rows], initial=0.0))
-        for p in plans
-    )
+    c_whole = max(float(np.max(p.whole_from[p.drawing_rows], initial=0.0)) for p in plans)
     c_max = max(c_hint, 1e-12) * DRAW_MARGIN
     while True:
         c_max = min(c_max, c_whole * (1 + 1e-9) + 1e-300)
@@ -197,7 +199,7 @@ def _choose(samplers, budget, c_max, n_trials, needed=None):
     c = solve(choices)
     if n_trials == 1:
         return [s.candidate(0, c) for s in samplers], c
-    choices = [s.best(c)[1] for s in samplers]
+    choices = [s.choose(c)[1] for s in samplers]
     c = solve(choices)
     if c is None:
         return None
