@@ -9,7 +9,10 @@ arrays. Weight matrices use scikit-learn's orientation: ``coefs[l]`` has shape
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit, softmax
+from sklearn import get_config
+from sklearn.utils import gen_batches
 
 HIDDEN_ACTIVATIONS = ("relu", "identity", "tanh", "logistic")
 OUTPUT_ACTIVATIONS = ("identity", "softmax", "logistic", "exp", "log_softmax")
@@ -34,6 +37,100 @@ def apply_activation(name, Z):
     elif name != "identity":
         raise ValueError(f"unknown activation {name!r}")
     return Z
+
+
+def chunk_rows(row_bytes, n_rows, working_memory=None):
+    """How many rows of ``row_bytes`` bytes fit in ``working_memory`` MiB.
+
+    ``working_memory`` defaults to scikit-learn's global setting. At least one
+    row is always returned, at most ``n_rows``.
+    """
+    if working_memory is None:
+        working_memory = get_config()["working_memory"]
+    fitting = int(working_memory * 2**20 // max(row_bytes, 1))
+    return int(min(max(fitting, 1), max(n_rows, 1)))
+
+
+def layer_product(A, W):
+    """``A @ W`` as a dense array, for dense or ``scipy.sparse`` ``A`` and ``W``."""
+    if sp.issparse(A) and sp.issparse(W):
+        return (A @ W).toarray()
+    if sp.issparse(W):
+        # (Wᵀ Aᵀ)ᵀ: scipy's fastest product of a sparse matrix and few dense rows
+        return np.asarray(W.T @ A.T).T
+    return np.asarray(A @ W)
+
+
+def augment(A):
+    """``A`` with a column of ones appended: the input of a bias row."""
+    return np.hstack([A, np.ones((A.shape[0], 1), dtype=A.dtype)])
+
+
+def forward_pass(X, coefs, intercepts, activation, *, product=None, keep_inputs=False, hidden_only=False):
+    """The forward pass of a fully-connected network: every stage uses this one.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Input rows.
+    coefs : list of {ndarray, sparse array} of shape (n_in, n_out)
+        Weight matrices, first layer first.
+    intercepts : list of ndarray of shape (n_out,)
+        Bias vectors.
+    activation : str
+        Hidden activation (applied after every layer but the last).
+    product : callable, default=None
+        ``product(A, layer)`` computes ``A @ coefs[layer]``; a caller with
+        faster kernels for some layers passes its own. :func:`layer_product`
+        when None.
+    keep_inputs : bool, default=False
+        Also return the input of every layer.
+    hidden_only : bool, default=False
+        Every layer given is a hidden layer (the activation follows each):
+        with ``keep_inputs``, the inputs then end with the last layer's
+        activation.
+
+    Returns
+    -------
+    values : ndarray of shape (n_samples, n_outputs)
+        The last layer's values before the output activation.
+    inputs : list of ndarray
+        Only with ``keep_inputs``: entry ``l`` is the input of layer ``l``
+        (``X`` itself for ``l = 0``).
+    """
+    if product is None:
+        def product(A, layer):
+            return layer_product(A, coefs[layer])
+
+    inputs = [X]
+    A = X
+    last = len(coefs) if hidden_only else len(coefs) - 1
+    for layer, b in enumerate(intercepts):
+        A = product(A, layer)
+        A += b
+        if layer != last:
+            apply_activation(activation, A)
+            if keep_inputs:
+                inputs.append(A)
+    return (A, inputs) if keep_inputs else A
+
+
+def chunked(X, function, n_outputs, row_bytes, working_memory=None):
+    """``function(X)`` evaluated on row chunks that fit ``working_memory``.
+
+    ``function`` maps rows to an array of shape (n_rows, n_outputs);
+    ``row_bytes`` is the memory one row takes while it is evaluated.
+    """
+    rows = chunk_rows(row_bytes, X.shape[0], working_memory)
+    if X.shape[0] <= rows:
+        return function(X)
+    out = None
+    for batch in gen_batches(X.shape[0], rows):
+        part = function(X[batch])
+        if out is None:
+            out = np.empty((X.shape[0], n_outputs), dtype=part.dtype)
+        out[batch] = part
+    return out
 
 
 @dataclass
@@ -157,29 +254,36 @@ class Network:
         )
         return replace(copied, **changes) if changes else copied
 
+    @property
+    def widest(self):
+        """The largest layer width, inputs included."""
+        return max([self.n_features_in, *(W.shape[1] for W in self.coefs)])
+
+    def augmented_weights(self):
+        """Every layer's weights with its bias stacked as last row, (n_in + 1, n_out)."""
+        return [np.vstack([W, b[np.newaxis, :]]) for W, b in zip(self.coefs, self.intercepts, strict=True)]
+
     def hidden_activations(self, X):
         """Activations feeding each weight layer.
 
         Returns a list whose entry ``l`` is the input of weight layer ``l``
         (``X`` itself for ``l = 0``), of shape (n_samples, n_in of layer l).
         """
-        activations = [X]
-        A = X
-        for W, b in zip(self.coefs[:-1], self.intercepts[:-1], strict=True):
-            A = apply_activation(self.activation, A @ W + b)
-            activations.append(A)
-        return activations
+        return forward_pass(
+            X, self.coefs[:-1], self.intercepts[:-1], self.activation, keep_inputs=True, hidden_only=True
+        )[1]
 
-    def decision(self, X):
-        """Last layer's values before the output activation."""
-        A = X
-        last = self.n_layers - 1
-        for i, (W, b) in enumerate(zip(self.coefs, self.intercepts, strict=True)):
-            A = A @ W + b
-            if i != last:
-                apply_activation(self.activation, A)
-        return A
+    def decision(self, X, working_memory=None):
+        """Last layer's values before the output activation, in row chunks."""
+        return chunked(
+            X,
+            lambda rows: forward_pass(rows, self.coefs, self.intercepts, self.activation),
+            self.n_outputs,
+            3 * self.widest * 8,
+            working_memory,
+        )
 
-    def forward(self, X):
+    def forward(self, X, working_memory=None):
         """Network output after the output activation."""
-        return apply_activation(self.out_activation, self.decision(X))
+        return apply_activation(self.out_activation, self.decision(X, working_memory))
+

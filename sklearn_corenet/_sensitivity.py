@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn import get_config
 from sklearn.utils import gen_batches
 from tqdm.auto import tqdm
+
+from ._network import chunk_rows
 
 #: Cap applied to each Δ_i(x) before averaging: Δ_i(x) explodes where the
 #: pre-activation z_i(x) is close to 0 (ALGORITHM.md, "Sample size").
@@ -141,18 +142,6 @@ def _chunk_rows(network, n_rows, working_memory):
         4 * widest_in + 4 * widest_out + sum(W.shape[1] for W in network.coefs)
     )
     return chunk_rows(row_bytes, n_rows, working_memory)
-
-
-def chunk_rows(row_bytes, n_rows, working_memory=None):
-    """How many rows of ``row_bytes`` bytes fit in ``working_memory`` MiB.
-
-    ``working_memory`` defaults to scikit-learn's global setting. At least one
-    row is always returned, at most ``n_rows``.
-    """
-    if working_memory is None:
-        working_memory = get_config()["working_memory"]
-    fitting = int(working_memory * 2**20 // max(row_bytes, 1))
-    return int(min(max(fitting, 1), max(n_rows, 1)))
 
 
 def compute_layer_statistics(
