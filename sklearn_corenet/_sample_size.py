@@ -51,7 +51,7 @@ def theory_constants(layer_widths, delta, K=None):
 
 
 def auto_calibration_size(layer_widths, delta):
-    """|S| = ⌈log(8ηη*/δ) · log(ηη*)⌉ (ALGORITHM.md, "Notation")."""
+    """|S| = ⌈log(8ηη*/δ) · log(ηη*)⌉ (Baykal et al., ICLR 2019, Alg. 1, line 2)."""
     n_neurons = int(sum(layer_widths))
     hidden = layer_widths[:-1]
     widest = int(max(hidden) if len(hidden) else layer_widths[-1])

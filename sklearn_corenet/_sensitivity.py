@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ._network import chunk_rows
 
 #: Cap applied to each Δ_i(x) before averaging: Δ_i(x) explodes where the
-#: pre-activation z_i(x) is close to 0 (ALGORITHM.md, "Sample size").
+#: pre-activation z_i(x) is close to 0 (Baykal et al., ICLR 2019, Alg. 1, line 5).
 DELTA_CAP = 1e3
 
 # Output columns handled per task of the (max, ×) product: a block of the
