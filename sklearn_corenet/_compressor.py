@@ -1,10 +1,10 @@
 """``CoreNetCompressor``: the scikit-learn face of the algorithm."""
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import (
@@ -16,27 +16,17 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._adapters import network_from_model
-from ._methods import METHODS, get_method
-from ._network import Network
-from ._reweight import DEFAULT_RIDGE, lstsq_reweight
-from ._sample_size import (
-    auto_calibration_size,
-    epsilon_for_allocation,
-    layer_conditions,
-    layer_epsilons,
-    solve_allocation,
-    theory_constants,
-    theory_sample_sizes,
+from ._compression import (
+    CompressionSettings,
+    build_sampling_plans,
+    draw_compression,
+    plan_compression,
 )
-from ._sampling import BUDGET_DRAWS_PER_EDGE
-from ._sensitivity import DELTA_CAP, augmented_weights, compute_layer_statistics
-from ._sparse_mlp import sparse_estimator_for
-from ._sparsify import sparsify_theory, sparsify_to_budget
+from ._methods import METHODS, MethodOption, get_method
+from ._reweight import DEFAULT_RIDGE
+from ._sensitivity import DELTA_CAP, compute_layer_statistics
+from ._sparse_mlp import CompressionInfo, make_sparse_estimator
 from ._summary import CompressionSummary
-
-#: Held-out points used for amplification are capped: beyond this many the
-#: choice of the best candidate no longer changes measurably.
-MAX_AMPLIFICATION_SIZE = 1000
 
 
 class CoreNetCompressor(BaseEstimator):
@@ -60,7 +50,7 @@ class CoreNetCompressor(BaseEstimator):
         biases) that stay non-zero. When set, one allocation constant is
         solved for so that exactly this many parameters are kept, and
         ``epsilon_`` reports the ε those sample sizes correspond to.
-    method : str, default="auto"
+    method : str or method object, default="auto"
         The paper's "corenet", "corenet+" (also removes neurons that never
         fire on the calibration points) and "corenet++" (also keeps the best
         of ``n_trials`` candidates per neuron); the paper's baselines
@@ -69,7 +59,8 @@ class CoreNetCompressor(BaseEstimator):
         is the recommended choice: "wanda" with ``reweight="lstsq"`` when a
         budget is given (the most accurate in our benchmarks), "corenet++"
         in theory mode (the method the guarantee is about). All but the
-        CoreNet methods need ``keep_ratio``.
+        CoreNet methods need ``keep_ratio``. A :class:`SamplingMethod` or
+        :class:`SelectionMethod` instance is used as it is.
     reweight : {"auto", "unbiased", "lstsq", "none"}, default="auto"
         Values of the kept weights. "unbiased": the paper's count / (m q)
         (sampling methods); "none": the original values (deterministic
@@ -188,10 +179,13 @@ class CoreNetCompressor(BaseEstimator):
     True
     """
 
-    _base_constraints = {
+    _parameter_constraints = {
         "epsilon": [Interval(Real, 0, 1, closed="neither")],
         "delta": [Interval(Real, 0, 1, closed="neither")],
         "keep_ratio": [Interval(Real, 0, 1, closed="right"), None],
+        # names are read from the registry when checked: methods can be
+        # registered after import
+        "method": [MethodOption()],
         "reweight": [StrOptions({"auto", "unbiased", "lstsq", "none"})],
         "ridge": [Interval(Real, 0, None, closed="left")],
         "n_trials": [Interval(Integral, 1, None, closed="left")],
@@ -243,24 +237,19 @@ class CoreNetCompressor(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    @property
-    def _parameter_constraints(self):
-        # methods can be registered after import: read the registry each time
-        return {**self._base_constraints, "method": [StrOptions({"auto", *METHODS})]}
-
     def _resolve_method(self):
         """The method object and reweighting rule this fit uses."""
-        name = self.method
-        if name == "auto":
-            name = "corenet++" if self.keep_ratio is None else "wanda"
-        method = get_method(name)
+        method = self.method
+        if isinstance(method, str) and method == "auto":
+            method = "corenet++" if self.keep_ratio is None else "wanda"
+        method = get_method(method)
         reweight = method.reweights[0] if self.reweight == "auto" else self.reweight
         if reweight not in method.reweights:
             combinations = "; ".join(
                 f"{m.name!r}: {', '.join(map(repr, m.reweights))}" for m in METHODS.values()
             )
             raise InvalidParameterError(
-                f"method={name!r} cannot use reweight={reweight!r}. Valid "
+                f"method={method.name!r} cannot use reweight={reweight!r}. Valid "
                 f"combinations: {combinations} (or 'auto')"
             )
         return method, reweight
@@ -284,9 +273,8 @@ class CoreNetCompressor(BaseEstimator):
         self : CoreNetCompressor
         """
         self._validate_params()
-        if self.device is not None:
-            _torch_statistics(self.device)  # torch must be there, whatever the method
-        method, self.reweight_ = self._resolve_method()
+        statistics = self._statistics_function()  # torch must be there for device=, whatever the method
+        method, reweight = self._resolve_method()
         if self.keep_ratio is None and not method.theory_mode:
             raise ValueError(
                 f"method={method.name!r} has no theoretical sample sizes: give a "
@@ -303,163 +291,60 @@ class CoreNetCompressor(BaseEstimator):
             )
         X = check_calibration_data(X, network)
         random = check_random_state(self.random_state)
-        self._transform_seed = random.randint(np.iinfo(np.int32).max)
-        self._fit_random = random
-
-        widths = [W.shape[1] for W in network.coefs]
-        n_points = X.shape[0]
-        needed = 2 if method.amplifies else 1
-        if n_points < needed:
-            raise ValueError(
-                f"method={method.name!r} needs at least {needed} calibration rows "
-                f"(sensitivity points S{' plus held-out points T' if method.amplifies else ''}); "
-                f"got {n_points}"
-            )
-        held_out = max(1, int(np.ceil(0.2 * n_points))) if method.amplifies else 0
-        if self.calibration_size == "auto":
-            size = min(auto_calibration_size(widths, self.delta), n_points - held_out)
-        else:
-            size = int(self.calibration_size)
-            if size > n_points - held_out:
-                raise ValueError(
-                    f"calibration_size={size} leaves too few of the {n_points} rows: "
-                    f"method={method.name!r} needs {size + held_out} or more"
-                )
-        order = random.permutation(n_points)
-        points = _dense_rows(X, order[:size])
-        self._network = network
-        self._calibration = Calibration(network, X if not sp.issparse(X) else X.toarray())
-        self.calibration_size_ = size
-        self.n_params_ = network.n_params
-        self.method_ = method
-
-        weights = [augmented_weights(W, b) for W, b in zip(network.coefs, network.intercepts, strict=True)]
-        statistics = None
-        if method.needs_statistics or method.prunes_dead_neurons:
-            statistics = self._statistics(network, points)
-        self._statistics_ = statistics
-        self._set_statistics_attributes(network, statistics, widths)
-
-        active = self._active_neurons(network, statistics, method)
-        amplification_rows = order[size : size + min(n_points - size, MAX_AMPLIFICATION_SIZE)]
-        self.amplification_size_ = int(amplification_rows.size) if method.amplifies else 0
-        self._amplification_inputs = (
-            network.hidden_activations(_dense_rows(X, amplification_rows)) if method.amplifies else None
+        transform_seed = random.randint(np.iinfo(np.int32).max)
+        settings = CompressionSettings(
+            epsilon=self.epsilon,
+            delta=self.delta,
+            keep_ratio=self.keep_ratio,
+            n_trials=self.n_trials,
+            calibration_size=self.calibration_size,
+            allocation=self.allocation,
+            K=self.K,
         )
-
-        constants = theory_constants(widths, self.delta, self.K)
-        self.budget_ = None if self.keep_ratio is None else int(round(self.keep_ratio * self.n_params_))
-        self._plans = None
-        self.theoretical_nnz_ = None
-        if self.keep_ratio is None:
-            self._fit_theory(weights, statistics, active, constants, method)
-        elif method.samples:
-            self._fit_budget(weights, statistics, active, constants, method)
-        else:
-            self.sample_sizes_ = []
-            self.epsilon_ = float("nan")
-            self.layer_epsilons_ = np.full(network.n_layers, np.nan)
-        self._active = active
-        del self._fit_random
+        plan = plan_compression(
+            network,
+            X,
+            method,
+            settings,
+            random,
+            statistics=statistics,
+            sampling_plans=check_memory(self.memory).cache(build_sampling_plans),
+        )
+        self._set_fitted_attributes(plan, reweight, transform_seed)
         return self
 
-    def _statistics(self, network, points):
+    def _statistics_function(self):
+        """``statistics(network, points)``, through ``memory``, on ``device``."""
         if self.device is None:
             function, options = compute_layer_statistics, {"n_jobs": self.n_jobs}
         else:
             function = _torch_statistics(self.device)
             options = {"device": str(self.device), "n_jobs": self.n_jobs}
-        compute = check_memory(self.memory).cache(function, ignore=[*options, "verbose"])
-        return compute(network, points, delta_cap=self.delta_cap, verbose=self.verbose, **options)
+        cached = check_memory(self.memory).cache(function, ignore=[*options, "verbose"])
+        return partial(cached, delta_cap=self.delta_cap, verbose=self.verbose, **options)
 
-    def _set_statistics_attributes(self, network, statistics, widths):
+    def _set_fitted_attributes(self, plan, reweight, transform_seed):
+        """Copy the plan's figures to the fitted attributes (all at once)."""
+        statistics = plan.problem.statistics
+        self._plan = plan
+        self._transform_seed = transform_seed
+        self.method_ = plan.method
+        self.reweight_ = reweight
+        self.n_params_ = plan.problem.network.n_params
+        self.calibration_size_ = plan.calibration_size
+        self.amplification_size_ = plan.amplification_size
+        self.budget_ = plan.budget
+        self.epsilon_ = plan.epsilon
+        self.layer_epsilons_ = plan.layer_epsilons
+        self.delta_hat_ = plan.delta_hat
+        self.sample_sizes_ = plan.sample_sizes
+        self.theoretical_nnz_ = plan.theoretical_nnz
         if statistics is None:
-            self.sensitivities_ = self.bias_sensitivities_ = None
-            self.delta_hat_ = None
-            self.dead_neurons_ = None
-            return
-        self.sensitivities_ = [s.sensitivity[:-1] for s in statistics]
-        self.bias_sensitivities_ = [s.sensitivity[-1] for s in statistics]
-        constants = theory_constants(widths, self.delta, self.K)
-        self.delta_hat_, self._downstream = layer_conditions(
-            [s.relative_condition for s in statistics], constants.kappa
-        )
-        self.dead_neurons_ = [np.flatnonzero(~s.alive) for s in statistics[:-1]]
-
-    @staticmethod
-    def _active_neurons(network, statistics, method):
-        active = [np.ones(W.shape[1], dtype=bool) for W in network.coefs]
-        if method.prunes_dead_neurons and statistics is not None:
-            for layer, stats in enumerate(statistics[:-1]):
-                active[layer] = stats.alive.copy()
-        return active
-
-    def _layer_scale(self, n_layers):
-        if self.allocation == "theory" and getattr(self, "delta_hat_", None) is not None:
-            scale = (self._downstream / self._downstream[-1]) ** 2
-            return scale / scale.max()
-        return np.ones(n_layers)
-
-    def _build_plans(self, method, weights, statistics, active, scale, seed=None):
-        """The layers' sampling plans, through ``memory`` (see :func:`sampling_plans`)."""
-        build = check_memory(self.memory).cache(sampling_plans)
-        return build(method, weights, statistics, active, scale, seed)
-
-    def _fit_theory(self, weights, statistics, active, constants, method):
-        eps_layer = layer_epsilons(self.epsilon, self._downstream)
-        self.epsilon_ = float(self.epsilon)
-        self.layer_epsilons_ = eps_layer
-        plans = self._build_plans(method, weights, statistics, active, np.ones(len(weights)))
-        sizes, bound = [], 0
-        for plan, eps in zip(plans, eps_layer, strict=True):
-            row_sums = plan.allocation.reshape(2, -1)
-            m = theory_sample_sizes(row_sums, eps, constants)
-            sizes.append(m)
-            support = np.count_nonzero(plan.probabilities, axis=1)
-            bound += int(np.minimum(m.reshape(-1), support).sum())
-        self.sample_sizes_ = sizes
-        self.theoretical_nnz_ = bound
-        self._plans = plans
-
-    def _fit_budget(self, weights, statistics, active, constants, method):
-        scale = self._layer_scale(len(weights))
-        seed = self._fit_random.randint(np.iinfo(np.int32).max)
-        plans = self._build_plans(method, weights, statistics, active, scale, seed)
-        c = solve_allocation(plans, self.budget_)
-        floor = sum(int(np.count_nonzero(p.drawing_rows)) for p in plans)
-        if self.budget_ < floor:
-            warnings.warn(
-                f"keep_ratio={self.keep_ratio} asks for {self.budget_} parameters, but "
-                f"method={method.name!r} keeps at least one edge of each neuron's positive "
-                f"and negative weights ({floor} here); the compressed network keeps {floor}",
-                UserWarning,
-                stacklevel=3,
-            )
-        self._allocation_constant = c
-        self._plans = plans
-        if not np.isfinite(c):
-            capacity = sum(p.capacity for p in plans)
-            if capacity < self.budget_ and self.keep_ratio < 1.0:  # 1.0 keeps the network as it is
-                warnings.warn(
-                    f"keep_ratio={self.keep_ratio} asks for {self.budget_} parameters, but "
-                    f"method={method.name!r} can keep only {capacity}: the others have zero "
-                    "sensitivity on the calibration data or feed neurons that never fire; "
-                    f"the compressed network keeps {capacity}",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            self.sample_sizes_ = [np.zeros(p.allocation.shape, dtype=np.int64) for p in plans]
+            self.sensitivities_ = self.bias_sensitivities_ = self.dead_neurons_ = None
         else:
-            self.sample_sizes_ = [
-                p.draws_for(c).reshape(2, -1) if p.layout == "neuron" else p.draws_for(c) for p in plans
-            ]
-        if statistics is not None and np.isfinite(c) and method.needs_statistics:
-            self.epsilon_, self.layer_epsilons_ = epsilon_for_allocation(
-                c, scale, self._downstream, constants
-            )
-        else:
-            self.epsilon_ = float("nan")
-            self.layer_epsilons_ = np.full(len(weights), np.nan)
+            self.sensitivities_ = [s.sensitivity[:-1] for s in statistics]
+            self.bias_sensitivities_ = [s.sensitivity[-1] for s in statistics]
+            self.dead_neurons_ = [np.flatnonzero(~s.alive) for s in statistics[:-1]]
 
     # -- transform -------------------------------------------------------------
 
@@ -478,62 +363,31 @@ class CoreNetCompressor(BaseEstimator):
             A new estimator; ``random_state`` makes it reproducible.
         """
         check_is_fitted(self, "n_params_")
-        network = self._network
-        if model is not None:
-            other = network_from_model(model)
-            if not _same_weights(other, network):
-                raise ValueError(
-                    "transform(model) got a model other than the one given to fit; "
-                    "fit the compressor on that model first"
-                )
+        plan = self._plan
+        network = plan.problem.network
+        if model is not None and not _same_weights(network_from_model(model), network):
+            raise ValueError(
+                "transform(model) got a model other than the one given to fit; "
+                "fit the compressor on that model first"
+            )
         if isinstance(self.random_state, Integral):
             rng = np.random.default_rng(self._transform_seed)
         else:
             rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-        method = self.method_
-        weights = [augmented_weights(W, b) for W, b in zip(network.coefs, network.intercepts, strict=True)]
-        n_trials = self.n_trials if method.amplifies else 1
-        info = {"method": method.name, "epsilon": self.epsilon_, "n_trials": n_trials}
-        if self.keep_ratio == 1.0:
-            layers, active = weights, [np.ones(W.shape[1], dtype=bool) for W in weights]
-        elif not method.samples:
-            layers = method.select(
-                weights, self._statistics_, self._active, self.budget_, self._calibration
-            )
-            active = self._active
-        elif self.keep_ratio is None:
-            sizes = [m.reshape(-1) for m in self.sample_sizes_]
-            layers = sparsify_theory(
-                self._plans, weights, sizes, rng, n_trials, self._amplification_inputs
-            )
-            active = self._active
-        else:
-            layers, c = sparsify_to_budget(
-                self._plans,
-                weights,
-                self.budget_,
-                self._allocation_constant,
-                rng,
-                n_trials,
-                self._amplification_inputs,
-            )
-            info["allocation_constant"] = c
-            active = self._active
-        start = None
-        if self.reweight_ == "lstsq" and self.keep_ratio != 1.0:
-            start = _assemble(network, layers, active)
-            layers = lstsq_reweight(network, layers, self._calibration.X, ridge=self.ridge)
-        info["reweight"] = self.reweight_
-        compressed = _assemble(network, layers, active)
-        info.update(
+        drawn = draw_compression(plan, rng, reweight=self.reweight_, ridge=self.ridge)
+        info = CompressionInfo(
+            method=plan.method.name,
+            reweight=self.reweight_,
+            epsilon=self.epsilon_,
+            n_trials=plan.n_trials,
+            allocation_constant=drawn.allocation_constant,
             layer_epsilons=self.layer_epsilons_,
             delta_hat=self.delta_hat_,
-            dead_neurons=[np.flatnonzero(~a) for a in active[:-1]],
+            dead_neurons=[np.flatnonzero(~a) for a in drawn.active[:-1]],
             original_shapes=[W.shape for W in network.coefs],
             calibration_size=self.calibration_size_,
         )
-        estimator = sparse_estimator_for(network.head)
-        return estimator._from_network(compressed, self.n_params_, info, start=start)
+        return make_sparse_estimator(drawn.network, self.n_params_, info, start=drawn.start)
 
     def fit_transform(self, model, X, y=None):
         """``fit(model, X)`` then ``transform()``."""
@@ -553,43 +407,6 @@ class CoreNetCompressor(BaseEstimator):
         return CompressionSummary.from_estimator(compressed)
 
 
-def sampling_plans(method, weights, statistics, active, layer_scale, seed=None):
-    """The sampling plans of every layer, with the per-row quantities the draws read.
-
-    They depend on the model, the calibration statistics and the seed, not on
-    ε or the budget, so ``memory`` caches them with the statistics: a grid of
-    budgets builds them once per fold.
-
-    Parameters
-    ----------
-    method : Method
-        A sampling method.
-    weights : list of ndarray of shape (n_in + 1, n_out)
-        Weights with the bias as last row.
-    statistics : list of LayerStatistics or None
-    active : list of ndarray of bool of shape (n_out,)
-    layer_scale : ndarray of shape (n_layers,)
-        Relative allocation of draws across layers.
-    seed : int, default=None
-        Budget mode: seeds a negligible perturbation of the allocation, so
-        that rows with equal allocations enter the sample at different values
-        of the allocation constant and the budget is met to the parameter.
-        None builds the plans of theory mode.
-    """
-    plans = method.plans(weights, statistics, active, layer_scale)
-    if seed is None:
-        return plans
-    random = np.random.RandomState(seed)
-    for plan in plans:
-        # a row that has drawn this many times its edges is kept whole:
-        # large budgets then need bounded draws (see SamplingPlan.complete_rows)
-        plan.max_draws_per_edge = BUDGET_DRAWS_PER_EDGE
-        plan.allocation *= 1 + 1e-9 * random.random_sample(plan.n_rows)
-        # computed here so that the cache holds them
-        plan.whole_sizes, plan.entry_allocation, plan.shifted_cumulative  # noqa: B018
-    return plans
-
-
 def _torch_statistics(device):
     """The torch sensitivity function, or an ImportError naming the extra."""
     try:
@@ -600,14 +417,6 @@ def _torch_statistics(device):
             "pip install 'sklearn-corenet[torch]'"
         ) from error
     return compute_layer_statistics_torch
-
-
-class Calibration:
-    """The calibration points P and the network they belong to."""
-
-    def __init__(self, network, X):
-        self.network = network
-        self.X = X
 
 
 def check_calibration_data(X, network):
@@ -647,34 +456,7 @@ def check_calibration_data(X, network):
     return array
 
 
-def _dense_rows(X, rows):
-    part = X[rows]
-    return part.toarray() if sp.issparse(part) else np.ascontiguousarray(part)
-
-
 def _same_weights(a, b):
     return len(a.coefs) == len(b.coefs) and all(
         np.array_equal(x, y) for x, y in zip(a.coefs + a.intercepts, b.coefs + b.intercepts, strict=True)
-    )
-
-
-def _assemble(network, layers, active):
-    """A :class:`Network` from sparsified augmented weights, dead neurons removed."""
-    coefs = [W[:-1] for W in layers]
-    intercepts = [np.array(W[-1]) for W in layers]
-    for layer, alive in enumerate(active[:-1]):
-        if alive.all():
-            continue
-        coefs[layer] = coefs[layer][:, alive]
-        intercepts[layer] = intercepts[layer][alive]
-        coefs[layer + 1] = coefs[layer + 1][alive, :]
-    return Network(
-        coefs=[np.ascontiguousarray(W, dtype=network.dtype) for W in coefs],
-        intercepts=[b.astype(network.dtype) for b in intercepts],
-        activation=network.activation,
-        out_activation=network.out_activation,
-        head=network.head,
-        feature_names_in=network.feature_names_in,
-        source=network.source,
-        extra=dict(network.extra),
     )

@@ -1,25 +1,31 @@
 """Compression methods: what ``CoreNetCompressor(method=...)`` can do.
 
-A method says how a layer's edges are chosen and reweighted. Sampling
-methods describe their sampling problems as :class:`~._sampling.SamplingPlan`
-objects and leave the drawing, the budget and amplification to
-:mod:`._sparsify`; deterministic methods return the sparsified weights
-directly. New rules are added by registering a :class:`Method` under a new
-name: the estimators never need to change.
+A method is an object of one of two kinds. A :class:`SamplingMethod` draws
+edges at random (Alg. 2 of the paper): it describes each layer's sampling
+problems as :class:`~._sampling.SamplingPlan` objects and inherits exact
+budgets, theory sample sizes and amplification from :mod:`._sparsify`. A
+:class:`SelectionMethod` chooses the edges to keep deterministically. Either
+is passed to the compressor by name (a registered method) or as an object.
 """
 
 import numpy as np
+from sklearn.utils import gen_batches
+from sklearn.utils._param_validation import StrOptions
 
+from ._network import chunk_rows
 from ._sampling import matrix_plan, neuron_plan
 
 
 class Method:
     """Base class of compression methods.
 
+    Subclass :class:`SamplingMethod` or :class:`SelectionMethod`, not this
+    class. Attributes are class-level settings read by the compressor.
+
     Attributes
     ----------
     name : str
-        The value of ``method`` that selects it.
+        The value of ``method`` that selects it once registered.
     in_paper : bool
         Whether the method is defined in Baykal et al. (2019).
     needs_statistics : bool
@@ -28,53 +34,98 @@ class Method:
         CoreNet+: remove hidden neurons that are zero on every point of S.
     amplifies : bool
         CoreNet++: keep the best of ``n_trials`` candidates per neuron.
-    samples : bool
-        Whether it draws random samples (so ``random_state`` matters).
     theory_mode : bool
         Whether it can run without ``keep_ratio``, from ``epsilon`` and
         ``delta``.
+    reweights : tuple of str
+        Reweighting rules the method accepts; the first is its own default.
     """
 
     name = None
     in_paper = True
-    needs_statistics = True
+    needs_statistics = False
     prunes_dead_neurons = False
     amplifies = False
-    samples = True
     theory_mode = False
-    #: Reweighting rules the method accepts; the first is its own default.
     reweights = ("unbiased", "lstsq")
 
-    def plans(self, weights, statistics, active, layer_scale):
-        """Sampling plans of every layer (sampling methods).
+    @property
+    def samples(self):
+        """Whether the method draws random samples (so ``random_state`` matters)."""
+        return isinstance(self, SamplingMethod)
 
-        Parameters
-        ----------
-        weights : list of ndarray of shape (n_in + 1, n_out)
-            Weights with the bias as last row.
-        statistics : list of LayerStatistics or None
-        active : list of ndarray of bool of shape (n_out,)
-            Neurons that are kept (all True unless dead neurons are pruned).
-        layer_scale : ndarray of shape (n_layers,)
-            Relative allocation of draws across layers.
+    def active_neurons(self, weights, statistics):
+        """Per layer, the neurons the compressed network keeps.
+
+        All of them, unless the method prunes neurons that never fire on the
+        calibration points (CoreNet+, Alg. 1 of the paper keeps them).
         """
-        raise NotImplementedError
-
-    def select(self, weights, statistics, active, budget, calibration):
-        """Sparsified weights of every layer (deterministic methods).
-
-        ``calibration`` holds the calibration points P; methods that use
-        activation statistics compute them from it.
-        """
-        raise NotImplementedError
+        active = [np.ones(W.shape[1], dtype=bool) for W in weights]
+        if self.prunes_dead_neurons and statistics is not None:
+            for layer, stats in enumerate(statistics[:-1]):
+                active[layer] = stats.alive.copy()
+        return active
 
     def __repr__(self):
         return f"{type(self).__name__}({self.name!r})"
 
 
-class CoreNet(Method):
+class SamplingMethod(Method):
+    """A method that samples each layer's edges with replacement (Alg. 2).
+
+    Subclasses implement :meth:`plans`; drawing, reweighting by
+    ``count / (m q)``, budgets and amplification are shared.
+    """
+
+    def plans(self, problem, layer_scale):
+        """Sampling plans of every layer.
+
+        Parameters
+        ----------
+        problem : CompressionProblem
+            The network's augmented ``weights``, calibration ``statistics``
+            (or None) and ``active`` neurons.
+        layer_scale : ndarray of shape (n_layers,)
+            Relative allocation of draws across layers.
+
+        Returns
+        -------
+        list of SamplingPlan
+        """
+        raise NotImplementedError
+
+
+class SelectionMethod(Method):
+    """A method that chooses the edges to keep deterministically.
+
+    Subclasses implement :meth:`select`.
+    """
+
+    reweights = ("none", "lstsq")
+
+    def select(self, problem, budget):
+        """Sparsified weights of every layer.
+
+        Parameters
+        ----------
+        problem : CompressionProblem
+            The ``network``, its augmented ``weights``, the calibration
+            points ``X``, ``statistics`` (or None) and ``active`` neurons.
+        budget : int
+            Number of parameters to keep.
+
+        Returns
+        -------
+        list of ndarray of shape (n_in + 1, n_out)
+            Kept entries at their values, the others zero.
+        """
+        raise NotImplementedError
+
+
+class CoreNet(SamplingMethod):
     """Alg. 2 with empirical-sensitivity probabilities (CoreNet, CoreNet+, CoreNet++)."""
 
+    needs_statistics = True
     theory_mode = True
 
     def __init__(self, name, prunes_dead_neurons=False, amplifies=False):
@@ -83,21 +134,22 @@ class CoreNet(Method):
         self.amplifies = amplifies
 
     def scores(self, W, stats):
+        """Importance of every edge: its empirical sensitivity (Alg. 2, line 2)."""
         return stats.sensitivity
 
     def allocation(self, scores, W, stats):
-        """α per neuron and sign: the row sums S_i+ and S_i- (m_i ∝ S_i)."""
+        """α per neuron and sign: the row sums S_i+ and S_i- (m_i ∝ S_i, Alg. 2, line 6)."""
         sign = np.sign(W)
         return np.vstack([
             np.where(sign > 0, scores, 0).sum(axis=0),
             np.where(sign < 0, scores, 0).sum(axis=0),
         ])
 
-    def plans(self, weights, statistics, active, layer_scale):
+    def plans(self, problem, layer_scale):
         plans = []
-        if statistics is None:
-            statistics = [None] * len(weights)
-        for W, stats, alive, scale in zip(weights, statistics, active, layer_scale, strict=True):
+        statistics = problem.statistics or [None] * len(problem.weights)
+        layers = zip(problem.weights, statistics, problem.active, layer_scale, strict=True)
+        for W, stats, alive, scale in layers:
             scores = self.scores(W, stats)
             allocation = self.allocation(scores, W, stats) * scale
             plans.append(neuron_plan(scores, np.sign(W), allocation, alive))
@@ -121,15 +173,13 @@ class Uniform(CoreNet):
         return (W != 0).astype(np.float64)
 
 
-class MatrixSampling(Method):
+class MatrixSampling(SamplingMethod):
     """Entry-wise sampling over a whole layer (Appendix B.1).
 
     "l1": p ∝ |w| (Achlioptas et al. 2013); "l2": p ∝ w² (Drineas & Zouzias
     2011); "l1+l2": p = ½ (w²/‖W‖_F² + |w|/‖W‖₁) (Kundu & Drineas 2014). Each
     layer draws a number of entries proportional to its size.
     """
-
-    needs_statistics = False
 
     def __init__(self, name):
         self.name = name
@@ -144,14 +194,14 @@ class MatrixSampling(Method):
         l2 = magnitude**2 / max((magnitude**2).sum(), 1e-300)
         return (l1 + l2) / 2
 
-    def plans(self, weights, statistics, active, layer_scale):
+    def plans(self, problem, layer_scale):
         return [
             matrix_plan(self.probabilities(W), W.size * scale)
-            for W, scale in zip(weights, layer_scale, strict=True)
+            for W, scale in zip(problem.weights, layer_scale, strict=True)
         ]
 
 
-class Magnitude(Method):
+class Magnitude(SelectionMethod):
     """Weight thresholding (Han et al. 2015): keep the largest |w| globally.
 
     Weights and biases of all layers are ranked together; kept entries keep
@@ -159,13 +209,10 @@ class Magnitude(Method):
     """
 
     name = "magnitude"
-    needs_statistics = False
-    samples = False
-    reweights = ("none", "lstsq")
 
-    def select(self, weights, statistics, active, budget, calibration):
-        masks = global_magnitude_masks(weights, budget)
-        return [np.where(mask, W, 0).astype(W.dtype) for mask, W in zip(masks, weights, strict=True)]
+    def select(self, problem, budget):
+        masks = global_magnitude_masks(problem.weights, budget)
+        return [np.where(mask, W, 0).astype(W.dtype) for mask, W in zip(masks, problem.weights, strict=True)]
 
 
 def global_magnitude_masks(weights, budget):
@@ -187,10 +234,6 @@ def input_power(network, X, working_memory=None):
 
     One chunked forward pass of the original network.
     """
-    from sklearn.utils import gen_batches
-
-    from ._sensitivity import chunk_rows
-
     widest = max(W.shape[0] for W in network.coefs)
     rows = chunk_rows(4 * widest * 8, X.shape[0], working_memory)
     sums = [np.zeros(W.shape[0] + 1) for W in network.coefs]
@@ -201,7 +244,7 @@ def input_power(network, X, working_memory=None):
     return [total / X.shape[0] for total in sums]
 
 
-class ActivationMagnitude(Method):
+class ActivationMagnitude(SelectionMethod):
     """Keep the edges with the largest |w_ij| · ‖a_j‖ (beyond the paper).
 
     A deterministic rule: an edge's importance is its weight times the
@@ -224,12 +267,11 @@ class ActivationMagnitude(Method):
 
     name = "wanda"
     in_paper = False
-    needs_statistics = False
-    samples = False
     reweights = ("lstsq", "none")
 
-    def select(self, weights, statistics, active, budget, calibration):
-        power = input_power(calibration.network, calibration.X)
+    def select(self, problem, budget):
+        weights, active = problem.weights, problem.active
+        power = input_power(problem.network, problem.X)
         counts = output_floor([int(mask.sum()) for mask in global_magnitude_masks(weights, budget)], weights)
         layers = []
         for index, (W, count, p, alive) in enumerate(zip(weights, counts, power, active, strict=True)):
@@ -294,7 +336,24 @@ METHODS = {}
 
 
 def register_method(method):
-    """Make ``method`` available as ``CoreNetCompressor(method=method.name)``."""
+    """Make ``method`` available as ``CoreNetCompressor(method=method.name)``.
+
+    Parameters
+    ----------
+    method : SamplingMethod or SelectionMethod
+        The method object; its ``name`` must be a new, non-empty string.
+
+    Returns
+    -------
+    method
+        The same object, so that the call can decorate an instance.
+    """
+    if not isinstance(method, (SamplingMethod, SelectionMethod)):
+        raise TypeError(
+            f"register_method takes a SamplingMethod or SelectionMethod instance; got {method!r}"
+        )
+    if not isinstance(method.name, str) or not method.name or method.name == "auto":
+        raise ValueError(f"a method needs a name other than 'auto'; got {method.name!r}")
     METHODS[method.name] = method
     return method
 
@@ -313,11 +372,35 @@ for _method in (
     register_method(_method)
 
 
-def get_method(name):
-    """The registered method called ``name``."""
+def get_method(method):
+    """The method object for ``method``: a registered name or a method object."""
+    if isinstance(method, (SamplingMethod, SelectionMethod)):
+        return method
+    name = method
     try:
         return METHODS[name]
     except KeyError:
         raise ValueError(
             f"unknown method {name!r}; valid methods: {', '.join(sorted(METHODS))}"
         ) from None
+
+
+class MethodOption(StrOptions):
+    """Parameter constraint of ``method``: "auto", a registered name or a method object.
+
+    The registry is read when a value is checked, so methods registered after
+    import are accepted. (A :class:`StrOptions` so that scikit-learn's
+    parameter validation takes it.)
+    """
+
+    def __init__(self):
+        super().__init__({"auto"})
+
+    def is_satisfied_by(self, val):
+        if isinstance(val, (SamplingMethod, SelectionMethod)):
+            return True
+        return isinstance(val, str) and (val == "auto" or val in METHODS)
+
+    def __str__(self):
+        names = ", ".join(repr(name) for name in ["auto", *sorted(METHODS)])
+        return f"a str among {{{names}}} or a SamplingMethod or SelectionMethod instance"

@@ -1,6 +1,12 @@
-"""Least-squares re-fit of kept weights (beyond the paper).
+"""Reweighting rules: the values of the kept edges.
 
-The paper reweights a sampled edge by ``count / (m q)``, which makes every
+Every rule has one signature, ``rule(network, layers, X, *, ridge)``: the
+original network, the sparsified layers (weights with the bias row), the
+calibration points, and returns the layers with their final values. The
+paper's rule ("unbiased") and keeping the original values ("none") are set
+when the edges are chosen, so they return the layers as they are.
+
+Least-squares re-fit (beyond the paper). The paper reweights a sampled edge by ``count / (m q)``, which makes every
 neuron an unbiased estimate of the original. Once the edges are chosen, the
 calibration data can do better: each neuron's kept weights are re-fitted so
 that the compressed layer reproduces the original pre-activations on the
@@ -15,39 +21,35 @@ import warnings
 import numpy as np
 from sklearn.utils import gen_batches
 
-from ._network import apply_activation
-from ._sensitivity import chunk_rows
+from ._network import augment, chunk_rows, forward_pass
 
 #: Default ridge strength, relative to the mean squared input of a neuron's
 #: kept edges (a scale-free choice).
 DEFAULT_RIDGE = 1e-3
 
 
-def _augment(A):
-    return np.hstack([A, np.ones((A.shape[0], 1), dtype=A.dtype)])
+def _next_inputs(inputs, W_aug, activation, rows):
+    """The activations of the layer ``W_aug`` for every row of ``inputs``.
+
+    Evaluated on the row chunks of :func:`_moments`, so that every product
+    sees exactly the rows it would see chunk by chunk.
+    """
+    out = np.empty((inputs.shape[0], W_aug.shape[1]), dtype=np.result_type(inputs, W_aug))
+    for batch in gen_batches(inputs.shape[0], rows):
+        out[batch] = forward_pass(inputs[batch], [W_aug[:-1]], [W_aug[-1]], activation, hidden_only=True)
+    return out
 
 
-def _forward_layer(A, W_aug, activation):
-    return apply_activation(activation, A @ W_aug[:-1] + W_aug[-1])
-
-
-def _moments(network, layers, layer, X, working_memory):
-    """Gram matrix of the compressed inputs of ``layer`` and their cross
+def _moments(compressed_inputs, original_inputs, original_layer, rows):
+    """Gram matrix of the compressed inputs of a layer and their cross
     product with the original pre-activations, accumulated over row chunks.
     """
-    originals = [np.vstack([W, b]) for W, b in zip(network.coefs, network.intercepts, strict=True)]
-    width = layers[layer].shape[0]
-    widest = max(W.shape[0] for W in originals)
-    rows = chunk_rows(4 * widest * X.dtype.itemsize, X.shape[0], working_memory)
+    width = compressed_inputs.shape[1] + 1
     gram = np.zeros((width, width))
-    cross = np.zeros((width, layers[layer].shape[1]))
-    for batch in gen_batches(X.shape[0], rows):
-        compressed = original = X[batch]
-        for previous in range(layer):
-            compressed = _forward_layer(compressed, layers[previous], network.activation)
-            original = _forward_layer(original, originals[previous], network.activation)
-        inputs = _augment(compressed)
-        target = _augment(original) @ originals[layer]
+    cross = np.zeros((width, original_layer.shape[1]))
+    for batch in gen_batches(compressed_inputs.shape[0], rows):
+        inputs = augment(compressed_inputs[batch])
+        target = augment(original_inputs[batch]) @ original_layer
         gram += inputs.T @ inputs
         cross += inputs.T @ target
     return gram, cross
@@ -127,13 +129,32 @@ def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=No
             f"neurons with up to {needed - 1} kept edges; {needed} or more give a "
             "stable fit (the ridge term keeps it finite)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of CoreNetCompressor.transform
         )
     X = np.asarray(X, dtype=np.float64)
+    originals = network.augmented_weights()
+    widest = max(W.shape[0] for W in originals)
+    rows = chunk_rows(4 * widest * X.dtype.itemsize, X.shape[0], working_memory)
+    # the inputs of the current layer, compressed and original, carried
+    # forward layer by layer (each layer is fitted before the next one's
+    # compressed inputs exist)
+    compressed = original = X
     for layer in range(len(fitted)):
+        if layer:
+            compressed = _next_inputs(compressed, fitted[layer - 1], network.activation, rows)
+            original = _next_inputs(original, originals[layer - 1], network.activation, rows)
         mask = fitted[layer] != 0
-        gram, cross = _moments(network, fitted, layer, X, working_memory)
+        gram, cross = _moments(compressed, original, originals[layer], rows)
         solved = _solve_neurons(gram, cross, fitted[layer], mask, ridge, working_memory)
         fitted[layer] = np.where(mask, solved, 0)
     dtype = network.dtype
     return [W.astype(dtype) for W in fitted]
+
+
+def keep_values(network, layers, X, *, ridge=DEFAULT_RIDGE):
+    """The kept edges at the values they were chosen with ("unbiased", "none")."""
+    return layers
+
+
+#: Reweighting rules by name; each is ``rule(network, layers, X, *, ridge)``.
+REWEIGHT_RULES = {"unbiased": keep_values, "none": keep_values, "lstsq": lstsq_reweight}

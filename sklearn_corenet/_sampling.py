@@ -17,7 +17,7 @@ the requested number of edges. For each fixed ``c`` the rows are ordinary
 multinomial samples of size ``m_r(c)``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -33,9 +33,9 @@ estimate stays unbiased.
 """
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class SamplingPlan:
-    """The sampling problems of one layer.
+    """The sampling problems of one layer (immutable; derived arrays are cached).
 
     Parameters
     ----------
@@ -50,16 +50,26 @@ class SamplingPlan:
         entries of the layer, in row-major order.
     shape : tuple
         Shape of the layer's weight matrix with the bias row, (n_in + 1, n_out).
+    max_draws_per_edge : float, default=inf
+        A row with this many draws per edge is kept whole (budget mode uses
+        ``BUDGET_DRAWS_PER_EDGE``).
     """
 
     probabilities: np.ndarray
     allocation: np.ndarray
     layout: str
     shape: tuple
+    max_draws_per_edge: float = np.inf
 
-    max_draws_per_edge = np.inf
-    """A row with this many draws per edge is kept whole (budget mode sets it
-    to ``BUDGET_DRAWS_PER_EDGE``; set it before ``whole_sizes`` is first read)."""
+    def for_budget(self, allocation, max_draws_per_edge):
+        """The plan of budget mode: this allocation and draw cap, with the
+        per-row quantities every trial's draw and every step of the
+        allocation solve read computed now (so that a cache of the plan
+        holds them)."""
+        plan = replace(self, allocation=allocation, max_draws_per_edge=max_draws_per_edge)
+        for quantity in ("whole_sizes", "whole_from", "entry_allocation", "shifted_cumulative"):
+            getattr(plan, quantity)
+        return plan
 
     @property
     def n_rows(self):

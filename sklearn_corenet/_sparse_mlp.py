@@ -1,14 +1,14 @@
 """Compressed estimators with ``scipy.sparse`` weight matrices."""
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import gen_batches
 from sklearn.utils.validation import validate_data
 
-from ._network import Network, apply_activation
-from ._sensitivity import chunk_rows
+from ._network import Network, apply_activation, chunked, forward_pass
 
 # Below this density a sparse product beats dense BLAS whatever the batch;
 # above it, small batches still favour the sparse kernel (no dense copy of
@@ -18,45 +18,108 @@ _ALWAYS_SPARSE_DENSITY = 0.01
 _DENSE_FROM_ROWS = 64
 
 
+@dataclass(frozen=True)
+class CompressionInfo:
+    """How a compressed model was made (``compression_info_``).
+
+    Read its fields as attributes or, like a dict, by name
+    (``info["method"]``).
+
+    Attributes
+    ----------
+    method : str
+        Name of the compression method.
+    reweight : str
+        The reweighting rule of the kept edges.
+    epsilon : float
+        ε of the guarantee (NaN for methods without one).
+    n_trials : int
+        Candidates per neuron (CoreNet++).
+    allocation_constant : float or None
+        Budget mode of sampling methods: the constant that met the budget.
+    layer_epsilons : ndarray of shape (n_layers,)
+        ε_ℓ per layer.
+    delta_hat : ndarray of shape (n_layers,) or None
+        Δ^ℓ per layer.
+    dead_neurons : list of ndarray of int
+        Per hidden layer of the original, the neurons removed.
+    original_shapes : list of tuple
+        (n_in, n_out) of every layer of the original.
+    calibration_size : int
+        |S|.
+    """
+
+    method: str
+    reweight: str
+    epsilon: float
+    n_trials: int = 1
+    allocation_constant: float | None = None
+    layer_epsilons: np.ndarray | None = None
+    delta_hat: np.ndarray | None = None
+    dead_neurons: list | None = None
+    original_shapes: list | None = None
+    calibration_size: int | None = None
+
+    def __getitem__(self, name):
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def get(self, name, default=None):
+        """The field ``name``, or ``default`` when it has none."""
+        return getattr(self, name, default)
+
+
+def make_sparse_estimator(network, n_params_original, info=None, start=None):
+    """The compressed estimator of a sparsified :class:`Network`.
+
+    Parameters
+    ----------
+    network : Network
+        The compressed network (dense arrays with zeros, or sparse).
+    n_params_original : int
+        Parameter count of the original model.
+    info : CompressionInfo, default=None
+        How it was compressed.
+    start : Network, default=None
+        The network before a least-squares re-fit, with the same kept edges:
+        its values become ``selected_values_`` (the start of
+        ``fine_tune(init="selected")``).
+    """
+    estimator = SparseMLPRegressor() if network.head.kind == "regression" else SparseMLPClassifier()
+    estimator.coefs_ = [sp.csr_array(W) for W in network.coefs]
+    for W in estimator.coefs_:
+        W.eliminate_zeros()
+    estimator.selected_values_ = None
+    if start is not None:
+        estimator.selected_values_ = [
+            (np.asarray(S[W.nonzero()]), np.array(c, copy=True))
+            for W, S, c in zip(estimator.coefs_, start.coefs, start.intercepts, strict=True)
+        ]
+    estimator.intercepts_ = [np.array(b, copy=True) for b in network.intercepts]
+    estimator.activation = network.activation
+    estimator.out_activation_ = network.out_activation
+    estimator.n_layers_ = network.n_layers + 1
+    estimator.n_outputs_ = network.n_outputs
+    estimator.hidden_layer_sizes_ = network.hidden_layer_sizes
+    estimator.n_features_in_ = network.n_features_in
+    if network.feature_names_in is not None:
+        estimator.feature_names_in_ = np.array(network.feature_names_in, dtype=object)
+    estimator.n_params_original_ = int(n_params_original)
+    estimator.head_ = network.head
+    estimator.source_ = network.source
+    estimator.source_info_ = dict(network.extra)
+    estimator.compression_info_ = info
+    return estimator
+
+
 class _BaseSparseMLP(BaseEstimator):
     """Shared inference code of the compressed estimators.
 
     Instances are produced by :meth:`CoreNetCompressor.transform`; they take no
     hyperparameters.
     """
-
-    @classmethod
-    def _from_network(cls, network, n_params_original, info=None, start=None):
-        """Build the estimator from a sparsified network.
-
-        ``start``, when given, is the network before a least-squares re-fit,
-        with the same kept edges: its values are remembered as the starting
-        point of :meth:`fine_tune` (``init="selected"``).
-        """
-        estimator = cls()
-        estimator.coefs_ = [sp.csr_array(W) for W in network.coefs]
-        for W in estimator.coefs_:
-            W.eliminate_zeros()
-        if start is not None:
-            estimator._selected_values = [
-                (np.asarray(S[W.nonzero()]), np.array(c, copy=True))
-                for W, S, c in zip(estimator.coefs_, start.coefs, start.intercepts, strict=True)
-            ]
-        estimator.intercepts_ = [np.array(b, copy=True) for b in network.intercepts]
-        estimator.activation = network.activation
-        estimator.out_activation_ = network.out_activation
-        estimator.n_layers_ = network.n_layers + 1
-        estimator.n_outputs_ = network.n_outputs
-        estimator.hidden_layer_sizes_ = network.hidden_layer_sizes
-        estimator.n_features_in_ = network.n_features_in
-        if network.feature_names_in is not None:
-            estimator.feature_names_in_ = np.array(network.feature_names_in, dtype=object)
-        estimator.n_params_original_ = int(n_params_original)
-        estimator.head_ = network.head
-        estimator.source_ = network.source
-        estimator.compression_info_ = dict(info or {})
-        estimator._network_extra = dict(network.extra)
-        return estimator
 
     def _check_fitted(self):
         if "coefs_" not in self.__dict__:
@@ -92,7 +155,7 @@ class _BaseSparseMLP(BaseEstimator):
             head=self.head_,
             feature_names_in=getattr(self, "feature_names_in_", None),
             source=self.source_,
-            extra=dict(self._network_extra),
+            extra=dict(self.source_info_),
         )
 
     # -- inference -----------------------------------------------------------
@@ -131,22 +194,14 @@ class _BaseSparseMLP(BaseEstimator):
     def _decision(self, X):
         """Last layer's values before the output activation, in row chunks."""
         widest = max([self.n_features_in_, *(W.shape[1] for W in self.coefs_)])
-        rows = chunk_rows(3 * widest * 8, X.shape[0])
-        if X.shape[0] <= rows:
-            return self._decision_chunk(X)
-        out = np.empty((X.shape[0], self.n_outputs_), dtype=np.result_type(X.dtype, self.intercepts_[0].dtype))
-        for batch in gen_batches(X.shape[0], rows):
-            out[batch] = self._decision_chunk(X[batch])
-        return out
-
-    def _decision_chunk(self, A):
-        last = len(self.coefs_) - 1
-        for layer, b in enumerate(self.intercepts_):
-            A = self._layer_product(A, layer)
-            A += b
-            if layer != last:
-                apply_activation(self.activation, A)
-        return A
+        return chunked(
+            X,
+            lambda rows: forward_pass(
+                rows, self.coefs_, self.intercepts_, self.activation, product=self._layer_product
+            ),
+            self.n_outputs_,
+            3 * widest * 8,
+        )
 
     def _forward(self, X):
         self._check_fitted()
@@ -204,7 +259,7 @@ class _BaseSparseMLP(BaseEstimator):
         self._check_fitted()
         if init not in ("auto", "current", "selected"):
             raise ValueError(f"init must be 'auto', 'current' or 'selected'; got {init!r}")
-        selected = self.__dict__.get("_selected_values")
+        selected = self.selected_values_
         if init == "selected" and selected is None:
             raise ValueError("init='selected' needs a model compressed with reweight='lstsq'")
         if init != "current" and selected is not None:
@@ -212,7 +267,7 @@ class _BaseSparseMLP(BaseEstimator):
                 W.data[...] = values
                 kept = b != 0
                 b[kept] = biases[kept]
-            self.__dict__.pop("_selected_values")
+            self.selected_values_ = None
             self._clear_caches()
         return fine_tune_estimator(self, X, y, **params)
 
@@ -388,9 +443,3 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def sparse_estimator_for(head):
-    """The compressed estimator class matching an output head."""
-    return SparseMLPRegressor if head.kind == "regression" else SparseMLPClassifier
-

@@ -9,6 +9,7 @@ and keeps, per neuron, the one closest to the original on held-out points T.
 
 import numpy as np
 
+from ._network import augment
 from ._sampling import (
     draw_sequence,
     multinomial_counts,
@@ -42,10 +43,6 @@ def _relative_error(estimate, reference):
     return ratio.mean(axis=0)
 
 
-def _augment(A):
-    return np.hstack([A, np.ones((A.shape[0], 1), dtype=A.dtype)])
-
-
 class LayerSampler:
     """Trials of one layer's sampling problems and their reweighted weights."""
 
@@ -53,7 +50,7 @@ class LayerSampler:
         self.plan = plan
         self.weights = weights
         self.trials = trials  # list of DrawSequence (budget) or (counts, m) (theory)
-        self.inputs = None if inputs is None else _augment(inputs)
+        self.inputs = None if inputs is None else augment(inputs)
         self.reference = None if inputs is None else self.inputs @ weights
 
     def candidate(self, trial, c=None):

@@ -258,7 +258,7 @@ def test_budget_near_capacity_is_met_or_explained(digits, keep_ratio):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         compressor = CoreNetCompressor(keep_ratio=keep_ratio, method="corenet++", random_state=0).fit(mlp, X[:600])
-    capacity = sum(int(p.support_sizes[p.allocation > 0].sum()) for p in compressor._plans)
+    capacity = sum(int(p.support_sizes[p.allocation > 0].sum()) for p in compressor._plan.sampling_plans)
     assert capacity < compressor.n_params_
     explained = any(f"can keep only {capacity}" in str(w.message) for w in caught)
     assert explained == (capacity < compressor.budget_)
@@ -270,7 +270,7 @@ def test_budget_below_one_edge_per_row_warns(digits, digits_mlp):
     X, _ = digits
     with pytest.warns(UserWarning, match="at least one edge of each neuron"):
         compressor = CoreNetCompressor(keep_ratio=0.001, method="corenet", random_state=0).fit(digits_mlp, X[:300])
-    floor = sum(int(np.count_nonzero(p.allocation > 0)) for p in compressor._plans)
+    floor = sum(int(np.count_nonzero(p.allocation > 0)) for p in compressor._plan.sampling_plans)
     assert compressor.transform().nnz_ == floor
 
 
@@ -282,8 +282,8 @@ def test_allocation_solve_converges_at_any_budget(digits, digits_mlp, keep_ratio
         compressor = CoreNetCompressor(keep_ratio=keep_ratio, method="corenet++", random_state=0).fit(
             digits_mlp, X[:300]
         )
-    assert np.isfinite(compressor._allocation_constant)
-    floor = sum(int(np.count_nonzero(p.allocation > 0)) for p in compressor._plans)
+    assert np.isfinite(compressor._plan.allocation_constant)
+    floor = sum(int(np.count_nonzero(p.allocation > 0)) for p in compressor._plan.sampling_plans)
     assert compressor.transform().nnz_ == max(compressor.budget_, floor)
 
 

@@ -133,8 +133,7 @@ def test_draw_cap_keeps_skewed_rows_whole():
     exact = plan.whole_sizes
     assert np.all(exact[:2] > 1e8)
     np.testing.assert_array_equal(exact[2:], 0)  # no negative weights: empty rows
-    capped = neuron_plan(scores, np.ones_like(scores), np.ones((2, 2)))
-    capped.max_draws_per_edge = 8
+    capped = neuron_plan(scores, np.ones_like(scores), np.ones((2, 2))).for_budget(np.ones(4), 8)
     np.testing.assert_array_equal(capped.whole_sizes[:2], 8 * capped.support_sizes[:2])
     np.testing.assert_array_equal(capped.complete_rows(np.array([31, 32, 0, 0])), [False, True, False, False])
     # the draws stop where the row is whole: bounded memory for any constant
