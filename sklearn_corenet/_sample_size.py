@@ -11,16 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass
+@dataclass(frozen=True)
 class TheoryConstants:
     """The network-wide quantities of Alg. 1 (lines 1-2 and 4-6).
 
     Attributes
     ----------
-    n_neurons : int
-        η, all neurons of layers 2..L.
-    widest : int
-        η*, the widest hidden layer (the output layer if there is none).
     kappa : float
         κ = √(2λ*) (1 + √(2λ*) log(8ηη*/δ)), with λ* = log(ηη*)/2.
     K : float
@@ -29,33 +25,34 @@ class TheoryConstants:
         log(8η/δ), the confidence term of Alg. 2, line 6.
     """
 
-    n_neurons: int
-    widest: int
     kappa: float
     K: float
     log_term: float
 
 
-def theory_constants(layer_widths, delta, K=None):
-    """Network constants for layer output widths ``layer_widths`` (hidden + output)."""
+def _network_size(layer_widths):
+    """η (all neurons of layers 2..L) and ηη* (η* the widest hidden layer, or
+    the output layer if there is none), floored at 2 so that logs stay positive."""
     n_neurons = int(sum(layer_widths))
     hidden = layer_widths[:-1]
     widest = int(max(hidden) if len(hidden) else layer_widths[-1])
-    product = max(n_neurons * widest, 2)
+    return n_neurons, max(n_neurons * widest, 2)
+
+
+def theory_constants(layer_widths, delta, K=None):
+    """Network constants for layer output widths ``layer_widths`` (hidden + output)."""
+    n_neurons, product = _network_size(layer_widths)
     lambda_star = np.log(product) / 2
     root = np.sqrt(2 * lambda_star)
     kappa = root * (1 + root * np.log(8 * product / delta))
     if K is None:
         K = float(np.log(product))
-    return TheoryConstants(n_neurons, widest, float(kappa), float(K), float(np.log(8 * n_neurons / delta)))
+    return TheoryConstants(float(kappa), float(K), float(np.log(8 * n_neurons / delta)))
 
 
 def auto_calibration_size(layer_widths, delta):
     """|S| = ⌈log(8ηη*/δ) · log(ηη*)⌉ (Baykal et al., ICLR 2019, Alg. 1, line 2)."""
-    n_neurons = int(sum(layer_widths))
-    hidden = layer_widths[:-1]
-    widest = int(max(hidden) if len(hidden) else layer_widths[-1])
-    product = max(n_neurons * widest, 2)
+    _, product = _network_size(layer_widths)
     return int(np.ceil(np.log(8 * product / delta) * np.log(product)))
 
 
