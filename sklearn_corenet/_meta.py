@@ -10,7 +10,6 @@ ordinary parameter grid.
 """
 
 import inspect
-import re
 
 from sklearn.base import (
     BaseEstimator,
@@ -28,11 +27,9 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._adapters import SUPPORTED_MODELS, _is_torch_world
+from ._adapters import is_supported, unsupported_model_error
 from ._compressor import CoreNetCompressor
-from ._reweight import DEFAULT_RIDGE
-from ._sensitivity import DELTA_CAP
-from ._sklearn_adapter import is_sklearn_mlp
+from ._compressor_params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
 
 
 def compressor_parameters():
@@ -44,31 +41,51 @@ def compressor_parameters():
     return [name for name in signature.parameters if name != "self"]
 
 
-def _compressor_parameters_doc():
-    """The "Parameters" section of :class:`CoreNetCompressor`'s docstring.
+def _meta_signature():
+    """``(self, estimator=None, *, <every CoreNetCompressor hyperparameter>)``.
 
-    Shared so that the meta-estimators document each forwarded parameter in
-    the compressor's words, and stay in step when one is added.
+    scikit-learn reads an estimator's hyperparameters, and their defaults,
+    from the signature of its ``__init__`` (``get_params``, ``clone``, the
+    repr): giving the meta-estimators the compressor's keeps the two in step.
     """
-    match = re.search(
-        r"\n    Parameters\n    -+\n(.*?)\n\n    \w[\w ]*\n    -+\n",
-        CoreNetCompressor.__doc__ or "",
-        flags=re.S,
+    compressor = inspect.signature(CoreNetCompressor.__init__)
+    self_, *hyperparameters = compressor.parameters.values()
+    estimator = inspect.Parameter(
+        "estimator", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None
     )
-    if match is None:
-        return "    **compressor_parameters\n        See :class:`CoreNetCompressor`."
-    return match.group(1)
+    return compressor.replace(parameters=[self_, estimator, *hyperparameters])
 
 
-def _shares_compressor_parameters(cls):
-    cls.__doc__ = cls.__doc__.replace(
-        "    {compressor_parameters}", _compressor_parameters_doc()
-    )
-    return cls
+_SIGNATURE = _meta_signature()
 
 
-def _is_supported(model):
-    return is_sklearn_mlp(model) or _is_torch_world(model)
+#: Docstring sections the two meta-estimators share (see fill_docstring).
+_SHARED_DOC = {
+    "compressor_parameters": COMPRESSOR_PARAMETERS_DOC,
+    "training": """\
+An unfitted estimator is cloned and trained by ``fit``; a fitted or
+frozen one is compressed as it is and never changed.
+""",
+    "fitted_attributes": """\
+estimator_ : estimator
+    The trained network that was compressed (the wrapped estimator when
+    ``estimator`` is a ``FrozenEstimator``).
+compressor_ : CoreNetCompressor
+    The fitted compressor, with the sensitivities and sample sizes.
+""",
+    "feature_attributes": """\
+n_features_in_ : int
+    Number of features seen during ``fit``.
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    Names of the features seen during ``fit``, when ``X`` has string
+    column names.
+""",
+    "references": """\
+C. Baykal, L. Liebenwein, I. Gilitschenski, D. Feldman, D. Rus.
+"Data-dependent coresets for compressing neural networks with
+applications to generalization bounds", ICLR 2019.
+""",
+}
 
 
 def _is_fitted(estimator):
@@ -82,34 +99,19 @@ def _is_fitted(estimator):
 class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
     """Shared code of :class:`CoreNetClassifier` and :class:`CoreNetRegressor`."""
 
-    def __init__(
-        self,
-        estimator=None,
-        *,
-        # One line per CoreNetCompressor.__init__ parameter, same default;
-        # tests/test_meta.py fails when the two signatures drift apart.
-        epsilon=0.1,
-        delta=0.1,
-        keep_ratio=None,
-        method="auto",
-        reweight="auto",
-        ridge=DEFAULT_RIDGE,
-        n_trials=5,
-        calibration_size="auto",
-        allocation="sensitivity",
-        K=None,
-        delta_cap=DELTA_CAP,
-        memory=None,
-        n_jobs=None,
-        device=None,
-        random_state=None,
-        verbose=0,
-    ):
-        # store every argument under its own name, as scikit-learn requires
-        parameters = dict(locals())
-        del parameters["self"]
-        for name, value in parameters.items():
-            setattr(self, name, value)
+    def __init__(self, estimator=None, **compressor_parameters):
+        # stores every argument under its own name, the defaults included, as
+        # scikit-learn requires; binding refuses the names the signature lacks
+        try:
+            arguments = _SIGNATURE.bind(self, estimator, **compressor_parameters)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__}.__init__() {exc}") from None
+        arguments.apply_defaults()
+        for name, value in arguments.arguments.items():
+            if name != "self":
+                setattr(self, name, value)
+
+    __init__.__signature__ = _SIGNATURE
 
     @property
     def _parameter_constraints(self):
@@ -137,11 +139,9 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
         frozen = isinstance(estimator, FrozenEstimator)
         model = estimator.estimator if frozen else estimator
         # checked before any training: an unsupported model fails at once
-        if not _is_supported(model):
-            raise TypeError(
-                f"{type(self).__name__} cannot compress an estimator of type "
-                f"{type(model).__module__}.{type(model).__qualname__}; supported "
-                f"models: {SUPPORTED_MODELS}"
+        if not is_supported(model):
+            raise unsupported_model_error(
+                model, f"{type(self).__name__} cannot compress an estimator"
             )
         fitted = _is_fitted(model)
         if frozen and not fitted:
@@ -234,7 +234,7 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
         return tags
 
 
-@_shares_compressor_parameters
+@fill_docstring(**_SHARED_DOC)
 class CoreNetClassifier(ClassifierMixin, _BaseCoreNet):
     """Train an MLP classifier, compress it with CoreNet, predict sparsely.
 
@@ -252,26 +252,17 @@ class CoreNetClassifier(ClassifierMixin, _BaseCoreNet):
     estimator : estimator, default=None
         The network: an ``MLPClassifier``, a skorch classifier, or either one
         wrapped in ``FrozenEstimator``. None means ``MLPClassifier()`` (ReLU).
-        An unfitted estimator is cloned and trained by ``fit``; a fitted or
-        frozen one is compressed as it is and never changed.
+        {training}
     {compressor_parameters}
 
     Attributes
     ----------
-    estimator_ : estimator
-        The trained network that was compressed (the wrapped estimator when
-        ``estimator`` is a ``FrozenEstimator``).
-    compressor_ : CoreNetCompressor
-        The fitted compressor, with the sensitivities and sample sizes.
+    {fitted_attributes}
     compressed_ : SparseMLPClassifier
         The compressed network used for prediction.
     classes_ : ndarray of shape (n_classes,)
         Class labels.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of the features seen during ``fit``, when ``X`` has string
-        column names.
+    {feature_attributes}
 
     See Also
     --------
@@ -288,9 +279,7 @@ class CoreNetClassifier(ClassifierMixin, _BaseCoreNet):
 
     References
     ----------
-    C. Baykal, L. Liebenwein, I. Gilitschenski, D. Feldman, D. Rus.
-    "Data-dependent coresets for compressing neural networks with
-    applications to generalization bounds", ICLR 2019.
+    {references}
 
     Examples
     --------
@@ -353,7 +342,7 @@ class CoreNetClassifier(ClassifierMixin, _BaseCoreNet):
         return self.compressed_.predict_log_proba(X)
 
 
-@_shares_compressor_parameters
+@fill_docstring(**_SHARED_DOC)
 class CoreNetRegressor(RegressorMixin, _BaseCoreNet):
     """Train an MLP regressor, compress it with CoreNet, predict sparsely.
 
@@ -368,24 +357,15 @@ class CoreNetRegressor(RegressorMixin, _BaseCoreNet):
     estimator : estimator, default=None
         The network: an ``MLPRegressor``, a skorch regressor, or either one
         wrapped in ``FrozenEstimator``. None means ``MLPRegressor()`` (ReLU).
-        An unfitted estimator is cloned and trained by ``fit``; a fitted or
-        frozen one is compressed as it is and never changed.
+        {training}
     {compressor_parameters}
 
     Attributes
     ----------
-    estimator_ : estimator
-        The trained network that was compressed (the wrapped estimator when
-        ``estimator`` is a ``FrozenEstimator``).
-    compressor_ : CoreNetCompressor
-        The fitted compressor, with the sensitivities and sample sizes.
+    {fitted_attributes}
     compressed_ : SparseMLPRegressor
         The compressed network used for prediction.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of the features seen during ``fit``, when ``X`` has string
-        column names.
+    {feature_attributes}
 
     See Also
     --------
@@ -394,9 +374,7 @@ class CoreNetRegressor(RegressorMixin, _BaseCoreNet):
 
     References
     ----------
-    C. Baykal, L. Liebenwein, I. Gilitschenski, D. Feldman, D. Rus.
-    "Data-dependent coresets for compressing neural networks with
-    applications to generalization bounds", ICLR 2019.
+    {references}
 
     Examples
     --------

@@ -8,6 +8,7 @@ from ._network import Network, OutputHead
 
 
 def is_sklearn_mlp(model):
+    """Whether ``model`` is a scikit-learn MLP (subclasses included)."""
     return isinstance(model, (MLPClassifier, MLPRegressor))
 
 

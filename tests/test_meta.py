@@ -1,6 +1,7 @@
 """CoreNetClassifier / CoreNetRegressor: training, freezing, pipelines, errors."""
 
 import inspect
+import textwrap
 import warnings
 
 import numpy as np
@@ -22,6 +23,7 @@ from sklearn_corenet import (
     SparseMLPClassifier,
     SparseMLPRegressor,
 )
+from sklearn_corenet._compressor_params import COMPRESSOR_PARAMETERS_DOC
 
 
 class CountingMLP(MLPClassifier):
@@ -54,6 +56,40 @@ def test_parameters_mirror_the_compressor(cls):
     assert set(cls()._parameter_constraints) == {"estimator", *expected}
     for name in expected:
         assert f"\n    {name} : " in cls.__doc__
+
+
+@pytest.mark.parametrize("cls", [CoreNetClassifier, CoreNetRegressor])
+def test_get_params_and_clone_see_every_compressor_parameter(cls, small_mlp):
+    assert cls().get_params() == {"estimator": None, **CoreNetCompressor().get_params()}
+    net = cls(small_mlp, keep_ratio=0.3, memory="cache", verbose=2)
+    copy = clone(net)
+    assert copy.get_params(deep=False).keys() == net.get_params(deep=False).keys()
+    for name, value in net.get_params(deep=False).items():
+        if name != "estimator":
+            assert getattr(copy, name) == value
+    assert repr(net).startswith(f"{cls.__name__}(estimator=MLPClassifier(")
+    assert "keep_ratio=0.3, memory='cache', verbose=2)" in repr(net)
+
+
+def test_unknown_or_positional_hyperparameter_is_a_type_error():
+    with pytest.raises(TypeError, match="CoreNetClassifier.*unexpected keyword.*'keep'"):
+        CoreNetClassifier(keep=0.5)
+    with pytest.raises(TypeError, match="positional"):
+        CoreNetRegressor(None, 0.1)
+
+
+def test_parameter_docs_are_the_compressor_docs():
+    # written once, in signature order, and read the same in every docstring
+    documented = [
+        line.split(" : ")[0]
+        for line in COMPRESSOR_PARAMETERS_DOC.splitlines()
+        if not line.startswith(" ")
+    ]
+    assert documented == list(inspect.signature(CoreNetCompressor.__init__).parameters)[1:]
+    section = textwrap.indent(COMPRESSOR_PARAMETERS_DOC, "    ")
+    for cls in (CoreNetCompressor, CoreNetClassifier, CoreNetRegressor):
+        assert section in cls.__doc__
+    assert "{" + "compressor_parameters}" not in CoreNetClassifier.__doc__
 
 
 def test_compressor_gets_every_parameter(digits, small_mlp):
