@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -27,6 +27,7 @@ from ._reweight import DEFAULT_RIDGE
 from ._sensitivity import DELTA_CAP, compute_layer_statistics
 from ._sparse_mlp import CompressionInfo, make_sparse_estimator
 from ._summary import CompressionSummary
+from ._validation import check_calibration_data, same_weights
 
 
 class CoreNetCompressor(BaseEstimator):
@@ -365,7 +366,7 @@ class CoreNetCompressor(BaseEstimator):
         check_is_fitted(self, "n_params_")
         plan = self._plan
         network = plan.problem.network
-        if model is not None and not _same_weights(network_from_model(model), network):
+        if model is not None and not same_weights(network_from_model(model), network):
             raise ValueError(
                 "transform(model) got a model other than the one given to fit; "
                 "fit the compressor on that model first"
@@ -417,46 +418,3 @@ def _torch_statistics(device):
             "pip install 'sklearn-corenet[torch]'"
         ) from error
     return compute_layer_statistics_torch
-
-
-def check_calibration_data(X, network):
-    """Validate calibration data against ``network``; return a float array.
-
-    Raises ValueError for NaN/inf, no rows, a wrong number of features,
-    feature names other than the model's, or non-numeric data. The input is
-    never modified.
-    """
-    names = getattr(X, "columns", None)
-    try:
-        array = check_array(
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=1,
-            input_name="X",
-        )
-    except (TypeError, ValueError) as error:
-        message = str(error)
-        if "could not convert" in message or "dtype" in message.lower() and "numeric" not in message:
-            raise ValueError(f"calibration data X must be numeric: {message}") from error
-        raise
-    if array.shape[1] != network.n_features_in:
-        raise ValueError(
-            f"X has {array.shape[1]} features, but the model expects "
-            f"{network.n_features_in}"
-        )
-    if names is not None and network.feature_names_in is not None:
-        given = np.asarray([str(n) for n in names])
-        if not np.array_equal(given, np.asarray(network.feature_names_in, dtype=str)):
-            raise ValueError(
-                "the feature names of X differ from those the model was fitted with"
-            )
-    if array.dtype != network.dtype:
-        array = array.astype(network.dtype)
-    return array
-
-
-def _same_weights(a, b):
-    return len(a.coefs) == len(b.coefs) and all(
-        np.array_equal(x, y) for x, y in zip(a.coefs + a.intercepts, b.coefs + b.intercepts, strict=True)
-    )
