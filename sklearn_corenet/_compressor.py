@@ -22,6 +22,7 @@ from ._compression import (
     draw_compression,
     plan_compression,
 )
+from ._compressor_params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
 from ._methods import METHODS, MethodOption, get_method
 from ._reweight import DEFAULT_RIDGE
 from ._sensitivity import DELTA_CAP, compute_layer_statistics
@@ -30,6 +31,7 @@ from ._summary import CompressionSummary
 from ._validation import check_calibration_data, same_weights
 
 
+@fill_docstring(compressor_parameters=COMPRESSOR_PARAMETERS_DOC)
 class CoreNetCompressor(BaseEstimator):
     """Compress a trained MLP by sampling its edges (CoreNet, Baykal et al. 2019).
 
@@ -40,74 +42,7 @@ class CoreNetCompressor(BaseEstimator):
 
     Parameters
     ----------
-    epsilon : float, default=0.1
-        Relative error ε of the guarantee, in (0, 1). Drives the sample sizes
-        when ``keep_ratio`` is None (theory mode); with the paper's constants
-        this usually keeps most of the network.
-    delta : float, default=0.1
-        Failure probability δ of the guarantee, in (0, 1).
-    keep_ratio : float, default=None
-        Budget: fraction in (0, 1] of the original parameters (weights and
-        biases) that stay non-zero. When set, one allocation constant is
-        solved for so that exactly this many parameters are kept, and
-        ``epsilon_`` reports the ε those sample sizes correspond to.
-    method : str or method object, default="auto"
-        The paper's "corenet", "corenet+" (also removes neurons that never
-        fire on the calibration points) and "corenet++" (also keeps the best
-        of ``n_trials`` candidates per neuron); the paper's baselines
-        "uniform", "l1", "l2", "l1+l2" and "magnitude"; and, beyond the paper,
-        "wanda" (keep the edges with the largest weight × input RMS). "auto"
-        is the recommended choice: "wanda" with ``reweight="lstsq"`` when a
-        budget is given (the most accurate in our benchmarks), "corenet++"
-        in theory mode (the method the guarantee is about). All but the
-        CoreNet methods need ``keep_ratio``. A :class:`SamplingMethod` or
-        :class:`SelectionMethod` instance is used as it is.
-    reweight : {"auto", "unbiased", "lstsq", "none"}, default="auto"
-        Values of the kept weights. "unbiased": the paper's count / (m q)
-        (sampling methods); "none": the original values (deterministic
-        methods); "lstsq" (beyond the paper): each neuron's kept weights are
-        re-fitted by ridge-regularised least squares so that the compressed
-        layer reproduces the original pre-activations on the calibration
-        points, layer by layer with the compressed earlier layers feeding
-        it. "auto": the method's own rule ("lstsq" for "wanda").
-    ridge : float, default=1e-3
-        Ridge strength of the "lstsq" re-fit, relative to the mean squared
-        input of a neuron's kept edges; it pulls the weights towards their
-        starting values and keeps every fit finite.
-    n_trials : int, default=5
-        Candidates per neuron for "corenet++" (τ of the paper's amplification).
-    calibration_size : int or "auto", default="auto"
-        |S|, the points used for sensitivities. "auto" uses
-        ⌈log(8ηη*/δ) · log(ηη*)⌉, capped so that "corenet++" keeps a fifth
-        of the data (at least one point) held out for amplification.
-    allocation : {"sensitivity", "theory"}, default="sensitivity"
-        How budget mode shares draws across layers. "sensitivity": every row
-        gets ``m_i = c · S_i`` (the theory's proportions within a layer, one
-        constant across layers). "theory": the layer factor of Alg. 1 as
-        well, ``m_i ∝ S_i (Δ^{ℓ→})²``, which gives the first layer nearly
-        the whole budget.
-    K : float, default=None
-        The constant of Assumption 1; log(ηη*) when None.
-    delta_cap : float, default=1e3
-        Cap on each Δ_i(x) before averaging (Δ_i(x) explodes where a neuron's
-        pre-activation is close to zero).
-    memory : str or object with the joblib.Memory interface, default=None
-        Caches the calibration statistics and the sampling plans built from
-        them, which depend on the model, the calibration points and
-        ``random_state`` but not on ε or the budget: a grid search over
-        ``epsilon`` or ``keep_ratio`` computes them once per fold.
-    n_jobs : int, default=None
-        Threads for the sensitivity computation; None uses every core (as
-        BLAS does), 1 none.
-    device : str or torch.device, default=None
-        Compute the sensitivities with torch on this device ("cpu", "cuda",
-        ...) instead of numpy; requires the ``torch`` extra. Only methods
-        that use sensitivities (the CoreNet family) compute any.
-    random_state : int, RandomState instance or None, default=None
-        Controls the choice of S and T in ``fit`` and the draws of
-        ``transform``: with an int, every ``transform`` gives the same model.
-    verbose : int, default=0
-        Show progress bars when > 0.
+    {compressor_parameters}
 
     Attributes
     ----------
