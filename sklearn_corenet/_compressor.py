@@ -211,11 +211,6 @@ class CoreNetCompressor(BaseEstimator):
         self._validate_params()
         statistics = self._statistics_function()  # torch must be there for device=, whatever the method
         method, reweight = self._resolve_method()
-        if self.keep_ratio is None and not method.theory_mode:
-            raise ValueError(
-                f"method={method.name!r} has no theoretical sample sizes: give a "
-                "budget with keep_ratio"
-            )
         network = network_from_model(model, X)
         if network.activation != "relu":
             warnings.warn(

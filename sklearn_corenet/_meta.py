@@ -113,15 +113,11 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
 
     __init__.__signature__ = _SIGNATURE
 
-    @property
-    def _parameter_constraints(self):
-        # the compressor's constraints are read each time: methods can be
-        # registered after import
-        return {
-            # a bare torch module has no fit: CoreNetCompressor reads those
-            "estimator": [HasMethods(["fit", "predict"]), None],
-            **CoreNetCompressor()._parameter_constraints,
-        }
+    _parameter_constraints = {
+        # a bare torch module has no fit: CoreNetCompressor reads those
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        **CoreNetCompressor._parameter_constraints,
+    }
 
     def _default_estimator(self):
         raise NotImplementedError
