@@ -339,8 +339,22 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         ``nnz_`` divided by the original model's parameter count.
     n_params_original_ : int
         Parameter count of the original model.
-    compression_info_ : dict
-        How the model was compressed (method, ε, per-layer figures).
+    compression_info_ : CompressionInfo
+        How the model was compressed (method, ε, per-layer figures); its
+        fields read as attributes or by name.
+    selected_values_ : list of tuple of ndarray or None
+        Per layer, the kept weights (in the order of ``coefs_[l].data``) and
+        the biases before the least-squares re-fit: the start of
+        ``fine_tune(init="selected")``. None without a re-fit, and once
+        ``fine_tune`` has started from them.
+    head_ : OutputHead
+        How outputs become predictions (kind, classes, threshold).
+    source_ : str
+        The type of the original model.
+    source_info_ : dict
+        What the model adapter read that an export needs (a skorch net's
+        class and parameters for ``to_skorch``); empty for scikit-learn
+        models.
 
     See Also
     --------
