@@ -1,4 +1,3 @@
-import copy
 import warnings
 
 import numpy as np
@@ -6,12 +5,6 @@ import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet._methods import (
-    OUTPUT_EDGES_PER_NEURON,
-    global_magnitude_masks,
-    output_floor,
-    top_edges,
-)
 from sklearn_corenet._reweight import lstsq_reweight
 from sklearn_corenet._sensitivity import augmented_weights
 from sklearn_corenet._sklearn_adapter import network_from_sklearn
@@ -111,39 +104,3 @@ def test_fine_tune_current_keeps_refitted_start(digits, digits_mlp):
     compressed.fine_tune(X, y, init="current", epochs=1, learning_rate=1e-12, early_stopping=False, random_state=0)
     for W, before in zip(compressed.coefs_, refitted, strict=True):
         np.testing.assert_allclose(W.data, before, rtol=1e-6, atol=1e-9)
-
-
-def test_top_edges_keeps_each_neurons_best_first():
-    score = np.array([[9.0, 0.1, 0.0], [8.0, 0.2, 0.0], [7.0, 0.3, 0.5]])
-    plain = top_edges(score, 3)
-    np.testing.assert_array_equal(plain.sum(axis=0), [3, 0, 0])
-    floored = top_edges(score, 3, per_neuron=1)
-    # every neuron keeps its best edge of non-zero score, then the rest by score
-    np.testing.assert_array_equal(floored, [[True, False, False], [False, False, False], [False, True, True]])
-    assert top_edges(score, 5, per_neuron=1).sum() == 5
-
-
-def test_output_floor_moves_edges_from_the_other_layers():
-    weights = [np.zeros((785, 500)), np.zeros((501, 200)), np.zeros((201, 10))]
-    counts = output_floor([8000, 4000, 30], weights)
-    assert counts[-1] == OUTPUT_EDGES_PER_NEURON * 10
-    assert sum(counts) == 12030 and counts[0] < 8000 and counts[1] < 4000
-    assert counts[0] - counts[1] > 3000  # taken in proportion
-    # never more than an equal share of the budget
-    assert output_floor([60, 40, 5], weights) == [42, 28, 35]
-    assert output_floor([8000, 4000, 300], weights) == [8000, 4000, 300]
-
-
-def test_wanda_keeps_a_floor_of_edges_per_output_neuron(digits, digits_mlp):
-    X, _ = digits
-    mlp = copy.deepcopy(digits_mlp)
-    mlp.coefs_[-1] *= 0.02  # small output weights: global magnitude's split starves the output layer
-    mlp.intercepts_[-1] *= 0.02
-    weights = [np.vstack([W, b]) for W, b in zip(mlp.coefs_, mlp.intercepts_, strict=True)]
-    budget = round(0.05 * sum(W.size for W in weights))
-    assert int(global_magnitude_masks(weights, budget)[-1].sum()) < OUTPUT_EDGES_PER_NEURON * 10
-    sparse = CoreNetCompressor(keep_ratio=0.05, method="wanda", random_state=0).fit_transform(mlp, X[:500])
-    # incoming edges of every output neuron, its bias included
-    per_class = np.diff(sparse.coefs_[-1].tocsc().indptr) + (sparse.intercepts_[-1] != 0)
-    assert per_class.min() >= OUTPUT_EDGES_PER_NEURON
-    assert sparse.nnz_ == budget
