@@ -18,8 +18,12 @@ def _importable(name):
 # module -> the optional packages it imports at the top
 _OPTIONAL_MODULES = {
     "sklearn_corenet/_torch_adapter.py": ("torch",),
-    "sklearn_corenet/_torch_export.py": ("torch",),
+    "sklearn_corenet/_torch_chain.py": ("torch",),
+    "sklearn_corenet/_torch_common.py": ("torch",),
     "sklearn_corenet/_torch_compute.py": ("torch",),
+    "sklearn_corenet/_torch_export.py": ("torch",),
+    "sklearn_corenet/_torch_graph.py": ("torch",),
+    "sklearn_corenet/_torch_nodes.py": ("torch",),
 }
 
 collect_ignore = [

@@ -25,29 +25,17 @@ from joblib import effective_n_jobs
 from sklearn.utils import gen_batches
 from tqdm.auto import tqdm
 
-from ._sensitivity import (
-    DELTA_CAP,
-    LayerStatistics,
-    _chunk_rows,
-    augmented_weights,
-    chunk_rows,
-)
+from ._network import chunk_rows
+from ._sensitivity import DELTA_CAP, LayerStatistics, _chunk_rows, augmented_weights
+from ._torch_common import HIDDEN_FUNCTIONS, torch_dtype
 
 # Device types with torch's CSR "amax" reduction (torch.sparse.mm documents
 # it for CSR tensors on the CPU only).
 _SPARSE_REDUCTION_DEVICES = ("cpu",)
 
-_ACTIVATIONS = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "logistic": torch.sigmoid,
-    "identity": lambda Z: Z,
-}
-
-
 def _hidden_activations(network, X, weights):
     """Inputs of every weight layer, as :meth:`Network.hidden_activations`."""
-    activation = _ACTIVATIONS[network.activation]
+    activation = HIDDEN_FUNCTIONS[network.activation]
     activations = [X]
     for W in weights[:-1]:
         X = activation(torch.addmm(W[-1], X, W[:-1]))
@@ -116,10 +104,6 @@ def max_product_dense(points, inverse, out, *, working_memory=None):
         torch.maximum(out, products.amax(dim=0), out=out)
 
 
-def _torch_dtype(dtype):
-    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
-
-
 @contextmanager
 def _torch_threads(n_jobs):
     """torch's intra-op threads set to ``n_jobs`` (joblib's convention) for a while."""
@@ -185,7 +169,7 @@ def compute_layer_statistics_torch(
 
 
 def _statistics(network, X, delta_cap, working_memory, device, verbose):
-    dtype = _torch_dtype(network.dtype)
+    dtype = torch_dtype(network.dtype)
     X = np.asarray(X, dtype=network.dtype)
     arrays = [augmented_weights(W, b) for W, b in zip(network.coefs, network.intercepts, strict=True)]
     weights = [torch.as_tensor(W, device=device) for W in arrays]

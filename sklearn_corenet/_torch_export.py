@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-_HIDDEN_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "logistic": nn.Sigmoid}
+from ._torch_common import HIDDEN_MODULES, torch_dtype
 
 
 class Exp(nn.Module):
@@ -54,7 +54,7 @@ class SparseLinear(nn.Module):
         transposed.eliminate_zeros()
         transposed.sum_duplicates()  # canonical: sorted, so the COO tensor is coalesced
         coo = transposed.tocoo()
-        dtype = dtype or _torch_dtype(transposed.dtype)
+        dtype = dtype or torch_dtype(transposed.dtype)
         self.in_features, self.out_features = weight.shape
         indices = np.vstack([coo.row, coo.col]).astype(np.int64)
         self.register_buffer("indices", torch.from_numpy(indices))
@@ -81,15 +81,6 @@ class SparseLinear(nn.Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, nnz={self.nnz}"
-
-
-def _torch_dtype(dtype):
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    dtype = np.dtype(dtype)
-    if not np.issubdtype(dtype, np.floating):
-        dtype = np.dtype(np.float64)
-    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
 
 
 def _output_module(out_activation):
@@ -147,9 +138,9 @@ def network_to_torch(
     """
     if len(coefs) == 0 or len(coefs) != len(intercepts):
         raise ValueError("a network needs as many bias vectors as weight matrices")
-    if activation not in (*_HIDDEN_MODULES, "identity"):
+    if activation not in (*HIDDEN_MODULES, "identity"):
         raise ValueError(f"unknown hidden activation {activation!r}")
-    dtype = _torch_dtype(
+    dtype = torch_dtype(
         dtype if dtype is not None else np.result_type(*(W.dtype for W in coefs))
     )
     layers = []
@@ -159,7 +150,7 @@ def network_to_torch(
             SparseLinear(W, b, dtype=dtype) if sparse else _dense_linear(W, b, dtype)
         )
         if i != last and activation != "identity":
-            layers.append(_HIDDEN_MODULES[activation]())
+            layers.append(HIDDEN_MODULES[activation]())
     final = _output_module(out_activation)
     if include_output_activation and final is not None:
         layers.append(final)
@@ -226,8 +217,6 @@ def network_to_skorch(
     ``classes_`` (``NeuralNetClassifier``) when the original labels were not
     ``0 .. n_classes - 1``.
     """
-    import skorch
-
     network = _network_parts(model)
     if extra is None:
         extra = network["extra"] if network else {}
@@ -235,40 +224,10 @@ def network_to_skorch(
         head = network["head"] if network else None
     kind = head.kind if head is not None else "regression"
 
-    stored = extra.get("skorch_class")
-    if stored:
-        module_path, _, class_name = stored.rpartition(".")
-        net_class = getattr(importlib.import_module(module_path), class_name)
-        params = dict(extra.get("skorch_params", {}))
-        accepts_classes = "classes" in inspect.signature(net_class).parameters
-        if accepts_classes and params.get("classes") is None and "classes" in extra:
-            params["classes"] = extra["classes"]  # the labels skorch inferred from y
-    else:
-        net_class, params = _default_skorch(kind, head, skorch)
+    net_class, params = _skorch_class_and_params(extra, kind, head)
     params.update(net_params)
-
     if network:
-        criterion = params.get(
-            "criterion", inspect.signature(net_class).parameters["criterion"].default
-        )
-        include_output_activation = not _criterion_applies(
-            criterion,
-            network["out_activation"],
-            params.get("predict_nonlinearity", "auto"),
-        )
-        if dtype is None and "torch_dtype" in extra:
-            dtype = getattr(torch, extra["torch_dtype"])
-        module = network_to_torch(
-            network["coefs"],
-            network["intercepts"],
-            network["activation"],
-            network["out_activation"],
-            sparse=sparse,
-            dtype=dtype,
-            include_output_activation=include_output_activation,
-        )
-        if extra.get("module_output_1d") or (not stored and kind == "binary"):
-            module.append(nn.Flatten(start_dim=0))
+        module = _module_for_net(network, extra, kind, net_class, params, sparse, dtype)
     elif isinstance(model, nn.Module):
         module = model
     else:
@@ -279,6 +238,48 @@ def network_to_skorch(
     net = net_class(module=module, **params)
     net.initialize()
     return net
+
+
+def _skorch_class_and_params(extra, kind, head):
+    """The original net's class and parameters when ``extra`` names them."""
+    import skorch
+
+    stored = extra.get("skorch_class")
+    if not stored:
+        return _default_skorch(kind, head, skorch)
+    module_path, _, class_name = stored.rpartition(".")
+    net_class = getattr(importlib.import_module(module_path), class_name)
+    params = dict(extra.get("skorch_params", {}))
+    accepts_classes = "classes" in inspect.signature(net_class).parameters
+    if accepts_classes and params.get("classes") is None and "classes" in extra:
+        params["classes"] = extra["classes"]  # the labels skorch inferred from y
+    return net_class, params
+
+
+def _module_for_net(network, extra, kind, net_class, params, sparse, dtype):
+    """The network as the module the net expects (logits when skorch applies the activation)."""
+    criterion = params.get(
+        "criterion", inspect.signature(net_class).parameters["criterion"].default
+    )
+    include_output_activation = not _criterion_applies(
+        criterion,
+        network["out_activation"],
+        params.get("predict_nonlinearity", "auto"),
+    )
+    if dtype is None and "torch_dtype" in extra:
+        dtype = getattr(torch, extra["torch_dtype"])
+    module = network_to_torch(
+        network["coefs"],
+        network["intercepts"],
+        network["activation"],
+        network["out_activation"],
+        sparse=sparse,
+        dtype=dtype,
+        include_output_activation=include_output_activation,
+    )
+    if extra.get("module_output_1d") or (not extra.get("skorch_class") and kind == "binary"):
+        module.append(nn.Flatten(start_dim=0))
+    return module
 
 
 def _network_parts(model):

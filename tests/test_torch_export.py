@@ -19,17 +19,10 @@ from sklearn_corenet._torch_export import (  # noqa: E402
     network_to_torch,
 )
 from tests.test_torch_adapter import head_predict, head_predict_proba  # noqa: E402
-
-N_FEATURES = 6
-
-
-@pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+from tests.test_torch_graph import (  # noqa: E402
+    N_FEATURES,
+    seed_and_one_thread,  # noqa: F401 - autouse fixture
+)
 
 
 def _sparse_network(
