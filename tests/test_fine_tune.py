@@ -11,13 +11,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
-from sklearn_corenet import CoreNetCompressor, SparseMLPClassifier
-from sklearn_corenet._fine_tune import (
-    FineTuneHistory,
-    choose_backend,
-    fine_tune_network,
-    output_loss,
-)
+from sklearn_corenet import CoreNetCompressor
+from sklearn_corenet._fine_tune import FineTuneHistory, fine_tune_network
+from sklearn_corenet._sparse_mlp import make_sparse_estimator
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -186,8 +182,8 @@ def test_sparse_input_gives_same_result(digits, digits_mlp, container):
 def test_log_softmax_head_trains_like_softmax(digits, digits_mlp):
     X_train, _, y_train, _ = digits
     network = compress(digits_mlp, X_train, 0.3).to_network()
-    softmax_model = SparseMLPClassifier._from_network(network, 1)
-    log_model = SparseMLPClassifier._from_network(network.copy(out_activation="log_softmax"), 1)
+    softmax_model = make_sparse_estimator(network, 1)
+    log_model = make_sparse_estimator(network.copy(out_activation="log_softmax"), 1)
     for model in (softmax_model, log_model):
         model.fine_tune(X_train, y_train, epochs=2, random_state=0)
     np.testing.assert_allclose(
@@ -336,28 +332,6 @@ def test_progress_bar_shows_losses(digits, digits_mlp, capsys):
     assert "fine-tuning" in err and "val_loss=" in err
 
 
-def test_output_loss_gradient_matches_finite_differences():
-    rng = np.random.default_rng(0)
-    raw = rng.normal(size=(5, 3))
-    targets = {
-        "squared_error": rng.normal(size=(5, 3)),
-        "poisson": rng.poisson(1.0, size=(5, 3)).astype(float),
-        "cross_entropy": np.eye(3)[rng.integers(0, 3, 5)],
-        "binary_cross_entropy": rng.integers(0, 2, (5, 3)).astype(float),
-    }
-    step = 1e-6
-    for loss, Y in targets.items():
-        _, gradient = output_loss(loss, raw, Y)
-        numeric = np.empty_like(raw)
-        for index in np.ndindex(raw.shape):
-            shifted = raw.copy()
-            shifted[index] += step
-            up = output_loss(loss, shifted, Y)[0]
-            shifted[index] -= 2 * step
-            numeric[index] = (up - output_loss(loss, shifted, Y)[0]) / (2 * step)
-        np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-8, err_msg=loss)
-
-
 def test_network_level_function_without_early_stopping():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 4))
@@ -377,9 +351,45 @@ def test_network_level_function_without_early_stopping():
     np.testing.assert_array_equal(intercepts[0] == 0, np.arange(16) % 2 == 0)
 
 
-def test_auto_backend_depends_on_size():
-    pytest.importorskip("torch")
-    assert choose_backend("auto", [(784, 300), (300, 300), (300, 10)]) == "numpy"
-    assert choose_backend("auto", [(3072, 4096), (4096, 10)]) == "torch"
-    assert choose_backend("numpy", [(3072, 4096), (4096, 10)]) == "numpy"
-    assert choose_backend("torch", [(8, 1)]) == "torch"
+
+def small_sparse_network():
+    coefs = [
+        sp.random_array((4, 16), density=0.5, rng=0, format="csr"),
+        sp.random_array((16, 2), density=0.5, rng=1, format="csr"),
+    ]
+    return coefs, [np.full(16, 0.1), np.zeros(2)]
+
+
+def test_same_random_state_gives_the_same_weights():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    Y = np.column_stack([X[:, 0] ** 2, X[:, 1]])
+    runs = []
+    for random_state in (0, 0, 1):
+        coefs, intercepts = small_sparse_network()
+        history = fine_tune_network(
+            coefs, intercepts, X, Y, activation="relu", loss="squared_error",
+            epochs=2, batch_size=16, random_state=random_state, backend="numpy",
+        )
+        runs.append((coefs, history))
+    (first, first_history), (again, again_history), (other, other_history) = runs
+    for W_first, W_again, W_other in zip(first, again, other, strict=True):
+        np.testing.assert_array_equal(W_again.data, W_first.data)
+        assert not np.array_equal(W_other.data, W_first.data)
+    np.testing.assert_array_equal(again_history.validation_indices, first_history.validation_indices)
+    assert set(other_history.validation_indices) != set(first_history.validation_indices)
+
+
+def test_validation_split_without_strata_when_a_class_is_too_rare():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 4))
+    labels = np.repeat([0, 1], 50)
+    labels[0] = 2  # one member: no stratified split can hold it out
+    Y = np.eye(3)[labels][:, :2]
+    coefs, intercepts = small_sparse_network()
+    history = fine_tune_network(
+        coefs, intercepts, X, Y, activation="relu", loss="binary_cross_entropy",
+        epochs=1, stratify=labels, random_state=0, backend="numpy",
+    )
+    assert history.validation_indices.size == 10
+    assert np.unique(history.validation_indices).size == 10
