@@ -4,16 +4,10 @@ The public names are re-exported here; the modules behind them are private.
 """
 
 from ._compressor import CoreNetCompressor
-from ._evaluation import (
-    accuracy_drop,
-    compression_curve,
-    network_output,
-    plot_compression_curve,
-    relative_error,
-    summarize_curve,
-)
+from ._evaluation import compression_curve, plot_compression_curve, summarize_curve
 from ._meta import CoreNetClassifier, CoreNetRegressor
 from ._methods import METHODS, Method, register_method
+from ._metrics import accuracy_drop, network_output, relative_error
 from ._model_selection import (
     kept_fraction_scorer,
     make_kept_fraction_scorer,

@@ -1,258 +1,31 @@
-"""How much a compressed network differs from the original (Section 6, Appendix B).
+"""The paper's evaluation (Section 6) on a user's model: compression curves.
 
-The paper measures compression by two numbers on unseen test data: the
-relative error of the network's output in ℓ1 norm (Appendix B.2, Figure 2)
-and the drop in classification accuracy (Appendix B.3, Figure 1), both as a
-function of the percentage of non-zero parameters kept. This module computes
-them for any pair of models, runs the comparison of several methods over
-budgets and trials on a user's model (:func:`compression_curve`), and draws
-the paper's figure from the result (:func:`plot_compression_curve`).
+For every method, budget and trial, :func:`compression_curve` compresses the
+model and measures what was lost on unseen points with the paper's measures
+(:mod:`._metrics`); :func:`summarize_curve` averages the records over trials
+and :func:`plot_compression_curve` draws them as the paper's Figures 1 and 2,
+against the percentage of non-zero parameters kept.
 """
 
 import time
+from itertools import product
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import r2_score
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._adapters import network_from_model
 from ._compressor import CoreNetCompressor
 from ._methods import METHODS
+from ._metrics import accuracy_drop, relative_error
 from ._sparse_mlp import _BaseSparseMLP
 
 #: Metrics of :func:`compression_curve` that :func:`plot_compression_curve` can draw.
 CURVE_METRICS = ("accuracy_drop", "relative_error", "score_drop", "kept_fraction", "time")
-
-
-def network_output(model, X):
-    """The network's output before the output activation: f(x) of Theorem 4.
-
-    Logits for classifiers, the predicted values for regressors.
-
-    Parameters
-    ----------
-    model : MLPClassifier, MLPRegressor, SparseMLPClassifier, SparseMLPRegressor, skorch net or torch.nn.Module
-        A fitted network the library can read.
-    X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        Input points.
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_outputs)
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.neural_network import MLPClassifier
-    >>> from sklearn_corenet import network_output
-    >>> X, y = load_iris(return_X_y=True)
-    >>> mlp = MLPClassifier(hidden_layer_sizes=(10,), max_iter=20, random_state=0).fit(X, y)
-    >>> network_output(mlp, X[:4]).shape
-    (4, 3)
-    """
-    network = model.to_network() if isinstance(model, _BaseSparseMLP) else network_from_model(model, X)
-    X = check_array(X, accept_sparse=["csr", "csc"], dtype=network.dtype, input_name="X")
-    output = network.decision(X)
-    return output.toarray() if sp.issparse(output) else np.asarray(output)
-
-
-def _logits_and_head(model, X):
-    """Network output on validated ``X`` and the model's output head."""
-    if isinstance(model, _BaseSparseMLP):
-        # the estimator's own kernel choice (sparse or dense product)
-        logits = model._decision(X)
-        return logits.toarray() if sp.issparse(logits) else np.asarray(logits), model.head_
-    network = network_from_model(model, X)
-    logits = network.decision(X.astype(network.dtype, copy=False))
-    return logits.toarray() if sp.issparse(logits) else np.asarray(logits), network.head
-
-
-def _predictions_from(model, X, logits, head):
-    """``model.predict(X)``, read off the logits where that is what predict does."""
-    if head.kind == "multiclass":
-        return head.classes[np.argmax(logits, axis=1)]
-    return model.predict(X)
-
-
-def _outputs(model, X, output):
-    """``model``'s outputs on ``X``, or ``model`` itself when it is an array."""
-    if not (hasattr(model, "predict") or hasattr(model, "forward")):
-        values = np.asarray(model)
-        return values.reshape(values.shape[0], -1)
-    if output == "network":
-        values = network_output(model, X)
-    else:
-        values = np.asarray(getattr(model, output)(X))
-    return values.reshape(values.shape[0], -1)
-
-
-@validate_params(
-    {
-        "original": "no_validation",
-        "compressed": "no_validation",
-        "X": ["array-like", "sparse matrix", None],
-        "output": [StrOptions({"network", "predict_proba", "predict"})],
-    },
-    prefer_skip_nested_validation=True,
-)
-def relative_error(original, compressed, X=None, *, output="network"):
-    """Mean relative ℓ1 error of a compressed network (the paper's Figure 2).
-
-    ``mean over x of ‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁`` on the points ``X``
-    (Appendix B.2), where f is the original network and f̂ the compressed
-    one. A point with ``f(x) = 0`` counts 0 if ``f̂(x) = 0`` too and infinity
-    otherwise.
-
-    Parameters
-    ----------
-    original : estimator or array-like of shape (n_samples, n_outputs)
-        The original model, or its outputs on ``X`` (computed once when many
-        compressed models are compared with it).
-    compressed : estimator or array-like of shape (n_samples, n_outputs)
-        The compressed model, or its outputs on ``X``.
-    X : {array-like, sparse matrix} of shape (n_samples, n_features), default=None
-        Test points; not needed when both models are given as outputs.
-    output : {"network", "predict_proba", "predict"}, default="network"
-        Which output to compare. "network": the last layer's values before
-        the output activation (logits for classifiers), the f(x) whose
-        relative error Theorem 4 bounds; models must be networks the library
-        reads (scikit-learn MLPs, compressed estimators, skorch nets, torch
-        modules). "predict_proba" and "predict" call those methods, for any
-        estimator.
-
-    Returns
-    -------
-    float
-        The mean relative error; 0 for identical outputs.
-
-    See Also
-    --------
-    accuracy_drop : The paper's other measure.
-    compression_curve : Both measures over methods, budgets and trials.
-
-    References
-    ----------
-    C. Baykal et al. "Data-dependent coresets for compressing neural
-    networks with applications to generalization bounds", ICLR 2019,
-    Appendix B.2.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from sklearn.neural_network import MLPClassifier
-    >>> from sklearn_corenet import CoreNetCompressor, relative_error
-    >>> X, y = load_digits(return_X_y=True)
-    >>> X = X / 16
-    >>> mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=80, random_state=0).fit(X[:1000], y[:1000])
-    >>> relative_error(mlp, mlp, X[1000:])
-    0.0
-    >>> sparse = CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform(mlp, X[:1000])
-    >>> bool(0 < relative_error(mlp, sparse, X[1000:]) < 1)
-    True
-    """
-    reference = _outputs(original, X, output)
-    estimate = _outputs(compressed, X, output)
-    if reference.shape != estimate.shape:
-        raise ValueError(
-            f"the models' outputs differ in shape: {reference.shape} (original) "
-            f"and {estimate.shape} (compressed)"
-        )
-    error = np.abs(estimate.astype(np.float64) - reference).sum(axis=1)
-    scale = np.abs(reference.astype(np.float64)).sum(axis=1)
-    ratio = np.zeros_like(error)
-    np.divide(error, scale, out=ratio, where=scale > 0)
-    ratio[(scale == 0) & (error > 0)] = np.inf
-    return float(ratio.mean())
-
-
-def _predictions(model, X):
-    if not hasattr(model, "predict"):
-        return np.asarray(model)
-    return model.predict(X)
-
-
-@validate_params(
-    {
-        "original": "no_validation",
-        "compressed": "no_validation",
-        "X": ["array-like", "sparse matrix", None],
-        "y": ["array-like"],
-    },
-    prefer_skip_nested_validation=True,
-)
-def accuracy_drop(original, compressed, X, y):
-    """Accuracy lost by compression: acc(f) − acc(f̂) (the paper's Figure 1).
-
-    Positive when the compressed model is less accurate (Appendix B.3).
-
-    Parameters
-    ----------
-    original : classifier or array-like of shape (n_samples,)
-        The original model, or its predictions on ``X``.
-    compressed : classifier or array-like of shape (n_samples,)
-        The compressed model, or its predictions on ``X``.
-    X : {array-like, sparse matrix} of shape (n_samples, n_features) or None
-        Test points, unseen in training and calibration; None when both
-        models are given as predictions.
-    y : array-like of shape (n_samples,) or (n_samples, n_labels)
-        True labels.
-
-    Returns
-    -------
-    float
-        The difference of the accuracies, a fraction in [-1, 1] (multiply
-        by 100 for percentage points).
-
-    See Also
-    --------
-    relative_error : The paper's other measure.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from sklearn.neural_network import MLPClassifier
-    >>> from sklearn_corenet import CoreNetCompressor, accuracy_drop
-    >>> X, y = load_digits(return_X_y=True)
-    >>> X = X / 16
-    >>> mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=80, random_state=0).fit(X[:1000], y[:1000])
-    >>> sparse = CoreNetCompressor(keep_ratio=0.05, method="uniform",
-    ...                            random_state=0).fit_transform(mlp, X[:1000])
-    >>> bool(accuracy_drop(mlp, sparse, X[1000:], y[1000:]) > 0)
-    True
-    """
-    return float(
-        accuracy_score(y, _predictions(original, X)) - accuracy_score(y, _predictions(compressed, X))
-    )
-
-
-def _method_label(spec):
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, CoreNetCompressor):
-        return spec.method
-    return getattr(spec, "__name__", type(spec).__name__)
-
-
-def _is_deterministic(spec):
-    name = spec if isinstance(spec, str) else getattr(spec, "method", None)
-    method = METHODS.get(name) if isinstance(name, str) else None
-    return method is not None and not method.samples
-
-
-def _compress(spec, model, X, keep_ratio, seed, compressor_params):
-    if callable(spec) and not isinstance(spec, CoreNetCompressor):
-        return spec(model, X, keep_ratio=keep_ratio, random_state=seed)
-    if isinstance(spec, CoreNetCompressor):
-        compressor = clone(spec).set_params(keep_ratio=keep_ratio, random_state=seed)
-    else:
-        compressor = CoreNetCompressor(
-            **{**compressor_params, "method": spec, "keep_ratio": keep_ratio, "random_state": seed}
-        )
-    return compressor.fit_transform(model, X)
 
 
 @validate_params(
@@ -354,70 +127,139 @@ def compression_curve(
     >>> sorted(records[0])
     ['accuracy_drop', 'keep_ratio', 'kept_fraction', 'method', 'relative_error', 'time', 'trial']
     """
-    if isinstance(methods, dict):
-        specs = dict(methods)
-    else:
-        specs = {_method_label(spec): spec for spec in methods}
     compressor_params = dict(compressor_params or {})
-    for spec in specs.values():
-        if isinstance(spec, str):
-            # the compressor's own validation lists the valid methods
-            CoreNetCompressor(**{**compressor_params, "method": spec})._validate_params()
-    ratios = [float(r) for r in np.atleast_1d(np.asarray(keep_ratios, dtype=float))]
-    for ratio in ratios:
-        if not (isinstance(ratio, Real) and 0 < ratio <= 1):
-            raise ValueError(f"keep_ratios must lie in (0, 1]; got {ratio}")
+    specs = _method_specs(methods, compressor_params)
+    ratios = _checked_keep_ratios(keep_ratios)
     if as_frame == "auto":
-        try:
-            import pandas  # noqa: F401
-
-            as_frame = True
-        except ImportError:
-            as_frame = False
-
+        as_frame = _pandas_installed()
     X_test = check_array(X_test, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], input_name="X_test")
-    reference, head = _logits_and_head(model, X_test)
-    classifier = head.kind != "regression"
-    if y_test is not None:
-        original_predictions = _predictions_from(model, X_test, reference, head)
+    original = _original_outputs(model, X_test, y_test)
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_trials)
 
     records = []
     for label, spec in specs.items():
         trials = 1 if _is_deterministic(spec) else n_trials
-        for ratio in ratios:
-            for trial in range(trials):
-                start = time.perf_counter()
-                compressed = _compress(spec, model, X, ratio, int(seeds[trial]), compressor_params)
-                elapsed = time.perf_counter() - start
-                logits, compressed_head = _logits_and_head(compressed, X_test)
-                record = {
-                    "method": label,
-                    "keep_ratio": ratio,
-                    "trial": trial,
-                    "kept_fraction": float(getattr(compressed, "keep_ratio_", np.nan)),
-                    "relative_error": relative_error(reference, logits),
-                }
-                if y_test is not None:
-                    predictions = _predictions_from(compressed, X_test, logits, compressed_head)
-                    if classifier:
-                        record["accuracy_drop"] = accuracy_drop(original_predictions, predictions, None, y_test)
-                    else:
-                        record["score_drop"] = float(
-                            r2_score(y_test, original_predictions) - r2_score(y_test, predictions)
-                        )
-                record["time"] = elapsed
-                records.append(record)
-                if verbose > 0:
-                    print(
-                        f"{label} keep_ratio={ratio:g} trial={trial}: "
-                        + ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float))
-                    )
+        for ratio, trial in product(ratios, range(trials)):
+            start = time.perf_counter()
+            compressed = _compress(spec, model, X, ratio, int(seeds[trial]), compressor_params)
+            elapsed = time.perf_counter() - start
+            record = {
+                "method": label,
+                "keep_ratio": ratio,
+                "trial": trial,
+                **_losses(compressed, X_test, y_test, original),
+                "time": elapsed,
+            }
+            records.append(record)
+            if verbose > 0:
+                print(
+                    f"{label} keep_ratio={ratio:g} trial={trial}: "
+                    + ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float))
+                )
     if as_frame:
         import pandas as pd
 
         return pd.DataFrame.from_records(records)
     return records
+
+
+def _method_specs(methods, compressor_params):
+    """Methods by label; a method name is checked by the compressor's own validation."""
+    if isinstance(methods, dict):
+        specs = dict(methods)
+    else:
+        specs = {_method_label(spec): spec for spec in methods}
+    for spec in specs.values():
+        if isinstance(spec, str):
+            # the compressor's own validation lists the valid methods
+            CoreNetCompressor(**{**compressor_params, "method": spec})._validate_params()
+    return specs
+
+
+def _method_label(spec):
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, CoreNetCompressor):
+        return spec.method
+    return getattr(spec, "__name__", type(spec).__name__)
+
+
+def _checked_keep_ratios(keep_ratios):
+    ratios = [float(r) for r in np.atleast_1d(np.asarray(keep_ratios, dtype=float))]
+    for ratio in ratios:
+        if not (isinstance(ratio, Real) and 0 < ratio <= 1):
+            raise ValueError(f"keep_ratios must lie in (0, 1]; got {ratio}")
+    return ratios
+
+
+def _pandas_installed():
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _is_deterministic(spec):
+    name = spec if isinstance(spec, str) else getattr(spec, "method", None)
+    method = METHODS.get(name) if isinstance(name, str) else None
+    return method is not None and not method.samples
+
+
+def _compress(spec, model, X, keep_ratio, seed, compressor_params):
+    if callable(spec) and not isinstance(spec, CoreNetCompressor):
+        return spec(model, X, keep_ratio=keep_ratio, random_state=seed)
+    if isinstance(spec, CoreNetCompressor):
+        compressor = clone(spec).set_params(keep_ratio=keep_ratio, random_state=seed)
+    else:
+        compressor = CoreNetCompressor(
+            **{**compressor_params, "method": spec, "keep_ratio": keep_ratio, "random_state": seed}
+        )
+    return compressor.fit_transform(model, X)
+
+
+def _original_outputs(model, X_test, y_test):
+    """The original model's logits on ``X_test``, whether it classifies, its predictions."""
+    logits, head = _logits_and_head(model, X_test)
+    predictions = None if y_test is None else _predictions_from(model, X_test, logits, head)
+    return {"logits": logits, "classifier": head.kind != "regression", "predictions": predictions}
+
+
+def _losses(compressed, X_test, y_test, original):
+    """What ``compressed`` lost against the original: one record's measures."""
+    logits, head = _logits_and_head(compressed, X_test)
+    losses = {
+        "kept_fraction": float(getattr(compressed, "keep_ratio_", np.nan)),
+        "relative_error": relative_error(original["logits"], logits),
+    }
+    if y_test is None:
+        return losses
+    predictions = _predictions_from(compressed, X_test, logits, head)
+    if original["classifier"]:
+        losses["accuracy_drop"] = accuracy_drop(original["predictions"], predictions, None, y_test)
+    else:
+        losses["score_drop"] = float(
+            r2_score(y_test, original["predictions"]) - r2_score(y_test, predictions)
+        )
+    return losses
+
+
+def _logits_and_head(model, X):
+    """Network output on validated ``X`` and the model's output head."""
+    if isinstance(model, _BaseSparseMLP):
+        # the estimator's own kernel choice (sparse or dense product)
+        logits = model._decision(X)
+        return logits.toarray() if sp.issparse(logits) else np.asarray(logits), model.head_
+    network = network_from_model(model, X)
+    logits = network.decision(X.astype(network.dtype, copy=False))
+    return logits.toarray() if sp.issparse(logits) else np.asarray(logits), network.head
+
+
+def _predictions_from(model, X, logits, head):
+    """``model.predict(X)``, read off the logits where that is what predict does."""
+    if head.kind == "multiclass":
+        return head.classes[np.argmax(logits, axis=1)]
+    return model.predict(X)
 
 
 def _as_records(results):
