@@ -8,14 +8,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import validate_data
 
+from ._kernels import LayerKernels
 from ._network import Network, apply_activation, chunked, forward_pass
-
-# Below this density a sparse product beats dense BLAS whatever the batch;
-# above it, small batches still favour the sparse kernel (no dense copy of
-# the matrix has to be read), large ones favour BLAS. Measured on the
-# benchmark machine with benchmarks/speed.py.
-_ALWAYS_SPARSE_DENSITY = 0.01
-_DENSE_FROM_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -160,36 +154,16 @@ class _BaseSparseMLP(BaseEstimator):
 
     # -- inference -----------------------------------------------------------
 
-    def _dense(self, layer):
-        cache = self.__dict__.setdefault("_dense_cache", {})
-        if layer not in cache:
-            cache[layer] = self.coefs_[layer].toarray()
-        return cache[layer]
-
-    #: Derived copies of the weights: rebuilt on demand, never pickled.
-    _CACHES = ("_dense_cache", "_transposed_cache")
+    def _kernels(self):
+        """The products with ``coefs_`` (derived, rebuilt on demand, never pickled)."""
+        kernels = self.__dict__.get("_kernel_cache")
+        if kernels is None or kernels.coefs is not self.coefs_:
+            kernels = self.__dict__["_kernel_cache"] = LayerKernels(self.coefs_)
+        return kernels
 
     def _clear_caches(self):
         """Forget the derived copies of the weights (after they change)."""
-        for name in self._CACHES:
-            self.__dict__.pop(name, None)
-
-    def _transposed(self, layer):
-        cache = self.__dict__.setdefault("_transposed_cache", {})
-        if layer not in cache:
-            cache[layer] = self.coefs_[layer].T.tocsr()
-        return cache[layer]
-
-    def _layer_product(self, A, layer):
-        """A @ coefs_[layer], with the faster kernel for this batch and density."""
-        W = self.coefs_[layer]
-        if sp.issparse(A):
-            return (A @ W).toarray()
-        density = W.nnz / max(W.shape[0] * W.shape[1], 1)
-        if density > _ALWAYS_SPARSE_DENSITY and A.shape[0] >= _DENSE_FROM_ROWS:
-            return A @ self._dense(layer)
-        # (Wᵀ Aᵀ)ᵀ with Wᵀ stored as CSR: the fastest scipy product for few rows
-        return np.asarray(self._transposed(layer) @ A.T).T
+        self.__dict__.pop("_kernel_cache", None)
 
     def _decision(self, X):
         """Last layer's values before the output activation, in row chunks."""
@@ -197,7 +171,7 @@ class _BaseSparseMLP(BaseEstimator):
         return chunked(
             X,
             lambda rows: forward_pass(
-                rows, self.coefs_, self.intercepts_, self.activation, product=self._layer_product
+                rows, self.coefs_, self.intercepts_, self.activation, product=self._kernels()
             ),
             self.n_outputs_,
             3 * widest * 8,
@@ -210,8 +184,7 @@ class _BaseSparseMLP(BaseEstimator):
 
     def __getstate__(self):
         state = super().__getstate__()
-        for name in self._CACHES:
-            state.pop(name, None)
+        state.pop("_kernel_cache", None)
         return state
 
     def summary(self):

@@ -90,7 +90,7 @@ def test_roundtrip_gives_identical_predictions(digits, digits_mlp, roundtrip):
     sparse.predict(X)  # fills the dense cache, which must not be pickled
     if roundtrip == "pickle":
         payload = pickle.dumps(sparse)
-        assert b"_dense_cache" not in payload and b"_transposed_cache" not in payload
+        assert b"_kernel_cache" not in payload
         loaded = pickle.loads(payload)
     else:
         buffer = io.BytesIO()
