@@ -6,25 +6,28 @@ The public names are re-exported here; the modules behind them are private.
 from ._compressor import CoreNetCompressor
 from ._evaluation import compression_curve, plot_compression_curve, summarize_curve
 from ._meta import CoreNetClassifier, CoreNetRegressor
-from ._methods import METHODS, Method, register_method
+from ._methods import METHODS, Method, SamplingMethod, SelectionMethod, register_method
 from ._metrics import accuracy_drop, network_output, relative_error
 from ._model_selection import (
     kept_fraction_scorer,
     make_kept_fraction_scorer,
     sparsest_within,
 )
-from ._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
+from ._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
 from ._summary import CompressionSummary
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "METHODS",
+    "CompressionInfo",
     "CompressionSummary",
     "CoreNetClassifier",
     "CoreNetCompressor",
     "CoreNetRegressor",
     "Method",
+    "SamplingMethod",
+    "SelectionMethod",
     "SparseMLPClassifier",
     "SparseMLPRegressor",
     "accuracy_drop",
