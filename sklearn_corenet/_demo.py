@@ -9,7 +9,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
 from ._compressor import CoreNetCompressor
-from ._evaluation import relative_error
+from ._metrics import relative_error
 
 
 def demo_rows(random_state=0, keep_ratios=(0.3, 0.1, 0.05), methods=("auto", "corenet++", "magnitude")):
