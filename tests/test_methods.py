@@ -10,7 +10,6 @@ from sklearn_corenet._methods import (
     METHODS,
     OUTPUT_EDGES_PER_NEURON,
     ActivationMagnitude,
-    CoreNet,
     Magnitude,
     MatrixSampling,
     Method,
@@ -97,6 +96,8 @@ def test_every_registered_method_is_a_sampling_or_selection_method():
         assert not method.theory_mode or method.needs_statistics
         assert get_method(name) is method
     assert {"corenet", "corenet+", "corenet++", "uniform", "l1", "l2", "l1+l2", "magnitude", "wanda"} <= set(METHODS)
+    # n_trials matters for CoreNet++ only
+    assert {name for name, method in METHODS.items() if method.amplifies} == {"corenet++"}
 
 
 def test_a_user_method_object_is_used(digits, digits_mlp):
@@ -275,12 +276,6 @@ def test_sampling_scores_and_allocations():
     np.testing.assert_allclose(l1, np.abs(W) / np.abs(W).sum(), rtol=1e-12)
     np.testing.assert_allclose(l2, W**2 / (W**2).sum(), rtol=1e-12)
     np.testing.assert_allclose(mixed, (l1 + l2) / 2, rtol=1e-12)
-
-
-def test_corenet_method_flags():
-    assert not CoreNet("x").prunes_dead_neurons and not CoreNet("x").amplifies
-    assert METHODS["corenet++"].amplifies and METHODS["corenet++"].prunes_dead_neurons
-    assert not METHODS["corenet+"].amplifies
 
 
 # -- helpers of the selection methods ------------------------------------------------------

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from sklearn_corenet._network import Network
-from sklearn_corenet._sample_size import expected_kept, solve_allocation
 from sklearn_corenet._sampling import (
     draw_sequence,
     multinomial_counts,
@@ -10,7 +9,6 @@ from sklearn_corenet._sampling import (
     reweighting_factors,
 )
 from sklearn_corenet._sensitivity import augmented_weights, compute_layer_statistics
-from sklearn_corenet._sparsify import LayerSampler, count_threshold
 
 
 @pytest.fixture(scope="module")
@@ -99,32 +97,6 @@ def test_entry_thresholds_count_kept_edges(layer):
         assert kept == np.count_nonzero(thresholds < c)
 
 
-def test_count_threshold_hits_count_exactly():
-    thresholds = np.random.default_rng(5).random(1000)
-    for count in (1, 10, 500, 999):
-        c = count_threshold(thresholds, count, ceiling=2.0)
-        assert np.count_nonzero(thresholds < c) == count
-
-
-def test_amplification_never_worse_than_one_trial(layer):
-    plan, W, inputs = layer
-    rng = np.random.default_rng(6)
-    m = np.maximum(np.ceil(0.5 * plan.allocation), 1).astype(np.int64)
-    trials = [multinomial_counts(plan, m, rng) for _ in range(5)]
-    sampler = LayerSampler(plan, W, trials, inputs[:, :-1])
-    chosen, choice = sampler.best()
-    exact = inputs @ W
-
-    def error(weights):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.mean(np.abs(inputs @ weights - exact) / np.abs(exact), axis=0)
-
-    best_error = error(chosen)
-    for t in range(5):
-        assert np.all(best_error <= error(sampler.candidate(t)) + 1e-12)
-    assert len(set(choice.tolist())) > 1  # neurons do pick different trials
-
-
 def test_draw_cap_keeps_skewed_rows_whole():
     # a row with one edge of q ~ 1e-9 needs ~7e8 draws to be whole under the
     # half-an-edge rule; with a cap of 8 draws per edge it is whole at 8 n
@@ -141,20 +113,3 @@ def test_draw_cap_keeps_skewed_rows_whole():
     assert sequence.rows.size == 2 * (8 * 4 - 1)
     rows, thresholds = sequence.entry_thresholds()
     assert rows.size == 8  # every edge can enter, the rare ones when the row is whole
-
-
-@pytest.mark.parametrize("fraction", [0.2, 0.3, 0.6, 0.9])
-def test_allocation_solve_hits_the_expected_budget(layer, fraction):
-    # the expected count is within half an edge of the budget, or the budget
-    # sits on a step of the count (m = ceil(c α)) that c straddles
-    plan, _, _ = layer
-    budget = fraction * plan.capacity
-    c = solve_allocation([plan], budget)
-    value = expected_kept([plan], c)
-    below = expected_kept([plan], c * (1 - 2e-6))
-    assert abs(value - budget) <= 0.5 or below <= budget <= value
-
-
-def test_allocation_solve_beyond_capacity_is_infinite(layer):
-    plan, _, _ = layer
-    assert solve_allocation([plan], plan.capacity) == np.inf
