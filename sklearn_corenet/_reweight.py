@@ -55,21 +55,50 @@ def _moments(compressed_inputs, original_inputs, original_layer, rows):
     return gram, cross
 
 
+def _solve_shared_masks(gram, cross, start, mask, ridge, diagonal, result):
+    """Solve together the neurons that keep the same edges; return the others' mask.
+
+    Neurons with one kept set K share their system (A_Kᵀ A_K + λ I, with the
+    same λ since it scales with the mean kept diagonal): one factorisation
+    serves them all. Whole kept neurons of structured compression share
+    every layer's system.
+    """
+    keys = np.packbits(mask, axis=0).T
+    _, group_of, sizes = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    group_of = group_of.ravel()
+    alone = sizes[group_of] < 2
+    for group in np.flatnonzero(sizes >= 2):
+        neurons = np.flatnonzero(group_of == group)
+        kept = np.flatnonzero(mask[:, neurons[0]])
+        if kept.size == 0:
+            continue
+        scale = diagonal[kept].sum() / kept.size
+        strength = ridge * (scale if scale > 0 else 1.0)
+        system = gram[np.ix_(kept, kept)]
+        system[np.diag_indices_from(system)] += strength
+        rhs = cross[np.ix_(kept, neurons)] + strength * start[np.ix_(kept, neurons)]
+        result[np.ix_(kept, neurons)] = np.linalg.solve(system, rhs)
+    return alone
+
+
 def _solve_neurons(gram, cross, start, mask, ridge, working_memory):
     """Per neuron k: argmin_w ‖A_K w − z_k‖² + λ_k ‖w − w0_K‖² over kept edges K.
 
-    Neurons are solved in batches of similar kept counts (sorted by count, so
-    little padding): their kept index sets are padded to the batch's longest,
-    padded slots get an identity row so that they solve to 0.
+    Neurons that keep the same edges share one solve; the others are solved
+    in batches of similar kept counts (sorted by count, so little padding):
+    their kept index sets are padded to the batch's longest, padded slots get
+    an identity row so that they solve to 0.
     """
     n_in, n_out = mask.shape
     counts = mask.sum(axis=0)
     result = np.zeros_like(start)
     if n_out == 0 or counts.max() == 0:
         return result
+    diagonal = np.diag(gram)
+    alone = _solve_shared_masks(gram, cross, start, mask, ridge, diagonal, result)
+    counts = np.where(alone, counts, 0)
     # kept input indices of every neuron, kept ones first (stable order)
     order = np.argsort(~mask, axis=0, kind="stable").T
-    diagonal = np.diag(gram)
     # padded slots point at an extra zero row and column of the Gram matrix
     padded = np.zeros((n_in + 1, n_in + 1))
     padded[:n_in, :n_in] = gram

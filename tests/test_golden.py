@@ -3,8 +3,8 @@
 Every method, theory mode and budgets of 5/20/50/100%, for a scikit-learn
 classifier, a regressor and a torch module, with fixed seeds. The stored
 compressed weights, ``nnz_``, fitted attributes and predictions must come out
-again exactly (up to 1e-12 relative where a change of summation order is
-documented).
+again exactly, up to 1e-12 of each array's largest magnitude where a change of
+summation order is documented (in the commit that makes it).
 
 Regenerate (only for an intended change of results, said in the commit)::
 
@@ -148,7 +148,11 @@ def test_results_are_unchanged(models, golden, name, kind, params):
     assert sorted(got) == sorted(expected)
     for key, value in expected.items():
         if value.dtype.kind == "f":
-            np.testing.assert_allclose(got[key], value, rtol=RTOL, atol=0, err_msg=f"{name}: {key}")
+            # relative to the array's scale: a change of summation order moves
+            # the last bits of an entry near zero by that much, not by 1e-12 of it
+            finite = np.abs(value[np.isfinite(value)])
+            scale = float(finite.max(initial=0.0))
+            np.testing.assert_allclose(got[key], value, rtol=RTOL, atol=RTOL * scale, err_msg=f"{name}: {key}")
         else:
             np.testing.assert_array_equal(got[key], value, err_msg=f"{name}: {key}")
 
