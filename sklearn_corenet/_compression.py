@@ -394,7 +394,8 @@ def draw_compression(plan, rng, *, reweight, ridge):
     if plan.mode == "keep_all":
         layers, active = problem.weights, [np.ones(W.shape[1], dtype=bool) for W in problem.weights]
     elif not method.samples:
-        layers, active = method.select(problem, plan.budget), problem.active
+        layers = method.select(problem, plan.budget)
+        active = method.neurons_kept(layers, problem)
     elif plan.mode == "theory":
         sizes = [m.reshape(-1) for m in plan.sample_sizes]
         layers = sparsify_theory(

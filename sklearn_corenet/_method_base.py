@@ -28,6 +28,8 @@ class Method:
         CoreNet+: remove hidden neurons that are zero on every point of S.
     amplifies : bool
         CoreNet++: keep the best of ``n_trials`` candidates per neuron.
+    structured : bool
+        Whether it removes whole hidden neurons (narrower dense layers).
     theory_mode : bool
         Whether it can run without ``keep_ratio``, from ``epsilon`` and
         ``delta``.
@@ -40,6 +42,7 @@ class Method:
     needs_statistics = False
     prunes_dead_neurons = False
     amplifies = False
+    structured = False
     theory_mode = False
     reweights = ("unbiased", "lstsq")
 
@@ -59,6 +62,14 @@ class Method:
             for layer, stats in enumerate(statistics[:-1]):
                 active[layer] = stats.alive.copy()
         return active
+
+    def neurons_kept(self, layers, problem):
+        """Per layer, the neurons kept once ``layers`` are chosen.
+
+        The neurons of ``problem.active``; structured methods also drop the
+        neurons whose every incoming weight and bias they removed.
+        """
+        return problem.active
 
     def __repr__(self):
         return f"{type(self).__name__}({self.name!r})"

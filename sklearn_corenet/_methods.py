@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import StrOptions
 from ._method_base import Method, SamplingMethod, SelectionMethod
 from ._network import chunk_rows
 from ._sampling import matrix_plan, neuron_plan
+from ._structured import NeuronPruning
 
 __all__ = ["METHODS", "Method", "SamplingMethod", "SelectionMethod", "get_method", "register_method"]
 
@@ -262,6 +263,10 @@ for _method in (
     MatrixSampling("l1+l2"),
     Magnitude(),
     ActivationMagnitude(),
+    NeuronPruning("neurons"),
+    NeuronPruning("neurons-activation", score="activation"),
+    NeuronPruning("neuron-norm", score="norm"),
+    NeuronPruning("neurons+wanda", edges=ActivationMagnitude(), edge_density=0.5),
 ):
     register_method(_method)
 
