@@ -34,7 +34,7 @@ from ._sparsify import sparsify_theory, sparsify_to_budget
 #: choice of the best candidate no longer changes measurably.
 MAX_AMPLIFICATION_SIZE = 1000
 
-#: Share of the calibration rows held out as T when the method amplifies.
+#: Share of the calibration rows reserved for T when the method amplifies.
 HELD_OUT_FRACTION = 0.2
 
 
@@ -214,9 +214,10 @@ def plan_compression(network, X, method, settings, random, *, statistics, sampli
 def split_calibration(X, widths, method, settings, random):
     """The sensitivity points S and the held-out points T (None unless amplifying).
 
-    T is a fifth of the rows (at least one, at most ``MAX_AMPLIFICATION_SIZE``)
-    and S at most the rest; ``calibration_size="auto"`` takes
-    |S| = ⌈log(8ηη*/δ) log(ηη*)⌉ (Baykal et al. 2019, Sec. 4).
+    When the method amplifies, a fifth of the rows (at least one) is reserved
+    for T, so |S| is at most the rest; T is then every row not in S, at most
+    ``MAX_AMPLIFICATION_SIZE``. ``calibration_size="auto"`` takes
+    |S| = ⌈log(8ηη*/δ) log(ηη*)⌉ (Baykal et al. 2019, Alg. 1, line 2).
     """
     n_points = X.shape[0]
     needed = 2 if method.amplifies else 1
@@ -392,7 +393,9 @@ def draw_compression(plan, rng, *, reweight, ridge):
     problem, method = plan.problem, plan.method
     c = None
     if plan.mode == "keep_all":
-        layers, active = problem.weights, [np.ones(W.shape[1], dtype=bool) for W in problem.weights]
+        # copies: the drawn network must share no memory with the plan
+        layers = [np.array(W, copy=True) for W in problem.weights]
+        active = [np.ones(W.shape[1], dtype=bool) for W in problem.weights]
     elif not method.samples:
         layers = method.select(problem, plan.budget)
         active = method.neurons_kept(layers, problem)

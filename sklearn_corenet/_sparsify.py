@@ -28,9 +28,11 @@ def count_threshold(thresholds, count, ceiling):
         return 0.0
     ordered = np.partition(thresholds, (count - 1, count))
     below, above = ordered[count - 1], ordered[count]
-    if above > below:
-        return float((below + above) / 2)
-    return float(np.nextafter(below, np.inf))
+    middle = (below + above) / 2
+    if below < middle < above:
+        return float(middle)
+    # neighbouring floats (no float strictly between them), or a tie
+    return float(above if above > below else np.nextafter(below, np.inf))
 
 
 def _relative_error(estimate, reference):

@@ -206,14 +206,18 @@ def test_split_calibration_gives_disjoint_points(n_points, method):
 
 
 @pytest.mark.parametrize("n_points", [10, 200, 1000, 6000])
-def test_held_out_points_are_a_fifth_of_the_rows(n_points):
-    # split_calibration's docstring: "T is a fifth of the rows (at least one,
-    # at most MAX_AMPLIFICATION_SIZE)"
-    _, held_out = split_calibration(
+def test_held_out_points_are_every_row_not_in_s(n_points):
+    # split_calibration's docstring: a fifth of the rows (at least one) is
+    # reserved for T, so |S| is at most the rest; T is every row not in S, at
+    # most MAX_AMPLIFICATION_SIZE
+    points, held_out = split_calibration(
         _indexed_rows(n_points), [30, 20, 10], METHODS["corenet++"], _settings(), np.random.RandomState(0)
     )
-    expected = min(max(1, int(np.ceil(HELD_OUT_FRACTION * n_points))), MAX_AMPLIFICATION_SIZE)
-    assert held_out.shape[0] == expected
+    reserved = max(1, int(np.ceil(HELD_OUT_FRACTION * n_points)))
+    assert points.shape[0] <= n_points - reserved
+    assert held_out.shape[0] == min(n_points - points.shape[0], MAX_AMPLIFICATION_SIZE)
+    assert held_out.shape[0] >= min(reserved, MAX_AMPLIFICATION_SIZE)
+    assert not set(points[:, 0].tolist()) & set(held_out[:, 0].tolist())
 
 
 def test_split_calibration_given_size():
