@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check sklearn_corenet tests benchmarks examples
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python -m benchmarks.speed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -2,12 +2,15 @@
 
 Run from the project root (needs the torch extra for training the network)::
 
-    .venv/bin/python benchmarks/beyond_paper.py                 # one-shot + fine-tuning
-    .venv/bin/python benchmarks/beyond_paper.py --skip-fine-tuning
+    python -m benchmarks.beyond_paper                 # one-shot + fine-tuning
+    python -m benchmarks.beyond_paper --skip-fine-tuning
+    python -m benchmarks.beyond_paper --datasets mnist --hidden 100,100 --epochs 2 \
+        --trials 1 --skip-fine-tuning --output /tmp/beyond.md   # a smoke run
 
-A 784-500-350-200-10 network (``--hidden``) is trained on each data set as the paper did (Adam,
-learning rate 1e-3, batch 300, 30 epochs; cached with ``benchmarks/paper.py``'s
-cache), then compressed with 1,000 calibration points from the training set:
+A 784-500-350-200-10 network (``--hidden``) is trained on each data set as
+the paper did (Adam, learning rate 1e-3, batch 300, 30 epochs (``--epochs``);
+cached in ``benchmarks/cache/`` with the paper benchmark's networks), then
+compressed with 1,000 calibration points from the training set:
 
 * one-shot: accuracy drop of ``method="auto"`` (the default: "wanda" selection
   and least-squares re-fit) and of other rules against global magnitude pruning
@@ -24,19 +27,24 @@ Writes ``benchmarks/results/beyond_paper.md`` (and ``.csv``).
 
 import argparse
 import csv
-import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _data import DEFAULT_DATA_DIR  # noqa: E402
-from paper import Config, _prepare_data, train_network  # noqa: E402
+from sklearn_corenet import CoreNetCompressor
 
-from sklearn_corenet import CoreNetCompressor  # noqa: E402
+from ._common import (
+    CACHE_DIR,
+    DEFAULT_DATA_DIR,
+    RESULTS_DIR,
+    Recipe,
+    command_line,
+    prepare_data,
+    train_network,
+)
 
-RESULTS = Path(__file__).parent / "results"
 ONE_SHOT = {
     "magnitude (global, paper baseline)": {"method": "magnitude"},
     "magnitude + lstsq": {"method": "magnitude", "reweight": "lstsq"},
@@ -173,31 +181,33 @@ def main(argv=None):
     parser.add_argument("--fine-tune-settings", default="0.05:5,0.03:15,0.02:15",
                         help="keep ratio:epochs pairs, comma-separated")
     parser.add_argument("--hidden", default="500,350,200", help="hidden widths of the network")
-    parser.add_argument("--cache", type=Path, default=Path(__file__).parent / "cache")
-    parser.add_argument("--output", type=Path, default=RESULTS / "beyond_paper.md")
+    parser.add_argument("--epochs", type=int, default=Recipe.epochs,
+                        help="training epochs of the network (the paper's 30 by default)")
+    parser.add_argument("--cache", type=Path, default=CACHE_DIR)
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "beyond_paper.md")
     args = parser.parse_args(argv)
-    config = Config()
+    recipe = replace(Recipe(), epochs=args.epochs)
     results, flat = {}, []
     for dataset in args.datasets:
-        X_train, y_train, X_test, y_test, _ = _prepare_data(dataset, config, args.data_dir)
+        X_train, y_train, X_test, y_test, _ = prepare_data(dataset, recipe, args.data_dir)
         hidden = tuple(int(w) for w in args.hidden.split(","))
-        model, _, _ = train_network(dataset, hidden, X_train, y_train, config, args.cache, print)
+        model, _, _ = train_network(dataset, hidden, X_train, y_train, recipe, args.cache, print)
         base = model.score(X_test, y_test)
         print(f"{dataset}: test accuracy {base:.4f}", flush=True)
-        rows = one_shot(model, X_train, X_test, y_test, (0.05, 0.1, 0.2, 0.3), args.trials, config.calibration_size,
+        rows = one_shot(model, X_train, X_test, y_test, (0.05, 0.1, 0.2, 0.3), args.trials, recipe.calibration_size,
                         args.rerun)
         if not args.skip_fine_tuning and dataset in args.fine_tune_datasets:
             settings = [(float(k), int(e)) for k, e in (p.split(":") for p in args.fine_tune_settings.split(","))]
             rows += fine_tuned(model, X_train, y_train, X_test, y_test, settings,
-                               args.fine_tune_trials, config.calibration_size, args.rerun)
+                               args.fine_tune_trials, recipe.calibration_size, args.rerun)
         if args.rerun is not None:
             rows = _kept_rows(args.output.with_suffix(".csv"), dataset, args.rerun) + rows
         results[dataset] = (base, rows)
         flat += [{"dataset": dataset, **r} for r in rows]
-    command = "python benchmarks/beyond_paper.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    source = "" if args.rerun is None else " (the other rows: from the earlier run of `python benchmarks/beyond_paper.py`)"
+    command = command_line("beyond_paper", argv)
+    source = "" if args.rerun is None else f" (the other rows: from the earlier run of `{command_line('beyond_paper', [])}`)"
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(markdown(results, command.strip(), args.hidden.replace(",", "-"), source))
+    args.output.write_text(markdown(results, command, args.hidden.replace(",", "-"), source))
     with open(args.output.with_suffix(".csv"), "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(flat[0]))
         writer.writeheader()

@@ -2,11 +2,12 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/grid_search.py
+    python -m benchmarks.grid_search
+    python -m benchmarks.grid_search --n-samples 600 --configs auto --output /tmp/grid.md  # a smoke run
 
 Writes ``benchmarks/results/grid_search.md``. A 784-300-300-10
 ``MLPClassifier`` is trained once on Fashion-MNIST (``../shared/data``, see
-``benchmarks/_data.py``; the 8x8 digits bundled with scikit-learn, upsampled
+``benchmarks/_common.py``; the 8x8 digits bundled with scikit-learn, upsampled
 to 28x28, when that folder is missing) and frozen. The benchmark compares
 
 * 3 single-budget fits: ``GridSearchCV`` over one ``keep_ratio``, 3 folds,
@@ -28,7 +29,6 @@ most twice the time of the 3 single-budget fits. Each timing is the best of
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 import warnings
@@ -45,7 +45,14 @@ from sklearn.neural_network import MLPClassifier
 
 from sklearn_corenet import CoreNetClassifier, CoreNetCompressor, kept_fraction_scorer
 
-RESULTS = Path(__file__).parent / "results"
+from ._common import (
+    DEFAULT_DATA_DIR,
+    RESULTS_DIR,
+    MissingDataError,
+    command_line,
+    load_dataset,
+)
+
 BUDGETS = [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7]
 CONFIGS = {
     "corenet++": {"method": "corenet++"},
@@ -57,11 +64,9 @@ CONFIGS = {
 def load_data(n_samples):
     """(X, y, name): Fashion-MNIST training images, or upsampled digits."""
     try:
-        from _data import DEFAULT_DATA_DIR, load_dataset
-
         X, y, _, _ = load_dataset(DEFAULT_DATA_DIR, "fashion-mnist")
         name = "Fashion-MNIST"
-    except (ImportError, FileNotFoundError):
+    except MissingDataError:
         digits = load_digits()
         X = zoom(digits.images, (1, 3.5, 3.5), order=1).reshape(len(digits.images), -1) / 16
         y, name = digits.target, "digits upsampled to 28x28"
@@ -119,7 +124,7 @@ def main():
     parser.add_argument("--n-samples", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--output", type=Path, default=RESULTS / "grid_search.md")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "grid_search.md")
     args = parser.parse_args()
 
     X, y, data_name = load_data(args.n_samples)
@@ -148,7 +153,7 @@ def main():
     lines = [
         "# Grid search over budgets: cost with a frozen network and `memory`",
         "",
-        "Command: `" + " ".join([".venv/bin/python benchmarks/grid_search.py", *sys.argv[1:]]) + "`",
+        f"Command: `{command_line('grid_search')}`",
         "",
         f"Data: {data_name}, {X.shape[0]} rows x {X.shape[1]} features; network "
         f"784-300-300-10 `MLPClassifier` trained once ({train_time:.0f} s), then "

@@ -2,93 +2,123 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/selection_ablation.py              # one-shot table
-    .venv/bin/python benchmarks/selection_ablation.py --fine-tune  # + fine-tuning starts
+    python -m benchmarks.selection_ablation              # one-shot table
+    python -m benchmarks.selection_ablation --fine-tune  # + fine-tuning starts
+    python -m benchmarks.selection_ablation --epochs 2 --keep-ratios 0.1  # a smoke run
 
 Trains (or loads from ``benchmarks/cache``) a 784-300-300-10 MNIST network with
 the paper's recipe, takes 1,000 calibration points from the training set, keeps
 the top edges by each score under each layer split, and reports the accuracy
 drop without and with the least-squares re-fit. Prints the rows that
 ``docs/choosing_a_method.md`` tabulates.
+
+Each (score, split) pair is a :class:`sklearn_corenet.SelectionMethod` passed
+to ``CoreNetCompressor(method=..., reweight="none" or "lstsq")``; the
+sensitivities come from 300 of the calibration points (``calibration_size``),
+the re-fit uses all of them.
 """
 
 import argparse
-import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _data import DEFAULT_DATA_DIR  # noqa: E402
-from paper import Config, _prepare_data, train_network  # noqa: E402
+from sklearn_corenet import METHODS, CoreNetCompressor, SelectionMethod
 
-from sklearn_corenet import CoreNetCompressor  # noqa: E402
-from sklearn_corenet._compressor import _assemble  # noqa: E402
-from sklearn_corenet._methods import global_magnitude_masks  # noqa: E402
-from sklearn_corenet._reweight import lstsq_reweight  # noqa: E402
-from sklearn_corenet._sensitivity import augmented_weights, compute_layer_statistics  # noqa: E402
-from sklearn_corenet._sklearn_adapter import network_from_sklearn  # noqa: E402
-from sklearn_corenet._sparse_mlp import SparseMLPClassifier  # noqa: E402
+from ._common import CACHE_DIR, DEFAULT_DATA_DIR, Recipe, prepare_data, train_network
+
+SCORES = ("magnitude", "sensitivity", "wanda", "obs")
+SPLITS = ("per layer", "global", "magnitude split")
 
 
-def scores(kind, weights, inputs, statistics):
-    out = []
-    for layer, W in enumerate(weights):
-        A = inputs[layer]
-        if kind == "magnitude":
-            out.append(np.abs(W))
-        elif kind == "sensitivity":
-            out.append(statistics[layer].sensitivity.astype(float))
-        elif kind == "wanda":
-            out.append(np.abs(W) * np.sqrt(np.mean(A**2, axis=0))[:, np.newaxis])
-        elif kind == "obs":
+def edge_scores(score, problem):
+    """Importance of every edge of every layer, shape (n_in + 1, n_out) each.
+
+    "magnitude": |w|; "sensitivity": the empirical sensitivity; "wanda":
+    |w| times the RMS of its input over the calibration points; "obs": the
+    saliency w² / [H⁻¹]_jj of Optimal Brain Surgeon, H the (damped) second
+    moment of the layer's inputs.
+    """
+    if score == "sensitivity":
+        return [stats.sensitivity.astype(float) for stats in problem.statistics]
+    if score == "magnitude":
+        return [np.abs(W) for W in problem.weights]
+    inputs = [np.hstack([A, np.ones((len(A), 1))]) for A in problem.network.hidden_activations(problem.X)]
+    scores = []
+    for W, A in zip(problem.weights, inputs, strict=True):
+        if score == "wanda":
+            scores.append(np.abs(W) * np.sqrt(np.mean(A**2, axis=0))[:, np.newaxis])
+        else:
             H = A.T @ A / len(A)
             H += 1e-2 * np.mean(np.diag(H)) * np.eye(len(H))
-            out.append(W**2 / np.diag(np.linalg.inv(H))[:, np.newaxis])
-    return out
+            scores.append(W**2 / np.diag(np.linalg.inv(H))[:, np.newaxis])
+    return scores
 
 
-def select(score, weights, keep_ratio, split):
-    total = sum(W.size for W in weights)
-    if split == "per layer":
-        counts = [int(round(keep_ratio * s.size)) for s in score]
-    elif split == "global":
-        values = np.concatenate([s.ravel() for s in score])
-        threshold = np.partition(values, values.size - int(round(keep_ratio * total)))[values.size - int(round(keep_ratio * total))]
-        return [s >= threshold for s in score]
-    else:  # the layer split of global magnitude pruning
-        counts = [int(m.sum()) for m in global_magnitude_masks(weights, int(round(keep_ratio * total)))]
-    return [s >= np.partition(s.ravel(), s.size - k)[s.size - k] for s, k in zip(score, counts, strict=True)]
+class ScoreSelection(SelectionMethod):
+    """Keep the edges of highest ``score`` under the layer ``split``.
+
+    "per layer": every layer keeps the same fraction of its edges; "global":
+    the highest scores over all layers together; "magnitude split": every
+    layer keeps as many edges as global magnitude pruning leaves it, its
+    highest-scoring ones.
+    """
+
+    in_paper = False
+
+    def __init__(self, score, split):
+        self.score = score
+        self.split = split
+        self.name = f"{score}, {split}"
+        self.needs_statistics = score == "sensitivity"
+
+    def select(self, problem, budget):
+        scores = edge_scores(self.score, problem)
+        if self.split == "global":
+            values = np.concatenate([s.ravel() for s in scores])
+            threshold = np.partition(values, values.size - budget)[values.size - budget]
+            masks = [s >= threshold for s in scores]
+        else:
+            if self.split == "per layer":
+                fraction = budget / sum(W.size for W in problem.weights)
+                counts = [int(round(fraction * s.size)) for s in scores]
+            else:
+                kept = METHODS["magnitude"].select(problem, budget)
+                counts = [int(np.count_nonzero(W)) for W in kept]
+            masks = [s >= np.partition(s.ravel(), s.size - k)[s.size - k] for s, k in zip(scores, counts, strict=True)]
+        return [np.where(mask, W, 0) for mask, W in zip(masks, problem.weights, strict=True)]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--cache", type=Path, default=Path(__file__).parent / "cache")
+    parser.add_argument("--cache", type=Path, default=CACHE_DIR)
+    parser.add_argument("--epochs", type=int, default=Recipe.epochs,
+                        help="training epochs of the network (the paper's 30 by default)")
+    parser.add_argument("--keep-ratios", nargs="+", type=float, default=[0.05, 0.1])
     parser.add_argument("--fine-tune", action="store_true")
     args = parser.parse_args(argv)
-    config = Config()
-    X_train, y_train, X_test, y_test, calibration = _prepare_data("mnist", config, args.data_dir)
-    model, _, _ = train_network("mnist", (300, 300), X_train, y_train, config, args.cache, print)
+    recipe = replace(Recipe(), epochs=args.epochs)
+    X_train, y_train, X_test, y_test, calibration = prepare_data("mnist", recipe, args.data_dir)
+    model, _, _ = train_network("mnist", (300, 300), X_train, y_train, recipe, args.cache, print)
     base = model.score(X_test, y_test)
     print(f"test accuracy {base:.4f}")
-    network = network_from_sklearn(model)
-    weights = [augmented_weights(W, b) for W, b in zip(network.coefs, network.intercepts, strict=True)]
-    inputs = [np.hstack([A, np.ones((len(A), 1))]) for A in network.hidden_activations(calibration)]
-    statistics = compute_layer_statistics(network, calibration[:300])
-    active = [np.ones(W.shape[1], dtype=bool) for W in weights]
 
-    def drop(layers):
-        compressed = SparseMLPClassifier._from_network(_assemble(network, layers, active), network.n_params)
+    def drop(method, keep_ratio, reweight):
+        # the sensitivities depend on the network and S only: cached across fits
+        compressor = CoreNetCompressor(method=method, keep_ratio=keep_ratio, reweight=reweight,
+                                       calibration_size=300, memory=str(args.cache / "statistics"),
+                                       random_state=0)
+        compressed = compressor.fit_transform(model, calibration)
         return 100 * (base - compressed.score(X_test, y_test))
 
-    for keep_ratio in (0.05, 0.1):
-        for kind in ("magnitude", "sensitivity", "wanda", "obs"):
-            for split in ("per layer", "global", "magnitude split"):
-                masks = select(scores(kind, weights, inputs, statistics), weights, keep_ratio, split)
-                layers = [np.where(m, W, 0) for m, W in zip(masks, weights, strict=True)]
-                refit = lstsq_reweight(network, layers, calibration)
-                print(f"{keep_ratio:.2f} {kind:12s} {split:16s} no re-fit {drop(layers):6.2f}  lstsq {drop(refit):6.2f}", flush=True)
+    for keep_ratio in args.keep_ratios:
+        for score in SCORES:
+            for split in SPLITS:
+                method = ScoreSelection(score, split)
+                plain, refit = drop(method, keep_ratio, "none"), drop(method, keep_ratio, "lstsq")
+                print(f"{keep_ratio:.2f} {score:12s} {split:16s} no re-fit {plain:6.2f}  lstsq {refit:6.2f}", flush=True)
 
     if args.fine_tune:
         starts = {"magnitude": ({"method": "magnitude"}, "current"),

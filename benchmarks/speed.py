@@ -2,7 +2,8 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/speed.py            # or: make bench
+    python -m benchmarks.speed              # or: make bench
+    python -m benchmarks.speed --repeat 1 --output /tmp/speed.md
 
 Writes ``benchmarks/results/speed.md``. Networks have He-initialised random
 weights (timings do not depend on training); calibration data are standard
@@ -11,46 +12,16 @@ expensive case. Every timing is the best of ``--repeat`` runs.
 """
 
 import argparse
-import gc
 import pickle
-import platform
-import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import sklearn
-from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import LabelBinarizer
 
 from sklearn_corenet import CoreNetCompressor
 
-RESULTS = Path(__file__).parent / "results"
-
-
-def random_mlp(sizes, seed=0):
-    """An MLPClassifier with He-initialised weights, ready to predict."""
-    rng = np.random.default_rng(seed)
-    mlp = MLPClassifier(hidden_layer_sizes=sizes[1:-1])
-    mlp.coefs_ = [rng.normal(scale=np.sqrt(2 / a), size=(a, b)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-    mlp.intercepts_ = [rng.normal(scale=0.01, size=b) for b in sizes[1:]]
-    mlp.n_outputs_ = sizes[-1]
-    mlp.n_layers_ = len(sizes)
-    mlp.out_activation_ = "softmax"
-    mlp.classes_ = np.arange(sizes[-1])
-    mlp._label_binarizer = LabelBinarizer().fit(mlp.classes_)
-    mlp.n_features_in_ = sizes[0]
-    return mlp
-
-
-def best_time(function, repeat):
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from ._common import RESULTS_DIR, best_time, command_line, emit, machine, random_mlp
 
 
 def compression_time(sizes, n_points, repeat, **params):
@@ -97,24 +68,18 @@ def predict_times(sizes, keep_ratio, batches, repeat):
     return rows, size_ratio
 
 
-def emit(lines, *new):
-    """Append lines to a report and print them as they come."""
-    lines.extend(new)
-    print("\n".join(new), flush=True)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--output", type=Path, default=RESULTS / "speed.md")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "speed.md")
     args = parser.parse_args(argv)
 
     small, large = [784, 300, 300, 10], [784, 1000, 1000, 1000, 10]
     lines = [
         "# Core compressor: speed, memory, size",
         "",
-        f"Command: `.venv/bin/python benchmarks/speed.py` (best of {args.repeat}). "
-        f"Machine: {platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"Command: `{command_line('speed', argv)}` (best of {args.repeat}). "
+        f"Machine: {machine()}, "
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}.",
         "",
         "## fit + transform, 300 calibration points",
