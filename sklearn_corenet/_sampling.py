@@ -210,8 +210,19 @@ class SamplingPlan:
         return whole_from
 
     def draws_for(self, c):
-        """m_r = ceil(c · α_r), as int64."""
-        return np.ceil(np.asarray(c) * self.allocation).astype(np.int64)
+        """m_r = ceil(c · α_r), as int64: the draws p with p / α_r < c.
+
+        Computed as the entry thresholds are (``p / α_r``), so that the draws
+        taken at c and the entries counted below c agree to the last bit.
+        """
+        c = np.asarray(c, dtype=np.float64)
+        alpha = self.allocation
+        m = np.ceil(c * alpha)
+        drawing = alpha > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = np.where(drawing & (m / alpha < c), m + 1, m)
+            m = np.where(drawing & (m >= 1) & ((m - 1) / alpha >= c), m - 1, m)
+        return m.astype(np.int64)
 
     def to_layer(self, values):
         """Map per-(row, col) values of shape (n_rows, n_cols) onto the layer.
@@ -314,7 +325,12 @@ class DrawSequence:
         rows, thresholds : ndarray
             The row of each such edge and its threshold.
         """
-        return self._entries
+        return self._entries[:2]
+
+    def entry_layer_index(self):
+        """Flat index into the layer's (n_in + 1, n_out) matrix of every entry
+        of :meth:`entry_thresholds`, in the same order."""
+        return self._entries[2]
 
     @cached_property
     def _entries(self):
@@ -332,7 +348,8 @@ class DrawSequence:
             whole = np.where(plan.probabilities[reachable] > 0, whole_from[reachable, np.newaxis], np.inf)
             block[reachable] = np.minimum(block[reachable], whole)
         keys = np.flatnonzero(np.isfinite(thresholds))
-        return keys // plan.n_cols, thresholds[keys]
+        rows, cols = keys // plan.n_cols, keys % plan.n_cols
+        return rows, thresholds[keys], plan.layer_index(rows, cols)
 
     def counts(self, c):
         """Draw counts per (row, col) when rows take their first m_r(c) draws."""

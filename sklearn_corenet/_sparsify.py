@@ -97,16 +97,22 @@ class LayerSampler:
 
     def thresholds(self, choice):
         """Entry thresholds of the chosen trial of every neuron."""
-        parts = []
-        neuron_of_row = self.plan.neuron_of_row() if self.plan.layout == "neuron" else None
+        return self.entries(choice)[0]
+
+    def entries(self, choice):
+        """Thresholds and flat layer indices of the entries of the chosen
+        trial of every neuron (column of the layer)."""
+        thresholds, indices = [], []
+        n_out = self.weights.shape[1]
         for t, sequence in enumerate(self.trials):
-            rows, values = sequence.entry_thresholds()
-            if neuron_of_row is not None:
-                values = values[choice[neuron_of_row[rows]] == t]
-            elif t:
-                continue
-            parts.append(values)
-        return np.concatenate(parts) if parts else np.empty(0)
+            _, values = sequence.entry_thresholds()
+            index = sequence.entry_layer_index()
+            chosen = choice[index % n_out] == t
+            thresholds.append(values[chosen])
+            indices.append(index[chosen])
+        if not thresholds:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        return np.concatenate(thresholds), np.concatenate(indices)
 
 
 def sparsify_theory(plans, weights, sample_sizes, rng, n_trials=1, inputs=None):
@@ -197,9 +203,34 @@ def _choose(samplers, budget, c_max, n_trials, needed=None):
     choices = [np.zeros(s.weights.shape[1], dtype=int) for s in samplers]
     c = solve(choices)
     if n_trials == 1:
-        return [s.candidate(0, c) for s in samplers], c
-    choices = [s.choose(c)[1] for s in samplers]
-    c = solve(choices)
-    if c is None:
-        return None
-    return [s.chosen(ch, c) for s, ch in zip(samplers, choices, strict=True)], c
+        layers = [s.candidate(0, c) for s in samplers]
+    else:
+        choices = [s.choose(c)[1] for s in samplers]
+        c = solve(choices)
+        if c is None:
+            return None
+        layers = [s.chosen(ch, c) for s, ch in zip(samplers, choices, strict=True)]
+    return _trim_tie(layers, samplers, choices, c, budget), c
+
+
+def _trim_tie(layers, samplers, choices, c, budget):
+    """Keep exactly ``budget`` entries when the last ones entered together.
+
+    A row that becomes whole adds all its not yet drawn edges at one value
+    of the allocation constant; when they take the count past the budget,
+    the row keeps its largest of them (at their original weights, as a
+    whole row does) and drops the smallest.
+    """
+    surplus = sum(int(np.count_nonzero(W)) for W in layers) - budget
+    if surplus <= 0:
+        return layers
+    parts = [s.entries(ch) for s, ch in zip(samplers, choices, strict=True)]
+    last = max(float(np.max(t[t < c], initial=-np.inf)) for t, _ in parts)
+    candidates = [(layer, index[thresholds == last]) for layer, (thresholds, index) in enumerate(parts)]
+    magnitude = np.concatenate([np.abs(layers[layer].ravel()[index]) for layer, index in candidates])
+    owner = np.concatenate([np.full(index.size, layer) for layer, index in candidates])
+    flat = np.concatenate([index for _, index in candidates])
+    drop = np.argsort(magnitude, kind="stable")[:surplus]
+    for layer in np.unique(owner[drop]):
+        layers[layer].ravel()[flat[drop][owner[drop] == layer]] = 0
+    return layers
