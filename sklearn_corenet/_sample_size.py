@@ -92,15 +92,19 @@ def epsilon_for_allocation(c, allocation_scale, downstream, constants):
 def expected_kept(plans, c, fixed=0, slope=False):
     """Expected number of distinct kept entries: Σ_r Σ_j 1 − (1 − q_rj)^{m_r(c)}.
 
+    Rows whose sample size keeps them whole count every edge.
+
     With ``slope=True`` also returns its derivative in c with m_r = c α_r
     taken as continuous, Σ_r Σ_j −(1 − q_rj)^{m_r} log(1 − q_rj) α_r.
     """
     total, derivative = float(fixed), 0.0
     for plan in plans:
-        _, log_miss = plan.support_log_miss
+        entry_rows, log_miss = plan.support_log_miss
         allocation = plan.entry_allocation
         # m_r(c) = ceil(c α_r) per edge, as SamplingPlan.draws_for computes it
         missed = np.exp(np.ceil(c * allocation) * log_miss)
+        # a row past its whole size keeps every edge (SamplingPlan.complete_rows)
+        missed[plan.complete_rows(np.ceil(c * plan.allocation))[entry_rows]] = 0.0
         total += float(missed.size - missed.sum())
         if slope:
             derivative -= float((missed * log_miss) @ allocation)

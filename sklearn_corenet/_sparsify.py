@@ -226,6 +226,10 @@ def _trim_tie(layers, samplers, choices, c, budget):
         return layers
     parts = [s.entries(ch) for s, ch in zip(samplers, choices, strict=True)]
     last = max(float(np.max(t[t < c], initial=-np.inf)) for t, _ in parts)
+    if last <= 0:
+        # every row's first draw enters at 0: below one edge per row the
+        # budget cannot be met (the compressor warns, and keeps them all)
+        return layers
     candidates = [(layer, index[thresholds == last]) for layer, (thresholds, index) in enumerate(parts)]
     magnitude = np.concatenate([np.abs(layers[layer].ravel()[index]) for layer, index in candidates])
     owner = np.concatenate([np.full(index.size, layer) for layer, index in candidates])

@@ -139,9 +139,11 @@ def test_expected_kept_by_hand():
     plan = _two_row_plan()
     # c = 1: m = (1, 2); kept = [2 − (½ + ½)] + [3 − (0.8² + 0.7² + 0.5²)] = 1 + 1.62
     assert expected_kept([plan], 1.0) == pytest.approx(2.62, rel=1e-12)
-    # c = 1.5: m = (⌈1.5⌉, 3) = (2, 3); kept = [2 − 2 · ¼] + [3 − (0.512 + 0.343 + 0.125)]
-    assert expected_kept([plan], 1.5) == pytest.approx(3.52, rel=1e-12)
-    assert expected_kept([plan], 1.5, fixed=5) == pytest.approx(8.52, rel=1e-12)
+    # c = 1.5: m = (⌈1.5⌉, 3) = (2, 3); row 0 is whole at 2 draws (2 · ½² ≤ ½
+    # edge expected missed) and keeps both edges: kept = 2 + [3 − (0.512 + 0.343 + 0.125)]
+    assert plan.complete_rows(plan.draws_for(1.5)).tolist() == [True, False]
+    assert expected_kept([plan], 1.5) == pytest.approx(4.02, rel=1e-12)
+    assert expected_kept([plan], 1.5, fixed=5) == pytest.approx(9.02, rel=1e-12)
     # its slope in c: −Σ (1 − q)^m log(1 − q) α
     value, slope = expected_kept([plan], 1.0, slope=True)
     expected_slope = -(2 * 0.5 * np.log(0.5)) - 2 * (0.64 * np.log(0.8) + 0.49 * np.log(0.7) + 0.25 * np.log(0.5))
