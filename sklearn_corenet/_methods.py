@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import StrOptions
 from ._method_base import Method, SamplingMethod, SelectionMethod
 from ._network import chunk_rows
 from ._sampling import matrix_plan, neuron_plan
+from ._sensitivity import sensitivity_row_sums
 from ._structured import NeuronPruning
 
 __all__ = ["METHODS", "Method", "SamplingMethod", "SelectionMethod", "get_method", "register_method"]
@@ -34,11 +35,7 @@ class CoreNet(SamplingMethod):
 
     def allocation(self, scores, W, stats):
         """α per neuron and sign: the row sums S_i+ and S_i- (m_i ∝ S_i, Alg. 2, line 6)."""
-        sign = np.sign(W)
-        return np.vstack([
-            np.where(sign > 0, scores, 0).sum(axis=0),
-            np.where(sign < 0, scores, 0).sum(axis=0),
-        ])
+        return sensitivity_row_sums(scores, W)
 
     def plans(self, problem, layer_scale):
         plans = []

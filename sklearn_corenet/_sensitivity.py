@@ -39,25 +39,20 @@ class LayerStatistics:
     alive : ndarray of bool of shape (n_out,)
         Whether the neuron's activation is non-zero on at least one point of S
         (meaningful for hidden layers).
-    signed_inputs : bool
-        Whether the layer's inputs took negative values on S, so that the
-        positive/negative split of Appendix A.2.4 was used.
-    weight_sign : ndarray of int8 of shape (n_in + 1, n_out)
-        Sign of every edge (bias last), which splits a row into W+ and W-.
     """
 
     sensitivity: np.ndarray
     relative_condition: np.ndarray
     alive: np.ndarray
-    signed_inputs: bool
-    weight_sign: np.ndarray
 
-    @property
-    def row_sums(self):
-        """S_i+ and S_i- (Alg. 2, line 2): array of shape (2, n_out)."""
-        positive = np.where(self.weight_sign > 0, self.sensitivity, 0).sum(axis=0)
-        negative = np.where(self.weight_sign < 0, self.sensitivity, 0).sum(axis=0)
-        return np.vstack([positive, negative])
+
+def sensitivity_row_sums(sensitivity, weights):
+    """S_i+ and S_i- (Alg. 2, line 2): per neuron, the sensitivities of its
+    positive and of its negative edges summed; array of shape (2, n_out)."""
+    return np.vstack([
+        np.where(weights > 0, sensitivity, 0).sum(axis=0),
+        np.where(weights < 0, sensitivity, 0).sum(axis=0),
+    ])
 
 
 def augmented_weights(W, b):
@@ -69,16 +64,15 @@ def _split_inputs(A):
     """Inputs with a constant-1 column, split into non-negative parts (A.2.4).
 
     Returns the non-negative point set whose rows are a_pos(x) and a_neg(x)
-    for every x (only a_pos when no input is negative), and whether a split
-    happened.
+    for every x (only a_pos when no input is negative).
     """
     ones = np.ones((A.shape[0], 1), dtype=A.dtype)
     if np.any(A < 0):
         zeros = np.zeros_like(ones)
         positive = np.hstack([np.maximum(A, 0), ones])
         negative = np.hstack([np.maximum(-A, 0), zeros])
-        return np.vstack([positive, negative]), True
-    return np.hstack([A, ones]), False
+        return np.vstack([positive, negative])
+    return np.hstack([A, ones])
 
 
 def _max_product_block(points, inverse, out):
@@ -187,7 +181,6 @@ def compute_layer_statistics(
     maxima = [(np.zeros_like(W), np.zeros_like(W)) for W in weights]
     condition_sums = [np.zeros(W.shape[1], dtype=np.float64) for W in weights]
     alive = [np.zeros(W.shape[1], dtype=bool) for W in weights]
-    signed = [False] * len(weights)
 
     chunk = _chunk_rows(network, X.shape[0], working_memory)
     batches = list(gen_batches(X.shape[0], chunk))
@@ -198,8 +191,7 @@ def compute_layer_statistics(
         activations = network.hidden_activations(X[batch])
         for layer, A in enumerate(activations):
             progress.update()
-            points, split = _split_inputs(A)
-            signed[layer] |= split
+            points = _split_inputs(A)
             for part, maximum in zip(parts[layer], maxima[layer], strict=True):
                 inverse = _safe_inverse(points @ part)
                 max_product(points, inverse, maximum, n_jobs=n_jobs)
@@ -213,7 +205,7 @@ def compute_layer_statistics(
     alive[-1][:] = True
 
     statistics = []
-    for layer, W in enumerate(weights):
+    for layer in range(len(weights)):
         positive, negative = parts[layer]
         max_positive, max_negative = maxima[layer]
         sensitivity = positive * max_positive + negative * max_negative
@@ -222,8 +214,6 @@ def compute_layer_statistics(
                 sensitivity=sensitivity,
                 relative_condition=condition_sums[layer] / X.shape[0],
                 alive=alive[layer],
-                signed_inputs=signed[layer],
-                weight_sign=np.sign(W).astype(np.int8),
             )
         )
     return statistics

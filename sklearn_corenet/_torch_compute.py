@@ -47,14 +47,14 @@ def _split_inputs(A):
     """Inputs with a constant-1 column, split into non-negative parts (A.2.4).
 
     Returns the point set whose rows are a_pos(x) and a_neg(x) for every x
-    (only a_pos when no input is negative), and whether a split happened.
+    (only a_pos when no input is negative).
     """
     ones = A.new_ones((A.shape[0], 1))
     if bool((A < 0).any()):
         positive = torch.cat([torch.relu(A), ones], dim=1)
         negative = torch.cat([torch.relu(-A), torch.zeros_like(ones)], dim=1)
-        return torch.cat([positive, negative]), True
-    return torch.cat([A, ones], dim=1), False
+        return torch.cat([positive, negative])
+    return torch.cat([A, ones], dim=1)
 
 
 def _safe_inverse(D):
@@ -179,7 +179,6 @@ def _statistics(network, X, delta_cap, working_memory, device, verbose):
     maxima = [torch.zeros_like(part) for part in parts]
     condition_sums = [torch.zeros(W.shape[1], dtype=torch.float64, device=device) for W in weights]
     alive = [torch.zeros(W.shape[1], dtype=torch.bool, device=device) for W in weights]
-    signed = [False] * len(weights)
     sparse_reduction = device.type in _SPARSE_REDUCTION_DEVICES
 
     chunk = _chunk_rows(network, X.shape[0], working_memory)
@@ -192,8 +191,7 @@ def _statistics(network, X, delta_cap, working_memory, device, verbose):
         activations = _hidden_activations(network, rows, weights)
         for layer, A in enumerate(activations):
             progress.update()
-            points, split = _split_inputs(A)
-            signed[layer] |= split
+            points = _split_inputs(A)
             inverse = _safe_inverse(points @ parts[layer])
             if sparse_reduction:
                 max_product_sparse(_transposed_csr(points), inverse, maxima[layer])
@@ -218,8 +216,6 @@ def _statistics(network, X, delta_cap, working_memory, device, verbose):
                 sensitivity=sensitivity.cpu().numpy(),
                 relative_condition=(condition_sums[layer] / X.shape[0]).cpu().numpy(),
                 alive=alive[layer].cpu().numpy(),
-                signed_inputs=signed[layer],
-                weight_sign=np.sign(W).astype(np.int8),
             )
         )
     return statistics

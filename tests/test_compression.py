@@ -83,7 +83,7 @@ def _plan_arrays(plan):
     arrays = [*problem.weights, problem.X, *problem.active, *problem.network.coefs, *problem.network.intercepts]
     arrays += problem.held_out_inputs or []
     for stats in problem.statistics or []:
-        arrays += [stats.sensitivity, stats.relative_condition, stats.alive, stats.weight_sign]
+        arrays += [stats.sensitivity, stats.relative_condition, stats.alive]
     for sampling_plan in plan.sampling_plans or []:
         arrays += [sampling_plan.probabilities, sampling_plan.allocation]
     arrays += list(plan.sample_sizes) + [plan.layer_epsilons]

@@ -14,7 +14,11 @@ from sklearn_corenet._sample_size import (
     theory_sample_sizes,
 )
 from sklearn_corenet._sampling import SamplingPlan, multinomial_counts, neuron_plan
-from sklearn_corenet._sensitivity import augmented_weights, compute_layer_statistics
+from sklearn_corenet._sensitivity import (
+    augmented_weights,
+    compute_layer_statistics,
+    sensitivity_row_sums,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,7 @@ def layer():
     X = rng.normal(size=(20, 12))
     stats = compute_layer_statistics(network, X)[0]
     W = augmented_weights(network.coefs[0], network.intercepts[0])
-    plan = neuron_plan(stats.sensitivity, np.sign(W), stats.row_sums)
+    plan = neuron_plan(stats.sensitivity, np.sign(W), sensitivity_row_sums(stats.sensitivity, W))
     inputs = np.hstack([X, np.ones((20, 1))])
     return plan, W, inputs
 

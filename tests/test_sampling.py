@@ -8,7 +8,11 @@ from sklearn_corenet._sampling import (
     neuron_plan,
     reweighting_factors,
 )
-from sklearn_corenet._sensitivity import augmented_weights, compute_layer_statistics
+from sklearn_corenet._sensitivity import (
+    augmented_weights,
+    compute_layer_statistics,
+    sensitivity_row_sums,
+)
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +22,7 @@ def layer():
     X = rng.normal(size=(20, 12))
     stats = compute_layer_statistics(network, X)[0]
     W = augmented_weights(network.coefs[0], network.intercepts[0])
-    plan = neuron_plan(stats.sensitivity, np.sign(W), stats.row_sums)
+    plan = neuron_plan(stats.sensitivity, np.sign(W), sensitivity_row_sums(stats.sensitivity, W))
     inputs = np.hstack([X, np.ones((20, 1))])
     return plan, W, inputs
 

@@ -6,7 +6,11 @@ from sklearn_corenet._methods import METHODS
 from sklearn_corenet._network import Network, augment
 from sklearn_corenet._sample_size import solve_allocation
 from sklearn_corenet._sampling import draw_sequence, multinomial_counts, neuron_plan
-from sklearn_corenet._sensitivity import augmented_weights, compute_layer_statistics
+from sklearn_corenet._sensitivity import (
+    augmented_weights,
+    compute_layer_statistics,
+    sensitivity_row_sums,
+)
 from sklearn_corenet._sparsify import (
     LayerSampler,
     count_threshold,
@@ -22,7 +26,7 @@ def layer():
     X = rng.normal(size=(20, 12))
     stats = compute_layer_statistics(network, X)[0]
     W = augmented_weights(network.coefs[0], network.intercepts[0])
-    plan = neuron_plan(stats.sensitivity, np.sign(W), stats.row_sums)
+    plan = neuron_plan(stats.sensitivity, np.sign(W), sensitivity_row_sums(stats.sensitivity, W))
     inputs = np.hstack([X, np.ones((20, 1))])
     return plan, W, inputs
 
@@ -188,7 +192,7 @@ def test_amplified_theory_draw_never_worse_than_its_first_trial(network, seed):
     statistics = compute_layer_statistics(net, points)
     inputs = net.hidden_activations(held_out)
     for index, (W, stats) in enumerate(zip(weights, statistics, strict=True)):
-        plan = neuron_plan(stats.sensitivity, np.sign(W), stats.row_sums)
+        plan = neuron_plan(stats.sensitivity, np.sign(W), sensitivity_row_sums(stats.sensitivity, W))
         m = [np.maximum(np.ceil(0.3 * plan.allocation), 1).astype(np.int64)]
         # the first of five trials is the draw of one trial from an equal generator
         single = sparsify_theory([plan], [W], m, np.random.default_rng(seed), 1, [inputs[index]])[0]

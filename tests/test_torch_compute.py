@@ -52,9 +52,6 @@ def assert_same_statistics(expected, got, dtype):
             torch_stats.relative_condition, numpy_stats.relative_condition, **tolerance
         )
         np.testing.assert_array_equal(torch_stats.alive, numpy_stats.alive)
-        np.testing.assert_array_equal(torch_stats.weight_sign, numpy_stats.weight_sign)
-        assert torch_stats.signed_inputs is numpy_stats.signed_inputs
-        np.testing.assert_allclose(torch_stats.row_sums, numpy_stats.row_sums, **tolerance)
 
 
 @needs_torch
@@ -66,7 +63,6 @@ def test_same_statistics_as_numpy(dtype, activation):
     X = np.random.default_rng(1).normal(size=(40, 12)).astype(dtype)
     expected = compute_layer_statistics(network, X)
     got = compute_layer_statistics_torch(network, X)
-    assert got[0].signed_inputs
     assert_same_statistics(expected, got, dtype)
 
 
@@ -87,7 +83,6 @@ def test_non_negative_inputs_are_not_split():
     network = random_network()
     X = np.abs(np.random.default_rng(1).normal(size=(30, 12)))
     got = compute_layer_statistics_torch(network, X)
-    assert not got[0].signed_inputs
     assert_same_statistics(compute_layer_statistics(network, X), got, np.float64)
 
 
