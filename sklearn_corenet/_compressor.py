@@ -337,6 +337,39 @@ class CoreNetCompressor(BaseEstimator):
             compressed = self.transform()
         return CompressionSummary.from_estimator(compressed)
 
+    # -- a copy without the calibration data (saved by the meta-estimators) ----
+
+    def _without_calibration(self):
+        """A copy keeping the hyperparameters and the small fitted figures.
+
+        Left out: the private state (the plan, which holds the calibration
+        points and their activations, and whatever was drawn from it) and the
+        per-edge sensitivities, as large as the network. A fitted
+        ``CoreNetClassifier`` or ``CoreNetRegressor`` saves this copy as its
+        ``compressor_``, so that a saved model holds nothing of the
+        calibration data; ``transform`` on the copy needs a new ``fit``.
+        """
+        lean = type(self).__new__(type(self))
+        lean.__dict__.update(
+            (name, value)
+            for name, value in self.__dict__.items()
+            if not name.startswith("_") and name not in ("sensitivities_", "bias_sensitivities_")
+        )
+        return lean
+
+    def __getattr__(self, name):
+        # only reached for a missing attribute: say why when it is the private
+        # state that _without_calibration leaves out
+        state = self.__dict__
+        if name.startswith("_") and not name.startswith("__") and "n_params_" in state and "_plan" not in state:
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                f"this {type(self).__name__} was saved without its calibration data "
+                "(as the compressor_ of a CoreNetClassifier or CoreNetRegressor): "
+                "fit it again to draw or check a compressed network"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 def _torch_statistics(device):
     """The torch sensitivity function, or an ImportError naming the extra."""
