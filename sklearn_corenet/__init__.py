@@ -3,6 +3,7 @@
 The public names are re-exported here; the modules behind them are private.
 """
 
+from ._certificate import Certificate, certify
 from ._compressor import CoreNetCompressor
 from ._evaluation import compression_curve, plot_compression_curve, summarize_curve
 from ._meta import CoreNetClassifier, CoreNetRegressor
@@ -20,6 +21,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "METHODS",
+    "Certificate",
     "CompressionInfo",
     "CompressionSummary",
     "CoreNetClassifier",
@@ -31,6 +33,7 @@ __all__ = [
     "SparseMLPClassifier",
     "SparseMLPRegressor",
     "accuracy_drop",
+    "certify",
     "compression_curve",
     "kept_fraction_scorer",
     "make_kept_fraction_scorer",

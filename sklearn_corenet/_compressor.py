@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._adapters import network_from_model
+from ._certificate import DEFAULT_OUTPUT_FLOOR, ERRORS, certify_networks
 from ._compression import (
     CompressionSettings,
     build_sampling_plans,
@@ -23,11 +24,13 @@ from ._compression import (
     plan_compression,
 )
 from ._compressor_params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
+from ._held_out import row_keys
 from ._methods import METHODS, MethodOption, get_method
 from ._reweight import DEFAULT_RIDGE
 from ._sensitivity import DELTA_CAP, compute_layer_statistics
 from ._sparse_mlp import CompressionInfo, make_sparse_estimator
 from ._summary import CompressionSummary
+from ._target import Target, compress_to_target
 from ._validation import check_calibration_data, same_weights
 
 
@@ -75,6 +78,18 @@ class CoreNetCompressor(BaseEstimator):
     theoretical_nnz_ : int
         Theory mode: the bound Σ_i min(m_i, edges of row i) on kept
         parameters that the guarantee's sample sizes give.
+    certificate_ : Certificate or None
+        ``keep_ratio="certified"``: the certificate of the compressed network
+        on the held-out calibration rows (None in the other modes).
+    search_results_ : dict of ndarray or None
+        ``keep_ratio="certified"``: every budget tried, in order, with keys
+        ``keep_ratio``, ``budget``, ``nnz``, ``meets_target``,
+        ``epsilon_certified``, ``coverage``, ``coverage_lower``,
+        ``score_drop`` (NaN without targets) and ``seconds`` (None in the
+        other modes).
+    validation_size_ : int
+        Calibration rows held out to certify (0 unless
+        ``keep_ratio="certified"``).
     method_ : Method
         The compression method object ("auto" resolved).
     reweight_ : str
@@ -84,6 +99,7 @@ class CoreNetCompressor(BaseEstimator):
     --------
     CoreNetClassifier : Train, compress and predict in one estimator.
     SparseMLPClassifier : What ``transform`` returns for classifiers.
+    certify : Certify any compressed model on held-out points.
 
     Notes
     -----
@@ -92,6 +108,12 @@ class CoreNetCompressor(BaseEstimator):
     random input. The sample sizes that guarantee it (theory mode) grow with
     the product of the layers' Δ^ℓ; budget mode keeps the sampling
     distribution and its unbiasedness but lets the user fix the size.
+
+    ``keep_ratio="certified"`` checks the statement instead of deriving it:
+    ``fit`` holds out ``validation_fraction`` of the calibration rows,
+    compresses with the others at budgets searched on a geometric grid, and
+    keeps the smallest budget whose certificate on the held-out rows holds
+    (see :func:`certify`); ``transform`` returns that certified network.
 
     References
     ----------
@@ -113,12 +135,28 @@ class CoreNetCompressor(BaseEstimator):
     True
     >>> bool(sparse.score(X, y) > 0.9)
     True
+
+    Compression to a target, certified on held-out calibration rows:
+
+    >>> compressor = CoreNetCompressor(keep_ratio="certified", epsilon=0.3, delta=0.1,
+    ...                                random_state=0)
+    >>> sparse = compressor.fit_transform(mlp, X[:1000])
+    >>> compressor.certificate_.holds
+    True
+    >>> bool(sparse.keep_ratio_ < 1)
+    True
     """
 
     _parameter_constraints = {
         "epsilon": [Interval(Real, 0, 1, closed="neither")],
         "delta": [Interval(Real, 0, 1, closed="neither")],
-        "keep_ratio": [Interval(Real, 0, 1, closed="right"), None],
+        "keep_ratio": [Interval(Real, 0, 1, closed="right"), StrOptions({"theory", "certified"}), None],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+        "error": [StrOptions(set(ERRORS))],
+        "output_floor": [Interval(Real, 0, 1, closed="both")],
+        "score_tolerance": [Interval(Real, 0, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "search_step": [Interval(Real, 0, None, closed="neither")],
         # names are read from the registry when checked: methods can be
         # registered after import
         "method": [MethodOption()],
@@ -142,6 +180,12 @@ class CoreNetCompressor(BaseEstimator):
         epsilon=0.1,
         delta=0.1,
         keep_ratio=None,
+        confidence=0.95,
+        error="l1",
+        output_floor=DEFAULT_OUTPUT_FLOOR,
+        score_tolerance=None,
+        validation_fraction=0.3,
+        search_step=0.1,
         method="auto",
         reweight="auto",
         ridge=DEFAULT_RIDGE,
@@ -159,6 +203,12 @@ class CoreNetCompressor(BaseEstimator):
         self.epsilon = epsilon
         self.delta = delta
         self.keep_ratio = keep_ratio
+        self.confidence = confidence
+        self.error = error
+        self.output_floor = output_floor
+        self.score_tolerance = score_tolerance
+        self.validation_fraction = validation_fraction
+        self.search_step = search_step
         self.method = method
         self.reweight = reweight
         self.ridge = ridge
@@ -177,7 +227,7 @@ class CoreNetCompressor(BaseEstimator):
         """The method object and reweighting rule this fit uses."""
         method = self.method
         if isinstance(method, str) and method == "auto":
-            method = "corenet++" if self.keep_ratio is None else "wanda"
+            method = "corenet++" if self._theory_mode() else "wanda"
         method = get_method(method)
         reweight = method.reweights[0] if self.reweight == "auto" else self.reweight
         if reweight not in method.reweights:
@@ -190,6 +240,12 @@ class CoreNetCompressor(BaseEstimator):
             )
         return method, reweight
 
+    def _theory_mode(self):
+        return self.keep_ratio is None or (isinstance(self.keep_ratio, str) and self.keep_ratio == "theory")
+
+    def _certified_mode(self):
+        return isinstance(self.keep_ratio, str) and self.keep_ratio == "certified"
+
     # -- fit -------------------------------------------------------------------
 
     def fit(self, model, X, y=None):
@@ -200,9 +256,13 @@ class CoreNetCompressor(BaseEstimator):
         model : MLPClassifier, MLPRegressor, skorch net or torch.nn.Module
             A trained network; it is read, never modified.
         X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Calibration data P, as the model expects it.
-        y : None
-            Ignored.
+            Calibration data P, as the model expects it. With
+            ``keep_ratio="certified"``, ``validation_fraction`` of its
+            distinct rows are held out to certify and never compress.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets of ``X``: needed by ``score_tolerance``, and the
+            certificate then reports the score drop; ignored unless
+            ``keep_ratio="certified"``.
 
         Returns
         -------
@@ -226,12 +286,17 @@ class CoreNetCompressor(BaseEstimator):
         settings = CompressionSettings(
             epsilon=self.epsilon,
             delta=self.delta,
-            keep_ratio=self.keep_ratio,
+            keep_ratio=None if self._theory_mode() or self._certified_mode() else self.keep_ratio,
             n_trials=self.n_trials,
             calibration_size=self.calibration_size,
             allocation=self.allocation,
             K=self.K,
         )
+        sampling_plans = check_memory(self.memory).cache(build_sampling_plans)
+        if self._certified_mode():
+            return self._fit_to_target(
+                network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans
+            )
         plan = plan_compression(
             network,
             X,
@@ -239,9 +304,64 @@ class CoreNetCompressor(BaseEstimator):
             settings,
             random,
             statistics=statistics,
-            sampling_plans=check_memory(self.memory).cache(build_sampling_plans),
+            sampling_plans=sampling_plans,
         )
         self._set_fitted_attributes(plan, reweight, transform_seed)
+        self._certified = self.certificate_ = self.search_results_ = None
+        self._calibration_keys = None
+        self.validation_size_ = 0
+        return self
+
+    def _fit_to_target(
+        self, network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans
+    ):
+        """``keep_ratio="certified"``: search the sparsest budget that meets the target."""
+        keys = row_keys(X)
+        target = Target(
+            epsilon=self.epsilon,
+            delta=self.delta,
+            confidence=self.confidence,
+            error=self.error,
+            output_floor=self.output_floor,
+            score_tolerance=self.score_tolerance,
+        )
+        result = compress_to_target(
+            network,
+            X,
+            y,
+            keys,
+            method,
+            settings,
+            target,
+            reweight=reweight,
+            ridge=self.ridge,
+            validation_fraction=self.validation_fraction,
+            search_step=self.search_step,
+            random=random,
+            draw_seed=transform_seed,
+            statistics=statistics,
+            sampling_plans=sampling_plans,
+            verbose=self.verbose,
+        )
+        self._set_fitted_attributes(result.plan, reweight, transform_seed)
+        self._certified = result.drawn
+        self._calibration_keys = keys
+        self.certificate_ = result.certificate
+        self.validation_size_ = int(result.held_out_rows.size)
+        trials = result.trials
+        self.search_results_ = {
+            "keep_ratio": np.array([t.keep_ratio for t in trials]),
+            "budget": np.array([t.budget for t in trials]),
+            "nnz": np.array([t.nnz for t in trials]),
+            "meets_target": np.array([t.passes for t in trials]),
+            "epsilon_certified": np.array([t.certificate.epsilon_certified for t in trials]),
+            "coverage": np.array([t.certificate.coverage for t in trials]),
+            "coverage_lower": np.array([t.certificate.coverage_lower for t in trials]),
+            "score_drop": np.array(
+                [np.nan if t.certificate.score_drop is None else t.certificate.score_drop for t in trials]
+            ),
+            "seconds": np.array([t.seconds for t in trials]),
+        }
         return self
 
     def _statistics_function(self):
@@ -291,7 +411,9 @@ class CoreNetCompressor(BaseEstimator):
         Returns
         -------
         SparseMLPClassifier or SparseMLPRegressor
-            A new estimator; ``random_state`` makes it reproducible.
+            A new estimator; ``random_state`` makes it reproducible. With
+            ``keep_ratio="certified"``, always the network that
+            ``certificate_`` is about.
         """
         check_is_fitted(self, "n_params_")
         plan = self._plan
@@ -301,11 +423,13 @@ class CoreNetCompressor(BaseEstimator):
                 "transform(model) got a model other than the one given to fit; "
                 "fit the compressor on that model first"
             )
-        if isinstance(self.random_state, Integral):
-            rng = np.random.default_rng(self._transform_seed)
-        else:
-            rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-        drawn = draw_compression(plan, rng, reweight=self.reweight_, ridge=self.ridge)
+        drawn = getattr(self, "_certified", None)
+        if drawn is None:
+            if isinstance(self.random_state, Integral):
+                rng = np.random.default_rng(self._transform_seed)
+            else:
+                rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+            drawn = draw_compression(plan, rng, reweight=self.reweight_, ridge=self.ridge)
         info = CompressionInfo(
             method=plan.method.name,
             reweight=self.reweight_,
@@ -327,6 +451,8 @@ class CoreNetCompressor(BaseEstimator):
     def summary(self, compressed=None):
         """Per-layer table: widths, parameters kept/total, ε_ℓ, Δ^ℓ, dead neurons.
 
+        With ``keep_ratio="certified"``, the certificate follows the table.
+
         Parameters
         ----------
         compressed : SparseMLPClassifier or SparseMLPRegressor, default=None
@@ -335,7 +461,51 @@ class CoreNetCompressor(BaseEstimator):
         check_is_fitted(self, "n_params_")
         if compressed is None:
             compressed = self.transform()
-        return CompressionSummary.from_estimator(compressed)
+        certificate = getattr(self, "certificate_", None)
+        if certificate is not None and not same_weights(compressed.to_network(), self._certified.network):
+            certificate = None  # another model than the certified one
+        return CompressionSummary.from_estimator(compressed, certificate=certificate)
+
+    def certify(self, X, y=None, *, compressed=None):
+        """Certify the compressed network against the fitted model on held-out points.
+
+        Uses this compressor's ``epsilon``, ``delta``, ``confidence``,
+        ``error`` and ``output_floor``; see :func:`certify`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Points that played no part in the compression: rows equal to a
+            calibration row given to ``fit`` are refused.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets: the certificate then reports the score drop.
+        compressed : SparseMLPClassifier or SparseMLPRegressor, default=None
+            The model to certify; when None, ``transform()``.
+
+        Returns
+        -------
+        Certificate
+        """
+        check_is_fitted(self, "n_params_")
+        self._validate_params()
+        if compressed is None:
+            compressed = self.transform()
+        seen = getattr(self, "_calibration_keys", None)
+        if seen is None:
+            calibration = getattr(getattr(self._plan, "problem", None), "X", None)
+            seen = None if calibration is None else row_keys(calibration)
+        return certify_networks(
+            self._plan.problem.network,
+            compressed.to_network(),
+            X,
+            y,
+            epsilon=self.epsilon,
+            delta=self.delta,
+            confidence=self.confidence,
+            error=self.error,
+            output_floor=self.output_floor,
+            seen_keys=seen,
+        )
 
     # -- a copy without the calibration data (saved by the meta-estimators) ----
 

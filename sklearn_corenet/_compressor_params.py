@@ -19,11 +19,40 @@ epsilon : float, default=0.1
     this usually keeps most of the network.
 delta : float, default=0.1
     Failure probability δ of the guarantee, in (0, 1).
-keep_ratio : float, default=None
+keep_ratio : float, "theory", "certified" or None, default=None
     Budget: fraction in (0, 1] of the original parameters (weights and
     biases) that stay non-zero. When set, one allocation constant is
     solved for so that exactly this many parameters are kept, and
-    ``epsilon_`` reports the ε those sample sizes correspond to.
+    ``epsilon_`` reports the ε those sample sizes correspond to. None or
+    "theory": the paper's sample sizes from ``epsilon`` and ``delta``.
+    "certified" (beyond the paper): compression to a target, the
+    sparsest budget whose certificate holds on held-out calibration
+    rows: error ≤ ``epsilon`` with probability ≥ 1 − ``delta`` at
+    ``confidence``, or a score drop of at most ``score_tolerance``.
+confidence : float, default=0.95
+    ``keep_ratio="certified"`` and ``certify``: confidence level of the
+    certificate's bounds, in (0, 1).
+error : {"l1", "entrywise"}, default="l1"
+    ``keep_ratio="certified"`` and ``certify``: the error of a point.
+    "l1": ‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁ (the paper's experiments);
+    "entrywise": the largest relative error of an output entry (the event
+    of Theorem 4), entries below ``output_floor`` times the point's
+    largest output compared to that floor.
+output_floor : float, default=0.01
+    Relative floor of the "entrywise" error, in [0, 1]; 0 is Theorem 4's
+    event exactly.
+score_tolerance : float, default=None
+    ``keep_ratio="certified"``: target a score drop (accuracy for
+    classifiers, R² for regressors, measured on the held-out rows) of at
+    most this much instead of (ε, δ); ``fit`` then needs ``y``.
+validation_fraction : float, default=0.3
+    ``keep_ratio="certified"``: share of the distinct calibration rows
+    held out to certify, in (0, 1); they are never used to compress.
+search_step : float, default=0.1
+    ``keep_ratio="certified"``: relative step of the grid of budgets
+    searched (each is ``1 + search_step`` times the one below); the
+    budget found is the smallest of the grid that meets the target when
+    meeting it is monotone in the budget.
 method : str or method object, default="auto"
     The paper's "corenet", "corenet+" (also removes neurons that never
     fire on the calibration points) and "corenet++" (also keeps the best

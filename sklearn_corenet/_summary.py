@@ -13,6 +13,8 @@ class CompressionSummary:
         ``kept``, ``total``, ``epsilon``, ``delta_hat``, ``dead_neurons``.
     title : str
         The heading printed above the table.
+    certificate : Certificate or None
+        Printed below the table when the compression was certified.
     """
 
     columns = (
@@ -27,12 +29,22 @@ class CompressionSummary:
         ("dead_neurons", "dead", "{}"),
     )
 
-    def __init__(self, rows, title=""):
+    def __init__(self, rows, title="", certificate=None):
         self.rows = rows
         self.title = title
+        self.certificate = certificate
 
     @classmethod
-    def from_estimator(cls, estimator):
+    def from_estimator(cls, estimator, certificate=None):
+        """The table of a compressed estimator.
+
+        Parameters
+        ----------
+        estimator : SparseMLPClassifier or SparseMLPRegressor
+            A compressed model.
+        certificate : Certificate, default=None
+            Its certificate (:func:`certify`), shown below the table.
+        """
         info = estimator.compression_info_
         original = info.get("original_shapes") or [W.shape for W in estimator.coefs_]
         rows = []
@@ -58,7 +70,7 @@ class CompressionSummary:
             f"{estimator.nnz_} of {estimator.n_params_original_} parameters kept "
             f"({100 * estimator.keep_ratio_:.1f}%), ε = {info.get('epsilon', float('nan')):.4g}"
         )
-        return cls(rows, title)
+        return cls(rows, title, certificate)
 
     def __str__(self):
         header = [label for _, label, _ in self.columns]
@@ -79,6 +91,8 @@ class CompressionSummary:
         lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
         lines.append("  ".join("-" * w for w in widths))
         lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in body]
+        if self.certificate is not None:
+            lines += ["", str(self.certificate)]
         return "\n".join(lines)
 
     __repr__ = __str__

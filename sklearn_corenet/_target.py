@@ -1,0 +1,478 @@
+"""Compression to a target: the sparsest budget whose certificate holds.
+
+The user states what the compressed network must do, (ε, δ) at a confidence
+or a tolerance on a score, and the budget is searched for. The calibration
+data is split once: the compression part is all the compression ever sees,
+the held-out part only certifies. Every budget tried is one plan and one draw
+(:func:`~._compression.plan_compression`, :func:`~._compression.draw_compression`);
+what does not depend on the budget is computed once per search: the
+calibration statistics and the sampling plans (through in-process caches
+handed to the planner), and the original network's outputs and predictions on
+the held-out points.
+
+The search runs over a geometric grid of budgets (each ``1 + search_step``
+times the one below, up to ``1 / (1 + search_step)`` of the parameters) and
+returns the smallest grid budget that holds whose grid neighbour below does
+not: a bracket [fails, holds] narrowed by interpolation, safeguarded by
+bisection (see :func:`smallest_passing`).
+"""
+
+import hashlib
+import time
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import _safe_indexing, check_consistent_length
+
+from ._certificate import (
+    check_enough_points,
+    make_certificate,
+    predictions,
+    score_name,
+)
+from ._compression import draw_compression, plan_compression
+from ._held_out import split_held_out
+
+#: The smallest kept fraction searched: below a thousandth of the
+#: parameters a network keeps too few edges per neuron to be of use.
+SMALLEST_KEEP_RATIO = 1e-3
+
+#: The first budget tried, as a kept fraction; the next ones follow from
+#: what it gives.
+START_KEEP_RATIO = 0.1
+
+#: Farthest an extrapolated guess may go from the nearest budget tried, as a
+#: factor on the kept fraction.
+MAX_JUMP = 8.0
+
+
+# -- the grid and the search ---------------------------------------------------
+
+
+def budget_grid(n_params, search_step, smallest=SMALLEST_KEEP_RATIO):
+    """The budgets searched, increasing: ``round(n_params / (1 + search_step)^j)``, j ≥ 1.
+
+    Down to ``smallest`` of the parameters (at least one parameter);
+    repeated budgets of small networks appear once.
+
+    Returns
+    -------
+    ndarray of int
+    """
+    n_steps = int(np.floor(np.log(1 / smallest) / np.log1p(search_step)))
+    ratios = (1 + search_step) ** -np.arange(max(n_steps, 1), 0, -1, dtype=np.float64)
+    budgets = np.unique(np.maximum(np.round(ratios * n_params), 1).astype(np.int64))
+    return budgets[budgets < n_params]
+
+
+def smallest_passing(evaluate, positions, start, slope=None):
+    """The smallest index whose evaluation passes, assuming passing is monotone.
+
+    Index ``len(positions)`` (beyond the grid) is taken to pass and index −1
+    to fail. The search keeps a bracket (largest index seen failing, smallest
+    seen passing) and stops when they are neighbours, so the answer passes
+    and the index below it fails (or is −1).
+
+    Each step guesses where the margin crosses zero, linear in ``positions``:
+    between the bracket's ends when both were evaluated (regula falsi), else
+    by extrapolating from the nearest evaluated points (with ``slope`` when
+    only one is known, and no further than ``MAX_JUMP`` in ratio). A guess is
+    rounded towards the passing side, so that a good guess is confirmed by
+    evaluating its neighbour below; when two steps have not halved the
+    bracket, the step bisects.
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(index) -> (passes, margin)``: ``margin`` ≤ 0 when it
+        passes, and roughly linear in ``positions`` near zero (NaN or
+        infinite when unknown).
+    positions : ndarray of shape (n_grid,)
+        Increasing abscissae of the grid (log kept fractions).
+    start : int
+        First index to evaluate.
+    slope : float, default=None
+        Assumed d margin / d position when a single point is known; None
+        jumps by ``MAX_JUMP`` instead.
+
+    Returns
+    -------
+    index : int or None
+        The smallest passing index, None when none of the grid passes.
+    evaluated : list of int
+        Indices evaluated, in order.
+    """
+    n_grid = positions.size
+    failing, passing = -1, n_grid
+    margins, widths = {}, [n_grid + 1]
+    while passing - failing > 1:
+        if not margins:
+            index = start
+        elif len(widths) >= 3 and widths[-1] > widths[-3] / 2:
+            index = (failing + passing) // 2
+        else:
+            index = _guess(positions, margins, failing, passing, slope)
+        index = int(np.clip(index, failing + 1, passing - 1))
+        passes, margin = evaluate(index)
+        margins[index] = float(margin)
+        if passes:
+            passing = index
+        else:
+            failing = index
+        widths.append(passing - failing)
+    return (passing if passing < n_grid else None), list(margins)
+
+
+def _guess(positions, margins, failing, passing, slope):
+    """Index where the margin is expected to cross zero (see :func:`smallest_passing`)."""
+    known = {i: m for i, m in margins.items() if np.isfinite(m)}
+    x, jump = positions, np.log(MAX_JUMP)
+    if failing in known and passing in known:
+        (x0, m0), (x1, m1) = (x[failing], known[failing]), (x[passing], known[passing])
+        target = x0 + m0 * (x1 - x0) / (m0 - m1) if m0 != m1 else (x0 + x1) / 2
+    else:
+        side = failing if failing in known else passing if passing in known else None
+        if side is None:
+            return (failing + passing) // 2
+        # the two evaluated points nearest the bracket on that side
+        if side == failing:
+            near = sorted(i for i in known if i <= failing)[-2:]
+        else:
+            near = sorted(i for i in known if i >= passing)[:2]
+        fitted = None
+        if len(near) == 2 and x[near[1]] != x[near[0]]:
+            fitted = (known[near[1]] - known[near[0]]) / (x[near[1]] - x[near[0]])
+        step_slope = fitted if fitted is not None and fitted < 0 else slope
+        if step_slope is None or step_slope >= 0:
+            target = x[side] + (jump if side == failing else -jump)
+        else:
+            target = x[side] - known[side] / step_slope
+        target = np.clip(target, x[side] - jump, x[side] + jump)
+    # rounded towards the passing side: the smallest index at or past target
+    return int(np.searchsorted(positions, target - 1e-12))
+
+
+# -- the target ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a compressed network must meet on the held-out points.
+
+    Attributes
+    ----------
+    epsilon, delta, confidence : float
+        The certified statement: error ≤ ε with probability ≥ 1 − δ, at
+        this confidence.
+    error : {"l1", "entrywise"}
+    output_floor : float
+    score_tolerance : float or None
+        When set, the target is a score drop of at most this much instead
+        (accuracy for classifiers, R² for regressors, measured on the
+        held-out points).
+    """
+
+    epsilon: float
+    delta: float
+    confidence: float
+    error: str
+    output_floor: float
+    score_tolerance: float | None = None
+
+    def margin(self, certificate):
+        """≤ 0 when ``certificate`` meets the target; roughly linear in the log budget.
+
+        (ε, δ): log(ε certified / ε). Score: drop − tolerance.
+        """
+        if self.score_tolerance is not None:
+            return certificate.score_drop - self.score_tolerance
+        with np.errstate(divide="ignore"):
+            return float(np.log(certificate.epsilon_certified) - np.log(self.epsilon))
+
+    def met(self, certificate):
+        if self.score_tolerance is not None:
+            return bool(certificate.score_drop <= self.score_tolerance)
+        return certificate.holds
+
+    def describe(self):
+        if self.score_tolerance is not None:
+            return f"a score drop of at most {self.score_tolerance:g} on the held-out points"
+        return (
+            f"error ≤ epsilon={self.epsilon:g} with probability ≥ 1 - delta = {1 - self.delta:g} "
+            f"({self.error} error, confidence={self.confidence:g})"
+        )
+
+
+# -- caches shared by the budgets of one search --------------------------------
+
+
+class SearchCache:
+    """In-process caches of the budget-independent work of one search.
+
+    Within one search the network, the compression points and the planning
+    seed are fixed, so the statistics depend only on the points S and the
+    sampling plans only on the method, the layer scale and the seed.
+    """
+
+    def __init__(self, statistics, sampling_plans):
+        self._statistics, self._sampling_plans = statistics, sampling_plans
+        self._stored = {}
+        self.calls = {"statistics": 0, "sampling_plans": 0}
+
+    def statistics(self, network, points):
+        key = ("statistics", id(network), points.shape, hashlib.sha1(np.ascontiguousarray(points)).hexdigest())
+        if key not in self._stored:
+            self.calls["statistics"] += 1
+            self._stored[key] = self._statistics(network, points)
+        return self._stored[key]
+
+    def sampling_plans(self, method, problem, layer_scale, seed=None):
+        key = ("sampling_plans", method.name, np.asarray(layer_scale).tobytes(), seed)
+        if key not in self._stored:
+            self.calls["sampling_plans"] += 1
+            self._stored[key] = self._sampling_plans(method, problem, layer_scale, seed)
+        return self._stored[key]
+
+
+# -- the compression search ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetTrial:
+    """One budget tried by the search."""
+
+    budget: int
+    keep_ratio: float
+    passes: bool
+    margin: float
+    certificate: object
+    nnz: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """What :func:`compress_to_target` found.
+
+    Attributes
+    ----------
+    plan : CompressionPlan
+        The plan at the chosen budget.
+    drawn : DrawnNetwork
+        The certified compressed network.
+    certificate : Certificate
+        Its certificate on the held-out points.
+    trials : list of BudgetTrial
+        Every budget tried, in order.
+    grid : ndarray of int
+        The budgets searched.
+    fit_rows, held_out_rows : ndarray of int
+        The split of the calibration rows.
+    cache_calls : dict
+        How often the statistics and sampling plans were computed.
+    """
+
+    plan: object
+    drawn: object
+    certificate: object
+    trials: list
+    grid: np.ndarray
+    fit_rows: np.ndarray
+    held_out_rows: np.ndarray
+    cache_calls: dict
+
+
+def compress_to_target(
+    network,
+    X,
+    y,
+    keys,
+    method,
+    settings,
+    target,
+    *,
+    reweight,
+    ridge,
+    validation_fraction,
+    search_step,
+    random,
+    draw_seed,
+    statistics,
+    sampling_plans,
+    verbose=0,
+):
+    """The sparsest grid budget whose certificate on held-out rows meets ``target``.
+
+    Parameters
+    ----------
+    network : Network
+        The original network.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Validated calibration data, in the network's dtype.
+    y : array-like or None
+        Targets of ``X`` (score targets).
+    keys : ndarray of uint64
+        :func:`~._held_out.row_keys` of ``X``.
+    method : Method
+    settings : CompressionSettings
+        Planning settings; ``keep_ratio`` is set per budget.
+    target : Target
+    reweight, ridge
+        As for :func:`~._compression.draw_compression`.
+    validation_fraction : float
+        Share of the distinct rows held out.
+    search_step : float
+        Relative step of the budget grid.
+    random : numpy.random.RandomState
+        Chooses the held-out rows and seeds the plans.
+    draw_seed : int
+        Seeds every draw (the same for every budget: the budgets are
+        compared on common random numbers).
+    statistics, sampling_plans : callable
+        As for :func:`~._compression.plan_compression`; cached here.
+    verbose : int, default=0
+        Print a line per budget tried when > 0.
+
+    Returns
+    -------
+    TargetResult
+
+    Raises
+    ------
+    ValueError
+        Too few held-out points, no targets for a score target, or no
+        budget of the grid meeting the target (the message gives the best
+        one found).
+    """
+    fit_rows, held_out_rows = split_held_out(keys, validation_fraction, random)
+    check_enough_points(
+        held_out_rows.size,
+        target.delta,
+        target.confidence,
+        what=f"validation_fraction={validation_fraction:g} of the {X.shape[0]} calibration rows holds out",
+    )
+    if fit_rows.size == 0:
+        raise ValueError("validation_fraction leaves no calibration rows to compress with")
+    X_fit, X_held_out = X[fit_rows], X[held_out_rows]
+    y_held_out = None
+    if y is not None:
+        check_consistent_length(X, y)
+        y_held_out = _safe_indexing(y, held_out_rows)
+    elif target.score_tolerance is not None:
+        raise ValueError(
+            f"score_tolerance={target.score_tolerance!r} compares scores on held-out rows: "
+            "pass the targets, fit(model, X, y)"
+        )
+    plan_seed = random.randint(np.iinfo(np.int32).max)
+    cache = SearchCache(statistics, sampling_plans)
+    # the original's side of every certificate, computed once
+    reference = _dense(network.decision(X_held_out))
+    reference_predictions = predictions(network, reference)
+    score = score_name(network)
+    grid = budget_grid(network.n_params, search_step)
+    if grid.size == 0:
+        raise ValueError(f"the network has {network.n_params} parameters: too few to search budgets")
+
+    outcomes = {}
+
+    def evaluate(index):
+        budget = int(grid[index])
+        began = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan = plan_compression(
+                network,
+                X_fit,
+                method,
+                replace(settings, keep_ratio=budget / network.n_params),
+                np.random.RandomState(plan_seed),
+                statistics=cache.statistics,
+                sampling_plans=cache.sampling_plans,
+            )
+            drawn = draw_compression(plan, np.random.default_rng(draw_seed), reweight=reweight, ridge=ridge)
+        estimate = _dense(drawn.network.decision(X_held_out))
+        certificate = make_certificate(
+            reference,
+            estimate,
+            epsilon=target.epsilon,
+            delta=target.delta,
+            confidence=target.confidence,
+            error=target.error,
+            output_floor=target.output_floor,
+            predicted=(reference_predictions, predictions(network, estimate)),
+            y=y_held_out,
+            score_name=score,
+        )
+        passes, margin = target.met(certificate), target.margin(certificate)
+        trial = BudgetTrial(
+            budget=budget,
+            keep_ratio=budget / network.n_params,
+            passes=passes,
+            margin=margin,
+            certificate=certificate,
+            nnz=_nnz(drawn.network),
+            seconds=time.perf_counter() - began,
+        )
+        outcomes[index] = (trial, plan, drawn, caught)
+        if verbose > 0:
+            print(
+                f"[certified] keep_ratio={trial.keep_ratio:.4f}: "
+                f"{'meets' if passes else 'misses'} the target "
+                f"(epsilon certified {certificate.epsilon_certified:.4g}, "
+                f"coverage >= {certificate.coverage_lower:.4f}"
+                + (f", score drop {certificate.score_drop:.4g}" if certificate.score_drop is not None else "")
+                + f"; {trial.seconds:.2f} s)"
+            )
+        return passes, margin
+
+    positions = np.log(grid / network.n_params)
+    start = int(np.argmin(np.abs(positions - np.log(START_KEEP_RATIO))))
+    # (ε, δ): the certified ε of a budget falls roughly as 1 / budget
+    slope = -1.0 if target.score_tolerance is None else None
+    index, evaluated = smallest_passing(evaluate, positions, start, slope)
+    trials = [outcomes[i][0] for i in evaluated]
+    if index is None:
+        best = min(trials, key=lambda t: t.margin)
+        raise ValueError(
+            f"no budget up to keep_ratio={grid[-1] / network.n_params:.3g} meets the target, "
+            f"{target.describe()}. The best found, keep_ratio={best.keep_ratio:.3g}, "
+            + _shortfall(best.certificate, target)
+            + ". Loosen the target (a larger epsilon, delta or score_tolerance, a lower "
+            "confidence), hold out more rows (validation_fraction, more calibration data), "
+            "or keep the whole network (keep_ratio=1)"
+        )
+    _, plan, drawn, caught = outcomes[index]
+    for warning in caught:  # what the chosen budget warned about, for the caller of fit
+        warnings.warn(warning.message, stacklevel=3)
+    return TargetResult(
+        plan=plan,
+        drawn=drawn,
+        certificate=outcomes[index][0].certificate,
+        trials=trials,
+        grid=grid,
+        fit_rows=fit_rows,
+        held_out_rows=held_out_rows,
+        cache_calls=dict(cache.calls),
+    )
+
+
+def _shortfall(certificate, target):
+    if target.score_tolerance is not None:
+        return f"drops the {certificate.score_name} by {certificate.score_drop:.4g}"
+    return (
+        f"certifies epsilon={certificate.epsilon_certified:.4g} at delta={target.delta:g} "
+        f"(coverage at epsilon={target.epsilon:g}: ≥ {certificate.coverage_lower:.4f} certified)"
+    )
+
+
+def _dense(values):
+    return values.toarray() if sp.issparse(values) else np.asarray(values)
+
+
+def _nnz(network):
+    return int(
+        sum(np.count_nonzero(W) for W in network.coefs)
+        + sum(np.count_nonzero(b) for b in network.intercepts)
+    )
