@@ -1,15 +1,30 @@
-"""Compressed estimators with ``scipy.sparse`` weight matrices."""
+"""Compressed estimators with ``scipy.sparse`` weight matrices.
 
+A compressed estimator is a fitted model: compression made it, ``fit``
+leaves it as it is (as :class:`~sklearn.frozen.FrozenEstimator` does) and
+``clone`` returns a copy of it, so that it goes wherever a fitted
+scikit-learn model goes (the last step of a ``Pipeline``,
+``FrozenEstimator``, ``CalibratedClassifierCV``, ``VotingClassifier``,
+``cross_val_score``, ``permutation_importance``). Saved (pickle, joblib,
+skops), its weights are stored compactly (see :mod:`._storage`).
+"""
+
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    validate_data,
+)
 
 from ._kernels import LayerKernels
 from ._network import Network, apply_activation, chunked, forward_pass
+from ._storage import pack_layers, unpack_layers
 
 
 @dataclass(frozen=True)
@@ -112,7 +127,8 @@ class _BaseSparseMLP(BaseEstimator):
     """Shared inference code of the compressed estimators.
 
     Instances are produced by :meth:`CoreNetCompressor.transform`; they take no
-    hyperparameters.
+    hyperparameters. They are fitted models: ``fit`` leaves them unchanged
+    and ``clone`` returns a copy (see :meth:`fit`).
     """
 
     def _check_fitted(self):
@@ -121,6 +137,126 @@ class _BaseSparseMLP(BaseEstimator):
                 f"this {type(self).__name__} holds no network; compressed estimators "
                 "are made by CoreNetCompressor.transform"
             )
+
+    # -- a fitted scikit-learn estimator -------------------------------------
+
+    def fit(self, X=None, y=None, **fit_params):
+        """Leave the compressed model as it is: compression fitted it.
+
+        A compressed model is a fitted model with no hyperparameters, like a
+        model in :class:`~sklearn.frozen.FrozenEstimator`: ``fit`` learns
+        nothing, so that it can be the last step of a ``Pipeline`` whose
+        preprocessing is fitted, or be cross-validated, calibrated and voted
+        with as it is. :func:`~sklearn.base.clone` returns a copy of it
+        (not an empty estimator). To train its weights further, use
+        :meth:`fine_tune`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features), default=None
+            Checked, when given, to have the features the model was
+            compressed with (their number and names).
+        y : object
+            Ignored.
+        **fit_params : dict
+            Ignored (``sample_weight`` and other metadata included).
+
+        Returns
+        -------
+        self : object
+            The estimator, unchanged.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator holds no network (``SparseMLPClassifier()``).
+        """
+        self._check_fitted()
+        if X is not None:
+            _check_feature_names(self, X, reset=False)
+            _check_n_features(self, X, reset=False)
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return "coefs_" in self.__dict__
+
+    def __sklearn_clone__(self):
+        # a fitted model with no hyperparameters: its clone is a copy, as the
+        # clone of a FrozenEstimator is the frozen model (a copy here, so that
+        # fine-tuning one does not change the other)
+        if not self.__sklearn_is_fitted__():
+            return type(self)()
+        return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo):
+        # all of the state (``selected_values_`` included, which saving
+        # leaves out), without the derived kernels
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        state = {k: v for k, v in self.__dict__.items() if k != "_kernel_cache"}
+        copied.__dict__.update(copy.deepcopy(state, memo))
+        return copied
+
+    # -- saving --------------------------------------------------------------
+
+    def __getstate__(self):
+        """What pickle, joblib and skops save: the weights packed, nothing derived.
+
+        ``coefs_`` and ``intercepts_`` are stored by
+        :func:`~._storage.pack_layers` (values in the model's dtype, the
+        pattern in the fewest bytes); ``selected_values_``, a second copy of
+        every kept weight that only ``fine_tune(init="selected")`` reads,
+        and the kernels' derived copies of the weights are left out.
+        """
+        # a copy: BaseEstimator returns the instance's own __dict__
+        state = dict(super().__getstate__())
+        state.pop("_kernel_cache", None)
+        if "coefs_" in state:
+            state["_packed_layers"] = pack_layers(
+                state.pop("coefs_"), state.pop("intercepts_")
+            )
+        if "selected_values_" in state:
+            state["selected_values_"] = None
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        packed = state.pop("_packed_layers", None)
+        if packed is not None:
+            state["coefs_"], state["intercepts_"] = unpack_layers(packed)
+        super().__setstate__(state)
+
+    def astype(self, dtype):
+        """A copy whose weights and biases are stored in ``dtype``.
+
+        ``astype(np.float32)`` halves what the values take in memory and on
+        disk; predictions then differ from the float64 model's by float32
+        round-off.
+
+        Parameters
+        ----------
+        dtype : dtype
+            A floating-point dtype.
+
+        Returns
+        -------
+        estimator
+            A new estimator of the same class.
+        """
+        self._check_fitted()
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise ValueError(f"dtype must be a floating-point dtype; got {dtype}")
+        converted = copy.deepcopy(self)
+        converted.coefs_ = [W.astype(dtype) for W in converted.coefs_]
+        converted.intercepts_ = [b.astype(dtype) for b in converted.intercepts_]
+        if converted.selected_values_ is not None:
+            converted.selected_values_ = [
+                (values.astype(dtype), biases.astype(dtype))
+                for values, biases in converted.selected_values_
+            ]
+        converted._clear_caches()
+        return converted
 
     # -- structure -----------------------------------------------------------
 
@@ -182,11 +318,6 @@ class _BaseSparseMLP(BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         return apply_activation(self.out_activation_, self._decision(X))
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_kernel_cache", None)
-        return state
-
     def summary(self):
         """Per-layer table of the compression (see ``CoreNetCompressor.summary``)."""
         from ._summary import CompressionSummary
@@ -246,7 +377,34 @@ class _BaseSparseMLP(BaseEstimator):
 
     # -- export --------------------------------------------------------------
 
-    def to_torch(self, *, sparse=False, include_output_activation=True):
+    def to_sklearn(self):
+        """A plain fitted ``MLPClassifier`` or ``MLPRegressor`` with these weights.
+
+        The compressed weights become the dense ``coefs_`` of a scikit-learn
+        MLP whose hidden layers have the widths that compression left
+        (``hidden_layer_sizes_``): it predicts what this model predicts (to
+        float round-off), for binary, multiclass, multilabel and regression
+        heads, and needs nothing but scikit-learn to load.
+
+        Returns
+        -------
+        MLPClassifier or MLPRegressor
+            A fitted model; its training state is that of a fresh fit, so
+            ``warm_start=True`` trains on from these weights (densely: the
+            zeros become trainable).
+
+        Raises
+        ------
+        ValueError
+            If the prediction semantics have no scikit-learn MLP equivalent
+            (a threshold other than 0.5, a log-softmax output).
+        """
+        from ._export import sparse_to_sklearn
+
+        self._check_fitted()
+        return sparse_to_sklearn(self)
+
+    def to_torch(self, *, sparse=False, dtype=None, include_output_activation=True):
         """An equivalent ``torch.nn.Module`` (requires the ``torch`` extra).
 
         Parameters
@@ -254,6 +412,10 @@ class _BaseSparseMLP(BaseEstimator):
         sparse : bool, default=False
             Store the weights as torch sparse tensors instead of dense tensors
             with zeros.
+        dtype : torch.dtype or numpy dtype, default=None
+            The module's parameter dtype, which its inputs must have; the
+            weights' dtype when None (float64 for scikit-learn models:
+            pass ``torch.float32`` to feed float32 tensors).
         include_output_activation : bool, default=True
             Append the output activation (softmax, sigmoid, ...) so that the
             module returns what ``predict_proba`` / ``predict`` compute.
@@ -267,18 +429,30 @@ class _BaseSparseMLP(BaseEstimator):
             self.activation,
             self.out_activation_,
             sparse=sparse,
+            dtype=dtype,
             include_output_activation=include_output_activation,
         )
 
-    def to_skorch(self, **kwargs):
+    def to_skorch(self, net_class=None, **kwargs):
         """A skorch net initialised with the compressed module (``torch`` extra).
 
-        Keyword arguments are passed to the skorch net's constructor.
+        Parameters
+        ----------
+        net_class : type, default=None
+            The skorch net class to build. None: the class of the original
+            net when it is one of skorch's own (``NeuralNetClassifier``,
+            ``NeuralNetBinaryClassifier``, ``NeuralNetRegressor``,
+            ``NeuralNet``), else the skorch class that fits the model's head.
+            A subclass of the original is never imported from the name the
+            model stores: pass it here.
+        **kwargs : dict
+            ``sparse`` and ``dtype`` (see ``network_to_skorch``), and the
+            skorch net's constructor parameters.
         """
         from ._torch_export import network_to_skorch
 
         self._check_fitted()
-        return network_to_skorch(self, **kwargs)
+        return network_to_skorch(self, net_class=net_class, **kwargs)
 
 
 class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
@@ -318,8 +492,10 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
     selected_values_ : list of tuple of ndarray or None
         Per layer, the kept weights (in the order of ``coefs_[l].data``) and
         the biases before the least-squares re-fit: the start of
-        ``fine_tune(init="selected")``. None without a re-fit, and once
-        ``fine_tune`` has started from them.
+        ``fine_tune(init="selected")``. None without a re-fit, once
+        ``fine_tune`` has started from them, and in a saved and loaded
+        model (saving leaves them out: they are a second copy of the
+        weights).
     head_ : OutputHead
         How outputs become predictions (kind, classes, threshold).
     source_ : str
@@ -333,6 +509,21 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
     --------
     CoreNetCompressor : Produces these estimators.
     SparseMLPRegressor : The regression counterpart.
+
+    Notes
+    -----
+    A compressed model is fitted and takes no hyperparameters: ``fit``
+    leaves it unchanged and ``clone`` returns a copy (as for a
+    :class:`~sklearn.frozen.FrozenEstimator`), so it works as the last step
+    of a ``Pipeline`` with fitted preprocessing, in ``cross_val_score``
+    (which then scores the one model on every fold),
+    ``CalibratedClassifierCV``, ``VotingClassifier`` and
+    ``permutation_importance``. ``fine_tune`` trains it further.
+
+    Saved with pickle, joblib or skops, the weights take their values in
+    the model's dtype and indices in the smallest unsigned type that holds
+    them (``astype(np.float32)`` halves the values); see the docs page
+    "Deployment" for ``to_sklearn``, ``to_torch``, ONNX and safe loading.
 
     Examples
     --------
@@ -405,6 +596,11 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
     --------
     CoreNetCompressor : Produces these estimators.
     SparseMLPClassifier : The classification counterpart.
+
+    Notes
+    -----
+    Fitted, without hyperparameters: ``fit`` leaves it unchanged and
+    ``clone`` returns a copy (see :class:`SparseMLPClassifier`).
 
     Examples
     --------

@@ -2,9 +2,13 @@
 
 This module imports torch (and skorch for :func:`network_to_skorch`); it is
 only imported by ``to_torch`` / ``to_skorch`` and the torch adapter.
+
+No name stored in a model chooses what is imported or called: the skorch
+class a compressed model names is looked up among skorch's own classes
+(:data:`SKORCH_CLASSES`), its torch dtype among torch's floating dtypes;
+anything else is the caller's to pass.
 """
 
-import importlib
 import inspect
 
 import numpy as np
@@ -166,8 +170,21 @@ def _dense_linear(W, b, dtype):
     return layer
 
 
+#: The skorch classes ``to_skorch`` rebuilds by the name a model stores,
+#: by qualified name (skorch's own classes only; pass a subclass explicitly).
+SKORCH_CLASSES = (
+    "skorch.classifier.NeuralNetClassifier",
+    "skorch.classifier.NeuralNetBinaryClassifier",
+    "skorch.regressor.NeuralNetRegressor",
+    "skorch.net.NeuralNet",
+)
+
+#: The torch dtypes a stored ``torch_dtype`` name may give.
+TORCH_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
 def network_to_skorch(
-    model, extra=None, head=None, *, sparse=False, dtype=None, **net_params
+    model, extra=None, head=None, *, net_class=None, sparse=False, dtype=None, **net_params
 ):
     """An initialised skorch net wrapping the network, ready to predict and train.
 
@@ -185,6 +202,10 @@ def network_to_skorch(
     head : OutputHead, default=None
         Prediction semantics; taken from ``model`` when None (regression for a
         bare module).
+    net_class : type, default=None
+        The skorch net class to build. None: the class ``extra`` names when
+        it is one of :data:`SKORCH_CLASSES` (a class named otherwise is
+        never imported: pass it here), else the class the head calls for.
     sparse : bool, default=False
         Export with :class:`SparseLinear` layers: training then keeps the
         sparsity pattern. With dense layers, training makes the zeros
@@ -224,7 +245,7 @@ def network_to_skorch(
         head = network["head"] if network else None
     kind = head.kind if head is not None else "regression"
 
-    net_class, params = _skorch_class_and_params(extra, kind, head)
+    net_class, params = _skorch_class_and_params(extra, kind, head, net_class)
     params.update(net_params)
     if network:
         module = _module_for_net(network, extra, kind, net_class, params, sparse, dtype)
@@ -240,20 +261,43 @@ def network_to_skorch(
     return net
 
 
-def _skorch_class_and_params(extra, kind, head):
-    """The original net's class and parameters when ``extra`` names them."""
+def _skorch_class_and_params(extra, kind, head, net_class=None):
+    """The net class (given, or allowed by name) and the original parameters."""
     import skorch
 
     stored = extra.get("skorch_class")
-    if not stored:
+    if net_class is None and stored:
+        net_class = _allowed_skorch_class(stored, skorch)
+    if net_class is None:
         return _default_skorch(kind, head, skorch)
-    module_path, _, class_name = stored.rpartition(".")
-    net_class = getattr(importlib.import_module(module_path), class_name)
-    params = dict(extra.get("skorch_params", {}))
+    if not (inspect.isclass(net_class) and issubclass(net_class, skorch.NeuralNet)):
+        raise TypeError(f"net_class must be a skorch NeuralNet class; got {net_class!r}")
+    params = dict(extra.get("skorch_params", {})) if stored else {}
     accepts_classes = "classes" in inspect.signature(net_class).parameters
     if accepts_classes and params.get("classes") is None and "classes" in extra:
         params["classes"] = extra["classes"]  # the labels skorch inferred from y
     return net_class, params
+
+
+def _allowed_skorch_class(name, skorch):
+    """The skorch class named ``name`` when it is one of SKORCH_CLASSES, else None.
+
+    The lookup reads attributes of the imported ``skorch`` package only:
+    no module named by stored data is imported.
+    """
+    if name not in SKORCH_CLASSES:
+        return None
+    return getattr(skorch, name.rpartition(".")[2])
+
+
+def _stored_torch_dtype(name):
+    """The torch dtype named ``name`` when it is one of TORCH_DTYPES."""
+    if name not in TORCH_DTYPES:
+        raise ValueError(
+            f"the model stores an unknown torch dtype {name!r}; pass dtype= "
+            f"(one of {', '.join(TORCH_DTYPES)})"
+        )
+    return getattr(torch, name)
 
 
 def _module_for_net(network, extra, kind, net_class, params, sparse, dtype):
@@ -267,7 +311,7 @@ def _module_for_net(network, extra, kind, net_class, params, sparse, dtype):
         params.get("predict_nonlinearity", "auto"),
     )
     if dtype is None and "torch_dtype" in extra:
-        dtype = getattr(torch, extra["torch_dtype"])
+        dtype = _stored_torch_dtype(extra["torch_dtype"])
     module = network_to_torch(
         network["coefs"],
         network["intercepts"],
@@ -302,7 +346,7 @@ def _network_parts(model):
             "activation": model.activation,
             "out_activation": model.out_activation_,
             "head": model.head_,
-            "extra": getattr(model, "_network_extra", {}),
+            "extra": getattr(model, "source_info_", None) or {},
         }
     return None
 

@@ -139,3 +139,209 @@ def test_model_fitted_on_one_class_predicts_it(data, bias):
     sparse = CoreNetCompressor(keep_ratio=0.5, method="magnitude").fit_transform(mlp, X)
     np.testing.assert_array_equal(sparse.predict(X[:20]), mlp.predict(X[:20]))
     assert sparse.predict_proba(X[:20]).shape == mlp.predict_proba(X[:20]).shape
+
+
+# -- a fitted scikit-learn estimator ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def labelled(digits):
+    """Digits with string labels, a fitted scaler, and a model compressed on scaled data."""
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = digits
+    labels = np.array(list("abcdefghij"))[y]
+    scaler = StandardScaler().fit(X[:1000])
+    mlp = _fit(MLPClassifier((32,), max_iter=100, random_state=0), scaler.transform(X[:1000]), labels[:1000])
+    sparse = CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform(mlp, scaler.transform(X[:1000]))
+    return X, labels, scaler, sparse
+
+
+def test_last_step_of_a_pipeline_with_fitted_preprocessing(labelled):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, labels, scaler, sparse = labelled
+    expected = sparse.predict(scaler.transform(X))
+    np.testing.assert_array_equal(make_pipeline(scaler, sparse).predict(X), expected)
+    # fitting the pipeline fits the preprocessing, not the compressed model
+    weights = [W.data.copy() for W in sparse.coefs_]
+    pipe = make_pipeline(StandardScaler(), sparse).fit(X[:1000], labels[:1000])
+    np.testing.assert_array_equal(pipe.predict(X), expected)
+    for W, before in zip(sparse.coefs_, weights, strict=True):
+        np.testing.assert_array_equal(W.data, before)
+
+
+def test_fit_leaves_the_model_unchanged_and_checks_features(labelled):
+    X, labels, scaler, sparse = labelled
+    Xs = scaler.transform(X)
+    before = sparse.predict_proba(Xs)
+    assert sparse.fit(Xs[:50], labels[:50], sample_weight=np.ones(50)) is sparse
+    np.testing.assert_array_equal(sparse.predict_proba(Xs), before)
+    with pytest.raises(ValueError, match="features"):
+        sparse.fit(Xs[:, :5], labels)
+    with pytest.raises(NotFittedError, match="CoreNetCompressor.transform"):
+        SparseMLPClassifier().fit(Xs, labels)
+
+
+def test_clone_is_a_fitted_copy(labelled):
+    from sklearn.base import clone
+    from sklearn.utils.validation import check_is_fitted
+
+    X, _, scaler, sparse = labelled
+    copy = clone(sparse)
+    assert copy is not sparse and copy.coefs_[0] is not sparse.coefs_[0]
+    check_is_fitted(copy)
+    np.testing.assert_array_equal(copy.predict_proba(scaler.transform(X)), sparse.predict_proba(scaler.transform(X)))
+    assert sparse.get_params() == {} and copy.get_params() == {}
+    assert type(clone(SparseMLPRegressor())) is SparseMLPRegressor
+
+
+def test_frozen_calibrated_and_voting(labelled):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.frozen import FrozenEstimator
+
+    X, labels, scaler, sparse = labelled
+    Xs = scaler.transform(X)
+    np.testing.assert_array_equal(FrozenEstimator(sparse).fit(Xs, labels).predict(Xs), sparse.predict(Xs))
+    calibrated = CalibratedClassifierCV(FrozenEstimator(sparse)).fit(Xs[1000:1400], labels[1000:1400])
+    assert calibrated.predict_proba(Xs[1400:]).shape == (len(X) - 1400, 10)
+    assert calibrated.score(Xs[1400:], labels[1400:]) > 0.8
+    # soft voting averages the probabilities of the fitted models as they are
+    other = sparse.astype(np.float32)
+    voting = VotingClassifier([("a", sparse), ("b", other)], voting="soft").fit(Xs, labels)
+    expected = (sparse.predict_proba(Xs) + other.predict_proba(Xs)) / 2
+    np.testing.assert_allclose(voting.predict_proba(Xs), expected)
+    np.testing.assert_array_equal(voting.predict(Xs), sparse.classes_[expected.argmax(axis=1)])
+
+
+def test_hard_voting_with_class_indices(digits, digits_mlp):
+    # hard voting refits its estimators on labels encoded as 0 .. n_classes - 1
+    # (a fitted model cannot follow): it works for models trained on those
+    from sklearn.ensemble import VotingClassifier
+
+    X, y = digits
+    a = CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform(digits_mlp, X)
+    b = CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform(digits_mlp, X)
+    voting = VotingClassifier([("a", a), ("b", b)], voting="hard").fit(X, y)
+    assert voting.score(X, y) > 0.9
+
+
+def test_cross_val_score_and_permutation_importance(labelled):
+    from sklearn.inspection import permutation_importance
+    from sklearn.model_selection import KFold, cross_val_score
+
+    X, labels, scaler, sparse = labelled
+    Xs = scaler.transform(X)
+    # the one model, scored on every fold
+    scores = cross_val_score(sparse, Xs, labels, cv=KFold(3))
+    folds = np.array_split(np.arange(len(X)), 3)
+    np.testing.assert_allclose(scores, [sparse.score(Xs[f], labels[f]) for f in folds])
+    importance = permutation_importance(sparse, Xs[1400:], labels[1400:], n_repeats=2, random_state=0)
+    assert importance.importances_mean.shape == (64,)
+    assert importance.importances_mean.max() > 0
+
+
+def test_html_repr_says_fitted(labelled):
+    html = labelled[3]._repr_html_()
+    assert "<span>Fitted</span>" in html or "Fitted" in html
+    assert "Not fitted" not in html
+    assert "Not fitted" in SparseMLPClassifier()._repr_html_()
+
+
+# scikit-learn's checks that apply to a fitted model without hyperparameters;
+# the others fit on the checks' own data (another number of features,
+# labels) and expect the model to learn from it, which fit does not do
+APPLICABLE_CHECKS = {
+    "check_do_not_raise_errors_in_init_or_set_params",
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+    "check_estimator_tags_renamed",
+    "check_get_params_invariance",
+    "check_mixin_order",
+    "check_non_transformer_estimators_n_iter",
+    "check_parameters_default_constructible",
+    "check_set_params",
+    "check_valid_tag_types",
+}
+
+
+@pytest.mark.parametrize("kind", ["binary", "regression"])
+def test_scikit_learn_checks_that_apply(data, kind):
+    from sklearn.utils.estimator_checks import check_estimator
+
+    X, _ = data
+    model, _ = _models(data)[kind]
+    sparse = CoreNetCompressor(keep_ratio=0.8, random_state=0).fit_transform(model, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(sparse, on_fail=None)
+    status = {result["check_name"]: result["status"] for result in results}
+    assert APPLICABLE_CHECKS <= status.keys()
+    assert {name: status[name] for name in APPLICABLE_CHECKS} == dict.fromkeys(APPLICABLE_CHECKS, "passed")
+
+
+# -- lean when saved ---------------------------------------------------------
+
+
+def _dense_bytes(model):
+    return sum(W.nbytes for W in model.coefs_) + sum(b.nbytes for b in model.intercepts_)
+
+
+@pytest.mark.parametrize("method", ["auto", "magnitude", "corenet++"])
+def test_ten_percent_pickles_to_at_most_thirteen_percent(digits, digits_mlp, method):
+    X, _ = digits
+    sparse = CoreNetCompressor(keep_ratio=0.1, method=method, random_state=0).fit_transform(digits_mlp, X)
+    assert digits_mlp.coefs_[0].dtype == np.float64
+    size = len(pickle.dumps(sparse))
+    assert size <= 0.13 * _dense_bytes(digits_mlp)
+    # float32 values: half the values' bytes (the pattern takes the same room)
+    size32 = len(pickle.dumps(sparse.astype(np.float32)))
+    assert size32 <= size - 0.45 * 4 * sparse.nnz_
+    assert size32 <= 0.08 * _dense_bytes(digits_mlp)
+
+
+def test_saved_model_leaves_out_the_values_before_refit(digits, digits_mlp):
+    X, y = digits
+    sparse = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X)
+    assert sparse.compression_info_.reweight == "lstsq" and sparse.selected_values_ is not None
+    loaded = pickle.loads(pickle.dumps(sparse))
+    assert loaded.selected_values_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(X), sparse.predict_proba(X))
+    with pytest.raises(ValueError, match="init='selected'"):
+        loaded.fine_tune(X, y, init="selected", epochs=1)
+    # an in-memory copy keeps everything
+    import copy
+
+    assert copy.deepcopy(sparse).selected_values_ is not None
+
+
+def test_loaded_weights_have_the_int32_indices_scipy_gives(digits, digits_mlp):
+    X, _ = digits
+    sparse = CoreNetCompressor(keep_ratio=0.2, method="magnitude").fit_transform(digits_mlp, X)
+    loaded = joblib.load(_joblib_buffer(sparse))
+    for W, got in zip(sparse.coefs_, loaded.coefs_, strict=True):
+        assert isinstance(got, sp.csr_array) and got.indices.dtype == W.indices.dtype == np.int32
+        assert (got != W).nnz == 0
+    assert loaded.nnz_ == sparse.nnz_
+
+
+def _joblib_buffer(model):
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def test_astype_float32(digits, digits_mlp):
+    X, _ = digits
+    sparse = CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform(digits_mlp, X)
+    small = sparse.astype(np.float32)
+    assert all(W.dtype == np.float32 for W in small.coefs_)
+    assert all(b.dtype == np.float32 for b in small.intercepts_)
+    assert sparse.coefs_[0].dtype == np.float64  # the original is unchanged
+    assert small.nnz_ == sparse.nnz_
+    np.testing.assert_allclose(small.predict_proba(X), sparse.predict_proba(X), atol=1e-5)
+    with pytest.raises(ValueError, match="floating"):
+        sparse.astype(np.int32)

@@ -354,3 +354,56 @@ def test_compressed_estimator_to_skorch():
     )
     exported.partial_fit(X, nets["cross_entropy"][1])
     assert exported.predict(X).shape == (len(X),)
+
+
+def test_to_torch_of_an_sklearn_model_takes_float32():
+    from sklearn.neural_network import MLPClassifier
+
+    from sklearn_corenet import CoreNetCompressor
+
+    X = _data(200)
+    mlp = MLPClassifier((16,), max_iter=50, random_state=0).fit(X, (X[:, 0] > 0).astype(int))
+    compressed = CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform(mlp, X)
+    assert next(compressed.to_torch().parameters()).dtype == torch.float64  # the weights' dtype
+    for sparse in (False, True):
+        module = compressed.to_torch(dtype=torch.float32, sparse=sparse)
+        assert all(p.dtype == torch.float32 for p in module.parameters())
+        output = _run(module, X.astype(np.float32))
+        assert output.dtype == np.float32
+        np.testing.assert_allclose(output.ravel(), compressed.predict_proba(X)[:, 1], rtol=1e-5, atol=1e-6)
+
+
+def test_to_skorch_imports_nothing_a_stored_name_chooses(monkeypatch):
+    from sklearn_corenet import CoreNetCompressor
+
+    X, nets = _skorch_nets()
+    net = nets["cross_entropy"][0]
+    compressed = CoreNetCompressor(keep_ratio=1.0, random_state=0).fit_transform(net, X)
+    assert compressed.source_info_["skorch_class"] == "skorch.classifier.NeuralNetClassifier"
+    imported = []
+    import importlib
+
+    monkeypatch.setattr(importlib, "import_module", lambda name, *a: imported.append(name))
+    # the original's class, from skorch's own classes, with its parameters
+    exported = compressed.to_skorch(train_split=None)
+    assert type(exported) is skorch.NeuralNetClassifier
+    assert exported.max_epochs == net.max_epochs
+    # a class name from elsewhere is not imported: the head's default class
+    compressed.source_info_["skorch_class"] = "os.NeuralNetClassifier"
+    assert type(compressed.to_skorch(train_split=None)) is skorch.NeuralNetClassifier
+    assert imported == []
+
+    class MyNet(skorch.NeuralNetClassifier):
+        pass
+
+    # the user names a subclass: the stored parameters go with it
+    exported = compressed.to_skorch(net_class=MyNet, train_split=None)
+    assert type(exported) is MyNet and exported.max_epochs == net.max_epochs
+    np.testing.assert_array_equal(exported.predict(X), net.predict(X))
+    with pytest.raises(TypeError, match="skorch NeuralNet class"):
+        compressed.to_skorch(net_class=dict)
+    # a dtype name is looked up among torch's floating dtypes only
+    compressed.source_info_["torch_dtype"] = "load"
+    with pytest.raises(ValueError, match="unknown torch dtype 'load'"):
+        compressed.to_skorch()
+    assert type(compressed.to_skorch(dtype=torch.float32)) is skorch.NeuralNetClassifier
