@@ -164,10 +164,16 @@ class ActivationMagnitude(SelectionMethod):
     def select(self, problem, budget):
         weights, active = problem.weights, problem.active
         power = input_power(problem.network, problem.X)
+        scores = [
+            np.abs(W) * np.sqrt(p)[:, np.newaxis] * alive[np.newaxis, :]
+            for W, p, alive in zip(weights, power, active, strict=True)
+        ]
         counts = output_floor([int(mask.sum()) for mask in global_magnitude_masks(weights, budget)], weights)
+        # a layer cannot keep more non-zero weights than its active neurons have
+        capacity = [int(np.count_nonzero(W[:, alive])) for W, alive in zip(weights, active, strict=True)]
+        counts = within_capacity(counts, capacity)
         layers = []
-        for index, (W, count, p, alive) in enumerate(zip(weights, counts, power, active, strict=True)):
-            score = np.abs(W) * np.sqrt(p)[:, np.newaxis] * alive[np.newaxis, :]
+        for index, (W, count, score) in enumerate(zip(weights, counts, scores, strict=True)):
             per_neuron = OUTPUT_EDGES_PER_NEURON if index == len(weights) - 1 else 0
             keep = top_edges(score, count, per_neuron)
             layers.append(np.where(keep, W, 0).astype(W.dtype))
@@ -201,6 +207,30 @@ def output_floor(counts, weights, per_neuron=OUTPUT_EDGES_PER_NEURON):
         # the remainder from the largest layers, one edge each
         take[np.argsort(-others, kind="stable")[: deficit - int(take.sum())]] += 1
         counts = np.append(others - take, counts[-1] + deficit)
+    return counts.tolist()
+
+
+def within_capacity(counts, capacity):
+    """Per-layer counts no larger than what each layer can keep, same total.
+
+    A layer asked for more edges than it has (neurons removed, zero weights)
+    hands the rest to the layers with room, in proportion to their room; the
+    total is kept while there is room.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    capacity = np.asarray(capacity, dtype=np.int64)
+    excess = int(np.maximum(counts - capacity, 0).sum())
+    counts = np.minimum(counts, capacity)
+    while excess > 0:
+        room = capacity - counts
+        if room.sum() == 0:
+            break
+        give = np.minimum(np.floor(excess * room / room.sum()).astype(np.int64), room)
+        if give.sum() == 0:  # the last few edges, one per layer with room
+            give = np.zeros_like(room)
+            give[np.flatnonzero(room)[:excess]] = 1
+        counts += give
+        excess -= int(give.sum())
     return counts.tolist()
 
 

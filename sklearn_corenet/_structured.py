@@ -16,6 +16,7 @@ least-squares re-fit of the kept weights (``reweight="lstsq"``) then repairs
 what the removal breaks, layer by layer.
 """
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -117,10 +118,23 @@ class NeuronPruning(SelectionMethod):
     def kept_neurons(self, problem, budget):
         """Per layer, a mask of the neurons kept (the output layer keeps all)."""
         network = problem.network
+        if network.n_layers < 2:
+            raise ValueError(
+                f"method={self.name!r} removes hidden neurons, but the network has no "
+                "hidden layer; compress it with an edge method such as 'wanda'"
+            )
         dense_budget = budget if self.edges is None else budget / self.edge_density
         widths = narrowed_widths(
             network.n_features_in, network.hidden_layer_sizes, network.n_outputs, dense_budget
         )
+        floor = dense_parameters(network.n_features_in, [1] * len(widths), network.n_outputs)
+        if dense_budget < floor:
+            warnings.warn(
+                f"a budget of {budget} parameters is below one neuron per hidden layer "
+                f"for method={self.name!r}; the compressed network keeps {floor}",
+                UserWarning,
+                stacklevel=5,
+            )
         kept = []
         for width, score, alive in zip(widths, neuron_scores(problem, self.score), problem.active, strict=False):
             mask = np.zeros(score.size, dtype=bool)
