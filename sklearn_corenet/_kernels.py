@@ -1,20 +1,52 @@
-"""Products of activations with a compressed network's sparse weight matrices.
+"""Products of activations with a compressed network's weight matrices.
 
-A compressed layer is stored as a ``scipy.sparse`` CSR array; which kernel
-multiplies it fastest depends on its density and on the number of rows in
-the batch. :class:`LayerKernels` keeps the derived copies each kernel needs
-(rebuilt on demand, never pickled) and picks the kernel per call.
+A compressed layer is stored as a ``scipy.sparse`` CSR array. Which kernel
+multiplies a batch by it fastest depends on the layer's density and on the
+number of rows in the batch:
+
+- dense BLAS on a dense copy of the layer (narrowed layers of structured
+  compression are dense: this is their kernel);
+- scipy's CSR product, ``(Wᵀ Aᵀ)ᵀ`` with ``Wᵀ`` stored as CSR (the fastest
+  scipy product for a few rows);
+- the same CSR product split over threads by output neurons (scipy releases
+  the GIL in its sparse kernels), for large batches.
+
+:class:`LayerKernels` keeps the derived copies each kernel needs (built on
+first use, never pickled) and picks the kernel per layer and call from the
+crossover densities below, measured with ``python -m benchmarks.kernels``
+(see ``benchmarks/results/kernels.md``).
 """
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 
-# Below this density a sparse product beats dense BLAS whatever the batch;
-# above it, small batches still favour the sparse kernel (no dense copy of
-# the matrix has to be read), large ones favour BLAS. Measured on the
-# benchmark machine with benchmarks/speed.py.
-ALWAYS_SPARSE_DENSITY = 0.01
-DENSE_FROM_ROWS = 64
+#: Densities at or below which the CSR product beats dense BLAS, by the
+#: smallest batch (rows) they apply to.
+SPARSE_UP_TO_DENSITY = ((1, 0.15), (16, 0.10), (256, 0.06))
+
+#: Batches of at least this many rows split the CSR product over threads.
+THREADS_FROM_ROWS = 512
+
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8))
+    return _POOL
+
+
+def sparse_density_limit(n_rows):
+    """The largest density at which the CSR product is used for ``n_rows`` rows."""
+    limit = SPARSE_UP_TO_DENSITY[0][1]
+    for rows, density in SPARSE_UP_TO_DENSITY:
+        if n_rows >= rows:
+            limit = density
+    return limit
 
 
 class LayerKernels:
@@ -25,12 +57,18 @@ class LayerKernels:
     coefs : list of scipy.sparse.csr_array of shape (n_in, n_out)
         The weight matrices; they are read, never modified. Build a new
         object after they change.
+    n_threads : int, default=None
+        Threads of the split CSR product; every core when None, 1 never
+        splits.
     """
 
-    def __init__(self, coefs):
+    def __init__(self, coefs, n_threads=None):
         self.coefs = coefs
+        self.n_threads = min(os.cpu_count() or 1, 8) if n_threads is None else n_threads
+        self.density = [W.nnz / max(W.shape[0] * W.shape[1], 1) for W in coefs]
         self._dense = {}
         self._transposed = {}
+        self._parts = {}
 
     def dense(self, layer):
         """A dense copy of layer ``layer`` (made once)."""
@@ -44,13 +82,44 @@ class LayerKernels:
             self._transposed[layer] = self.coefs[layer].T.tocsr()
         return self._transposed[layer]
 
+    def parts(self, layer):
+        """The transposed layer in row blocks of about equal non-zeros, one per thread."""
+        if layer not in self._parts:
+            transposed = self.transposed(layer)
+            targets = np.linspace(0, transposed.nnz, self.n_threads + 1)
+            bounds = np.unique(np.searchsorted(transposed.indptr, targets))
+            bounds[0], bounds[-1] = 0, transposed.shape[0]
+            self._parts[layer] = [
+                (start, stop, transposed[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
+            ]
+        return self._parts[layer]
+
+    def kernel(self, layer, n_rows):
+        """The kernel used for ``n_rows`` rows: "dense", "csr" or "csr-threads"."""
+        if self.density[layer] > sparse_density_limit(n_rows):
+            return "dense"
+        if n_rows >= THREADS_FROM_ROWS and self.n_threads > 1:
+            return "csr-threads"
+        return "csr"
+
     def __call__(self, A, layer):
-        """``A @ coefs[layer]`` with the faster kernel for this batch and density."""
-        W = self.coefs[layer]
+        """``A @ coefs[layer]`` with the kernel for this batch and density."""
         if sp.issparse(A):
-            return (A @ W).toarray()
-        density = W.nnz / max(W.shape[0] * W.shape[1], 1)
-        if density > ALWAYS_SPARSE_DENSITY and A.shape[0] >= DENSE_FROM_ROWS:
+            return (A @ self.coefs[layer]).toarray()
+        kernel = self.kernel(layer, A.shape[0])
+        if kernel == "dense":
             return A @ self.dense(layer)
-        # (Wᵀ Aᵀ)ᵀ with Wᵀ stored as CSR: the fastest scipy product for few rows
-        return np.asarray(self.transposed(layer) @ A.T).T
+        if kernel == "csr":
+            return np.asarray(self.transposed(layer) @ A.T).T
+        return self._threaded(A, layer)
+
+    def _threaded(self, A, layer):
+        transposed = np.ascontiguousarray(A.T)
+        out = np.empty((self.coefs[layer].shape[1], A.shape[0]), dtype=np.result_type(A, self.coefs[layer]))
+
+        def block(part):
+            start, stop, rows = part
+            out[start:stop] = rows @ transposed
+
+        list(_pool().map(block, self.parts(layer)))
+        return out.T
