@@ -18,14 +18,28 @@ from sklearn.base import (
     RegressorMixin,
     _fit_context,
     clone,
+    is_classifier,
     is_regressor,
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils import get_tags
+from sklearn.utils._metadata_requests import (
+    MetadataRouter,
+    MethodMapping,
+    _raise_for_params,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    check_memory,
+    has_fit_parameter,
+    validate_data,
+)
 
 from ._adapters import is_supported, unsupported_model_error
 from ._compressor import CoreNetCompressor
@@ -63,15 +77,36 @@ _SIGNATURE = _meta_signature()
 _SHARED_DOC = {
     "compressor_parameters": COMPRESSOR_PARAMETERS_DOC,
     "training": """\
-An unfitted estimator is cloned and trained by ``fit``; a fitted or
-frozen one is compressed as it is and never changed.
+An unfitted estimator is cloned and trained by ``fit`` (once per data
+set when ``memory`` is set: see Notes); a fitted or frozen one is
+compressed as it is and never changed.
 """,
     "fitted_attributes": """\
 estimator_ : estimator
     The trained network that was compressed (the wrapped estimator when
     ``estimator`` is a ``FrozenEstimator``).
 compressor_ : CoreNetCompressor
-    The fitted compressor, with the sensitivities and sample sizes.
+    The fitted compressor, with the sensitivities and sample sizes. A
+    saved estimator (pickle, joblib, skops) keeps its small figures only:
+    no calibration data, no per-edge sensitivities; its ``transform``
+    needs a new ``fit``.
+""",
+    "notes": """\
+``fit(X, y, sample_weight=...)`` passes the weights to the network's own
+``fit`` (scikit-learn's metadata routing, when enabled, routes any
+metadata the network requests); compression then uses ``X`` unweighted.
+A regressor given to the classifier, or a classifier to the regressor, is
+a TypeError at ``fit``.
+
+With ``memory`` set, the trained network is cached too, keyed on the
+estimator's parameters and the training data: a grid search over
+``keep_ratio`` or ``epsilon`` trains one network per fold (and one for
+the refit), not one per candidate. With ``random_state=None`` in the
+network, the candidates of a fold then share one random training instead
+of drawing one each.
+
+A saved fitted estimator holds nothing of the calibration data: it is
+about the size of ``estimator_`` plus ``compressed_``.
 """,
     "feature_attributes": """\
 n_features_in_ : int
@@ -94,6 +129,15 @@ def _is_fitted(estimator):
     except (NotFittedError, TypeError):
         return False
     return True
+
+
+def train_network(estimator, X, y, fit_params):
+    """A clone of ``estimator`` fitted on ``X, y`` (what ``memory`` caches).
+
+    A module-level function of the training data and the estimator's
+    parameters only, so that ``joblib.Memory`` keys its results on them.
+    """
+    return clone(estimator).fit(X, y, **fit_params)
 
 
 class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
@@ -128,10 +172,27 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
             **{name: getattr(self, name) for name in compressor_parameters()}
         )
 
-    def _fitted_model(self, X, y):
+    def _estimator(self):
+        return self._default_estimator() if self.estimator is None else self.estimator
+
+    def _check_task(self, model):
+        """A TypeError when ``model`` is a regressor given to the classifier,
+        or a classifier given to the regressor."""
+        wrong = is_regressor(model) if is_classifier(self) else is_classifier(model)
+        if wrong:
+            ours = type(self).__name__
+            theirs = type(model).__name__
+            task = "a regressor" if is_classifier(self) else "a classifier"
+            other = "CoreNetRegressor" if is_classifier(self) else "CoreNetClassifier"
+            raise TypeError(
+                f"{ours} cannot compress {theirs}, which is {task}: wrap it in {other}"
+            )
+
+    def _fitted_model(self, X, y, fit_params):
         """The network to compress: ``estimator`` itself when it is already
-        trained or frozen, otherwise a clone fitted on ``X, y``."""
-        estimator = self._default_estimator() if self.estimator is None else self.estimator
+        trained or frozen, otherwise a clone fitted on ``X, y`` (through
+        ``memory``)."""
+        estimator = self._estimator()
         frozen = isinstance(estimator, FrozenEstimator)
         model = estimator.estimator if frozen else estimator
         # checked before any training: an unsupported model fails at once
@@ -139,6 +200,7 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
             raise unsupported_model_error(
                 model, f"{type(self).__name__} cannot compress an estimator"
             )
+        self._check_task(model)
         fitted = _is_fitted(model)
         if frozen and not fitted:
             raise NotFittedError(
@@ -147,7 +209,13 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
                 "have it trained"
             )
         if not (frozen or fitted):
-            return clone(model).fit(X, y)
+            if "sample_weight" in fit_params and not has_fit_parameter(model, "sample_weight"):
+                raise TypeError(
+                    f"{type(model).__name__}.fit does not take sample_weight, "
+                    f"which was passed to {type(self).__name__}.fit"
+                )
+            train = check_memory(self.memory).cache(train_network)
+            return train(model, X, y, fit_params)
         n_features = getattr(model, "n_features_in_", None)
         if n_features is not None and n_features != self.n_features_in_:
             raise ValueError(
@@ -157,7 +225,7 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
         return model
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None, **fit_params):
         """Train the network unless it is trained already, then compress it.
 
         Parameters
@@ -166,6 +234,14 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
             Training data, also the calibration data of the compression.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets; not used when ``estimator`` is already fitted or frozen.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to the network's ``fit`` when it is trained (ignored for a
+            fitted or frozen network); the compression weighs calibration
+            points equally.
+        **fit_params : dict
+            Other metadata for the network's ``fit``; only with
+            ``sklearn.set_config(enable_metadata_routing=True)``, which
+            routes what the network requests (``sample_weight`` included).
 
         Returns
         -------
@@ -184,7 +260,15 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
             y_numeric=is_regressor(self),
             ensure_min_samples=2,
         )
-        model = self._fitted_model(X, y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if _routing_enabled():
+            routed = process_routing(self, "fit", sample_weight=sample_weight, **fit_params)
+            network_params = routed.estimator.fit
+        else:
+            _raise_for_params(fit_params, self, "fit")
+            network_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        model = self._fitted_model(X, y, network_params)
         self.estimator_ = model
         self.compressor_ = self._compressor().fit(model, X)
         self.compressed_ = self.compressor_.transform()
@@ -219,9 +303,32 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
         self._check_predict_input(X)
         return self.compressed_.predict(X)
 
+    def get_metadata_routing(self):
+        """How metadata reach the network's ``fit`` (scikit-learn's routing).
+
+        Returns
+        -------
+        routing : MetadataRouter
+            ``fit`` routes to the network's ``fit``.
+        """
+        return MetadataRouter(owner=self).add(
+            estimator=self._estimator(),
+            method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+        )
+
+    def __getstate__(self):
+        """What pickle, joblib and skops save: ``compressor_`` without the
+        calibration data (see ``CoreNetCompressor._without_calibration``)."""
+        # a copy: BaseEstimator returns the instance's own __dict__
+        state = dict(super().__getstate__())
+        compressor = state.get("compressor_")
+        if compressor is not None:
+            state["compressor_"] = compressor._without_calibration()
+        return state
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        estimator = self._default_estimator() if self.estimator is None else self.estimator
+        estimator = self._estimator()
         inner = get_tags(estimator)
         tags.input_tags.sparse = inner.input_tags.sparse
         tags.target_tags.multi_output = inner.target_tags.multi_output
@@ -271,7 +378,10 @@ class CoreNetClassifier(ClassifierMixin, _BaseCoreNet):
     -----
     Put the network in a ``FrozenEstimator`` to tune the compression alone:
     ``GridSearchCV`` clones its estimator for every candidate, and a clone of
-    a plain fitted network is unfitted, so it would be trained again.
+    a plain fitted network is unfitted, so it would be trained again (once
+    per fold with ``memory``).
+
+    {notes}
 
     References
     ----------
@@ -367,6 +477,10 @@ class CoreNetRegressor(RegressorMixin, _BaseCoreNet):
     --------
     CoreNetClassifier : The classification counterpart.
     CoreNetCompressor : Compress a trained model directly.
+
+    Notes
+    -----
+    {notes}
 
     References
     ----------

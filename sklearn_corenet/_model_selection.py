@@ -95,12 +95,36 @@ kept_fraction_scorer = make_kept_fraction_scorer()
 
 
 class _SparsestWithin:
-    """Refit rule of :func:`sparsest_within` (a class, so that it pickles)."""
+    """Refit rule of :func:`sparsest_within` (a class, so that it pickles).
+
+    ``GridSearchCV.score`` of a multi-metric search looks its scorer up as
+    ``scorer_[refit]``: the rule compares equal to, and hashes as, the name
+    of the metric it ranks by (``score_key``, or the one it found in
+    ``cv_results_``), so that the search scores with that metric.
+    """
 
     def __init__(self, tolerance, score_key, kept_key):
         self.tolerance = tolerance
         self.score_key = score_key
         self.kept_key = kept_key
+        self._score_name = score_key
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            return self._score_name is not None and other == self._score_name
+        if isinstance(other, _SparsestWithin):
+            return (self.tolerance, self.score_key, self.kept_key) == (
+                other.tolerance,
+                other.score_key,
+                other.kept_key,
+            )
+        return NotImplemented
+
+    def __hash__(self):
+        # the hash of the metric's name, for the scorer_[refit] lookup; it
+        # is fixed once the rule has seen cv_results_ (or from the start
+        # with score_key)
+        return hash(self._score_name)
 
     def __repr__(self):
         return (
@@ -128,6 +152,7 @@ class _SparsestWithin:
 
     def __call__(self, cv_results):
         score_column = self._score_column(cv_results)
+        self._score_name = score_column[len("mean_test_") :]
         kept_column = f"mean_test_{self.kept_key}"
         for column, hint in [
             (score_column, "score_key must name a metric of scoring"),
@@ -186,7 +211,8 @@ def sparsest_within(tolerance=0.01, *, score_key=None, kept_key="kept_fraction")
     refit : callable
         ``refit(cv_results) -> index`` of the chosen candidate, for
         ``GridSearchCV(refit=...)``. Failed candidates (NaN scores) are
-        never chosen.
+        never chosen. The search's ``score(X, y)`` then uses the score
+        metric (``score_key``, or the one found).
 
     See Also
     --------

@@ -293,3 +293,124 @@ def test_skorch_net_is_trained_and_compressed(digits):
     np.testing.assert_allclose(
         net.predict_proba(X), net.estimator_.predict_proba(X), rtol=1e-4, atol=1e-6
     )
+
+
+# -- sample weights and metadata routing -------------------------------------
+
+
+class WeightRecordingMLP(MLPClassifier):
+    """An MLPClassifier that records the sample weights its fit receives."""
+
+    received = []
+
+    def fit(self, X, y, sample_weight=None):
+        type(self).received.append(sample_weight)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_sample_weight_reaches_the_network(digits):
+    X, y = digits
+    X, y = X[:300], y[:300]
+    weights = np.random.default_rng(0).uniform(0.1, 2.0, size=len(y))
+    WeightRecordingMLP.received = []
+    net = CoreNetClassifier(
+        WeightRecordingMLP(hidden_layer_sizes=(16,), max_iter=30, random_state=0), keep_ratio=1.0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net.fit(X, y, sample_weight=weights)
+        direct = MLPClassifier(hidden_layer_sizes=(16,), max_iter=30, random_state=0)
+        direct.fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(WeightRecordingMLP.received[0], weights)
+    for W, expected in zip(net.estimator_.coefs_, direct.coefs_, strict=True):
+        np.testing.assert_array_equal(W, expected)
+    with pytest.raises(ValueError, match="sample_weight"):
+        net.fit(X, y, sample_weight=weights[:10])
+
+
+def test_network_without_sample_weight_is_a_type_error(digits):
+    class NoWeights(MLPClassifier):
+        def fit(self, X, y):
+            return super().fit(X, y)
+
+    X, y = digits
+    with pytest.raises(TypeError, match="NoWeights.fit does not take sample_weight"):
+        CoreNetClassifier(NoWeights()).fit(X, y, sample_weight=np.ones(len(y)))
+
+
+def test_metadata_routing(digits):
+    import sklearn
+
+    X, y = digits
+    X, y = X[:200], y[:200]
+    weights = np.linspace(0.5, 1.5, len(y))
+    small = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5)
+    with pytest.raises(ValueError, match="enable_metadata_routing"):
+        CoreNetClassifier(small).fit(X, y, other=weights)
+    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        from sklearn.exceptions import ConvergenceWarning, UnsetMetadataPassedError
+
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        WeightRecordingMLP.received = []
+        requested = WeightRecordingMLP(hidden_layer_sizes=(8,), max_iter=5).set_fit_request(
+            sample_weight=True
+        )
+        CoreNetClassifier(requested, keep_ratio=0.5).fit(X, y, sample_weight=weights)
+        np.testing.assert_array_equal(WeightRecordingMLP.received[0], weights)
+        with pytest.raises(UnsetMetadataPassedError, match="sample_weight"):
+            CoreNetClassifier(small, keep_ratio=0.5).fit(X, y, sample_weight=weights)
+        # through a Pipeline and a grid search, as scikit-learn routes it
+        from sklearn.model_selection import GridSearchCV
+
+        WeightRecordingMLP.received = []
+        search = GridSearchCV(
+            CoreNetClassifier(requested, random_state=0), {"keep_ratio": [0.3, 0.6]}, cv=2
+        )
+        search.fit(X, y, sample_weight=weights)
+        assert len(WeightRecordingMLP.received) == 2 * 2 + 1
+        assert all(w is not None for w in WeightRecordingMLP.received)
+
+
+# -- the network's task ------------------------------------------------------
+
+
+def test_classifier_refuses_a_regressor_and_vice_versa(digits):
+    X, y = digits
+    with pytest.raises(TypeError, match="CoreNetClassifier cannot compress MLPRegressor.*CoreNetRegressor"):
+        CoreNetClassifier(MLPRegressor()).fit(X, y)
+    with pytest.raises(TypeError, match="CoreNetRegressor cannot compress MLPClassifier.*CoreNetClassifier"):
+        CoreNetRegressor(MLPClassifier()).fit(X, y)
+    fitted = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5).fit(X[:50], y[:50])
+    with pytest.raises(TypeError, match="CoreNetRegressor cannot compress MLPClassifier"):
+        CoreNetRegressor(FrozenEstimator(fitted)).fit(X, y)
+
+
+# -- lean when saved ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["auto", "corenet++"])
+def test_saved_estimator_holds_no_calibration_data(digits, method):
+    import pickle
+
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = CoreNetClassifier(
+            MLPClassifier(hidden_layer_sizes=(100, 100), max_iter=30, random_state=0),
+            keep_ratio=0.1,
+            method=method,
+            random_state=0,
+        ).fit(X, y)
+    payload = pickle.dumps(net)
+    parts = len(pickle.dumps(net.estimator_)) + len(pickle.dumps(net.compressed_))
+    assert len(payload) <= parts + 20_000
+    assert X[:3].tobytes() not in payload
+    loaded = pickle.loads(payload)
+    np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
+    assert loaded.compressor_.n_params_ == net.compressor_.n_params_
+    assert not hasattr(loaded.compressor_, "sensitivities_")
+    with pytest.raises(NotFittedError, match="saved without its calibration data"):
+        loaded.compressor_.transform()
+    # the estimator in memory is untouched by saving
+    assert net.compressor_.transform().nnz_ == net.compressed_.nnz_

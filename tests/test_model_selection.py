@@ -212,3 +212,52 @@ def test_two_jobs_give_the_results_of_one(data, freeze):
     for key in ("mean_test_accuracy", "mean_test_kept_fraction", "split0_test_accuracy"):
         np.testing.assert_array_equal(one.cv_results_[key], two.cv_results_[key])
     assert one.best_index_ == two.best_index_
+
+
+def test_search_with_memory_trains_once_per_fold(data, tmp_path):
+    # a trainable network: GridSearchCV clones it for every candidate, the
+    # cache trains it once per fold and once for the refit
+    X, y = data
+    CountingMLP.n_fits = 0
+    net = CoreNetClassifier(
+        CountingMLP(hidden_layer_sizes=(32,), max_iter=30, random_state=0),
+        method="corenet++",
+        memory=str(tmp_path),
+        random_state=0,
+    )
+    budgets = [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7]
+    search = GridSearchCV(
+        net,
+        {"keep_ratio": budgets},
+        scoring=SCORING,
+        cv=KFold(3, shuffle=True, random_state=0),
+        refit=sparsest_within(0.02),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search.fit(X, y)
+    assert CountingMLP.n_fits == 3 + 1
+    assert _cache_entries(tmp_path, "train_network") == 3 + 1
+    # and the budget-independent statistics once per fold (and the refit)
+    assert _cache_entries(tmp_path, "compute_layer_statistics") == 3 + 1
+    np.testing.assert_allclose(search.cv_results_["mean_test_kept_fraction"], budgets, atol=2e-3)
+    assert np.isfinite(search.cv_results_["split0_test_accuracy"]).all()
+    # another network is another cache entry
+    search.set_params(estimator__estimator__hidden_layer_sizes=(16,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search.fit(X, y)
+    assert CountingMLP.n_fits == 2 * (3 + 1)
+
+
+def test_search_score_uses_the_score_metric_of_the_refit_rule(data, counting_mlp):
+    X, y = data
+    net = CoreNetClassifier(FrozenEstimator(counting_mlp), method="magnitude", random_state=0)
+    search = _search(net, tolerance=0.05).fit(X[:600], y[:600])
+    best = search.best_estimator_
+    assert search.score(X[600:], y[600:]) == best.score(X[600:], y[600:])
+    named = _search(net).set_params(refit=sparsest_within(0.05, score_key="accuracy"))
+    assert named.fit(X[:600], y[:600]).score(X[600:], y[600:]) == best.score(X[600:], y[600:])
+    rule = sparsest_within(0.05)
+    assert rule == sparsest_within(0.05) and rule != sparsest_within(0.1)
+    assert pickle.loads(pickle.dumps(rule)) == rule
