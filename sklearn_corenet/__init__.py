@@ -4,6 +4,7 @@ The public names are re-exported here; the modules behind them are private.
 """
 
 from ._certificate import Certificate, certify
+from ._class_scores import ClassScores
 from ._compressor import CoreNetCompressor
 from ._evaluation import compression_curve, plot_compression_curve, summarize_curve
 from ._meta import CoreNetClassifier, CoreNetRegressor
@@ -14,6 +15,8 @@ from ._model_selection import (
     make_kept_fraction_scorer,
     sparsest_within,
 )
+from ._onnx import register_onnx_converters, to_onnx
+from ._persistence import dump, load, trusted_types
 from ._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
 from ._summary import CompressionSummary
 
@@ -22,6 +25,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "METHODS",
     "Certificate",
+    "ClassScores",
     "CompressionInfo",
     "CompressionSummary",
     "CoreNetClassifier",
@@ -35,13 +39,18 @@ __all__ = [
     "accuracy_drop",
     "certify",
     "compression_curve",
+    "dump",
     "kept_fraction_scorer",
+    "load",
     "make_kept_fraction_scorer",
     "network_output",
     "plot_compression_curve",
     "register_method",
+    "register_onnx_converters",
     "relative_error",
     "sparsest_within",
     "summarize_curve",
+    "to_onnx",
+    "trusted_types",
     "__version__",
 ]

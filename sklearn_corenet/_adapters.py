@@ -11,6 +11,7 @@ new kind of model is one more entry.
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ._class_scores import ClassScores
 from ._sklearn_adapter import is_sklearn_mlp, network_from_sklearn
 
 
@@ -61,6 +62,21 @@ def _read_torch_world(model, X):
     return network_from_torch_world(model, X)
 
 
+def _is_class_scores(model):
+    return isinstance(model, ClassScores)
+
+
+def _read_class_scores(model, X):
+    from ._torch_adapter import network_from_torch_world
+
+    if not _comes_from("torch")(model.module) or _comes_from("skorch")(model.module):
+        raise TypeError(
+            "ClassScores wraps a torch.nn.Module; got "
+            f"{type(model.module).__module__}.{type(model.module).__qualname__}"
+        )
+    return network_from_torch_world(model.module, X, class_scores=model)
+
+
 #: The adapters, asked in order; the first that accepts a model reads it.
 ADAPTERS = (
     Adapter(
@@ -76,6 +92,12 @@ ADAPTERS = (
         "skorch NeuralNetClassifier / NeuralNetBinaryClassifier / NeuralNetRegressor",
     ),
     Adapter("torch", _comes_from("torch"), _read_torch_world, "a torch.nn.Module"),
+    Adapter(
+        "class-scores",
+        _is_class_scores,
+        _read_class_scores,
+        "a torch.nn.Module in sklearn_corenet.ClassScores",
+    ),
 )
 
 SUPPORTED_MODELS = (

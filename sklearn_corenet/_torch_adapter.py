@@ -10,7 +10,10 @@ has no prediction semantics of its own; it is read as
   LogSoftmax,
 - binary (classes ``[0, 1]``, threshold 0.5) if it ends with Sigmoid and has
   one output, multilabel if it ends with Sigmoid and has several,
-- regression otherwise.
+- regression otherwise,
+
+unless it comes wrapped in :class:`~._class_scores.ClassScores`, which says
+that its outputs are class scores (see :func:`_class_scores_head`).
 
 This module imports torch; it is only imported when a torch or skorch object
 is passed to the library.
@@ -31,7 +34,7 @@ from ._torch_nodes import ACTIVATION_FUNCTIONS, SOFTMAX_FUNCTIONS
 _TWO_COLUMNS = ("sigmoid_2d", "probabilities_2d")
 
 
-def network_from_torch_world(model, X=None):
+def network_from_torch_world(model, X=None, *, class_scores=None):
     """Translate a skorch net or a torch module into a :class:`Network`.
 
     Parameters
@@ -44,6 +47,9 @@ def network_from_torch_world(model, X=None):
         Calibration data. Only needed when the input width cannot be read
         from the module (an uninitialised ``nn.LazyLinear``); the layers are
         then materialised on a copy of the module with the first rows of X.
+    class_scores : ClassScores, default=None
+        For a bare module: its outputs are class scores, with these labels
+        (``model`` is then ``class_scores.module``).
 
     Returns
     -------
@@ -77,6 +83,9 @@ def network_from_torch_world(model, X=None):
     if isinstance(model, nn.Module):
         module, name = _unwrap_compiled(model)
         reading = read_module(module, X)
+        if class_scores is not None:
+            out_activation, head = _class_scores_head(reading, class_scores)
+            return _to_network(reading, out_activation, head, name, {})
         kind = _bare_head_kind(reading)
         head = OutputHead(
             kind,
@@ -285,6 +294,44 @@ def _bare_head_kind(reading):
     if reading.out_activation == "logistic":
         return "binary" if reading.n_outputs == 1 else "multilabel"
     return "regression"
+
+
+def _class_scores_head(reading, scores):
+    """Output activation and head of a module whose outputs are class scores.
+
+    Logits get the activation of the kind: a sigmoid for one output or
+    multilabel outputs, a softmax otherwise; a module ending with one of
+    those keeps it. Labels are ``scores.classes`` (checked against the
+    outputs) or the class indices.
+    """
+    own, n_outputs = reading.out_activation, reading.n_outputs
+    if n_outputs == 1:
+        kind = "binary"
+    elif scores.multilabel:
+        kind = "multilabel"
+    else:
+        kind = "multiclass"
+    expected = ("softmax", "log_softmax") if kind == "multiclass" else ("logistic",)
+    if own == "identity":
+        out_activation = expected[0]
+    elif own in expected:
+        out_activation = own
+    else:
+        raise TypeError(
+            f"the module ends with {own!r} ({reading.out_activation_node}), which "
+            f"does not give {kind} class scores; it should return logits"
+        )
+    if scores.classes is None:
+        classes = _class_indices(kind, reading)
+    else:
+        classes = np.asarray(scores.classes)
+        n_expected = 2 if kind == "binary" else n_outputs
+        if classes.shape != (n_expected,):
+            raise ValueError(
+                f"the module has {n_outputs} output(s), so a {kind} model needs "
+                f"{n_expected} classes; got {classes.shape[0]}"
+            )
+    return out_activation, OutputHead(kind, classes=classes, threshold=scores.threshold)
 
 
 def _class_indices(kind, reading):

@@ -1,0 +1,154 @@
+"""Save and load the library's estimators without executing code (skops).
+
+pickle and joblib run whatever code a file names when it is loaded. skops
+(``pip install 'sklearn-corenet[persist]'``) stores an estimator as data
+and, when loading, builds only the types the caller trusts. A saved model
+of this library holds its own classes, a few small objects (how it was
+compressed, its output head, the compression method) and what a fitted
+scikit-learn MLP holds; :func:`trusted_types` lists exactly those, and
+:func:`load` trusts them and nothing else unless told.
+
+Saved models are lean: a compressed estimator stores its weights packed
+(see :mod:`._storage`), a meta-estimator's compressor keeps no calibration
+data, and :func:`dump` saves a :class:`CoreNetCompressor` the same way.
+"""
+
+from ._certificate import Certificate
+from ._compressor import CoreNetCompressor
+from ._meta import CoreNetClassifier, CoreNetRegressor
+from ._methods import METHODS
+from ._network import OutputHead
+from ._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
+
+# what a fitted scikit-learn MLP holds that skops does not trust by default
+_SKLEARN_TYPES = (
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+)
+
+
+def _type_name(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def trusted_types():
+    """The types a saved estimator of this library may hold, as skops names them.
+
+    The library's estimators (``SparseMLPClassifier``,
+    ``SparseMLPRegressor``, ``CoreNetClassifier``, ``CoreNetRegressor``,
+    ``CoreNetCompressor``), the small objects they hold
+    (``CompressionInfo``, a ``Certificate``, the output head, the built-in
+    compression methods) and the optimizer objects of a fitted
+    scikit-learn MLP. Every
+    one is rebuilt from its stored attributes, without running code from
+    the file.
+
+    Returns
+    -------
+    list of str
+        Type names for ``skops.io.load(file, trusted=...)``.
+
+    See Also
+    --------
+    load : Loads with these types trusted.
+
+    Notes
+    -----
+    A model compressed from a skorch net keeps the net's settings (its
+    criterion and optimizer classes, ...) for ``to_skorch``: those torch and
+    skorch types are not in the list; check and pass them to :func:`load`
+    yourself. Methods registered with :func:`register_method` are not in
+    the list either.
+
+    Examples
+    --------
+    >>> from sklearn_corenet import trusted_types
+    >>> "sklearn_corenet._sparse_mlp.SparseMLPClassifier" in trusted_types()
+    True
+    """
+    classes = [
+        SparseMLPClassifier,
+        SparseMLPRegressor,
+        CoreNetClassifier,
+        CoreNetRegressor,
+        CoreNetCompressor,
+        CompressionInfo,
+        Certificate,
+        OutputHead,
+        *(type(method) for method in METHODS.values()),
+    ]
+    names = {_type_name(cls) for cls in classes if cls.__module__.startswith("sklearn_corenet.")}
+    return sorted(names | set(_SKLEARN_TYPES))
+
+
+def _import_skops():
+    try:
+        import skops.io
+    except ImportError as error:
+        raise ImportError(
+            "saving and loading without pickle needs skops: "
+            "pip install 'sklearn-corenet[persist]'"
+        ) from error
+    return skops.io
+
+
+def dump(estimator, file):
+    """Save an estimator with skops: loading it runs no code from the file.
+
+    Parameters
+    ----------
+    estimator : object
+        Any estimator of the library, or a scikit-learn object holding them
+        (a ``Pipeline``, a search, ...). A ``CoreNetCompressor`` is saved
+        without its calibration data (its ``transform`` then needs a new
+        ``fit``).
+    file : str, path or binary file object
+        Where to write (the ``.skops`` format).
+
+    See Also
+    --------
+    load : The counterpart.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.neural_network import MLPClassifier
+    >>> from sklearn_corenet import CoreNetCompressor, dump, load
+    >>> X, y = load_digits(return_X_y=True)
+    >>> mlp = MLPClassifier((32,), max_iter=50, random_state=0).fit(X / 16, y)
+    >>> sparse = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(mlp, X / 16)
+    >>> import io
+    >>> buffer = io.BytesIO(); dump(sparse, buffer); _ = buffer.seek(0)
+    >>> bool((load(buffer).predict(X / 16) == sparse.predict(X / 16)).all())
+    True
+    """
+    skops = _import_skops()
+    if isinstance(estimator, CoreNetCompressor):
+        estimator = estimator._without_calibration()
+    skops.dump(estimator, file)
+
+
+def load(file, *, trusted=None):
+    """Load what :func:`dump` (or ``skops.io.dump``) saved, trusting the library's types.
+
+    Parameters
+    ----------
+    file : str, path or binary file object
+        A ``.skops`` file.
+    trusted : list of str, default=None
+        More type names to trust besides :func:`trusted_types` (check them
+        first with ``skops.io.get_untrusted_types(file=...)``).
+
+    Returns
+    -------
+    object
+        The saved estimator.
+
+    Raises
+    ------
+    skops.io.exceptions.UntrustedTypesFoundException
+        If the file holds a type that is neither the library's nor in
+        ``trusted``; nothing is built then.
+    """
+    skops = _import_skops()
+    return skops.load(file, trusted=[*trusted_types(), *(trusted or [])])
