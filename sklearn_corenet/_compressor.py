@@ -30,7 +30,7 @@ from ._reweight import DEFAULT_RIDGE
 from ._sensitivity import DELTA_CAP, compute_layer_statistics
 from ._sparse_mlp import CompressionInfo, make_sparse_estimator
 from ._summary import CompressionSummary
-from ._target import Target, compress_to_target
+from ._target import BudgetEvaluator, Target, compress_to_target
 from ._validation import check_calibration_data, same_weights
 
 
@@ -325,7 +325,7 @@ class CoreNetCompressor(BaseEstimator):
             output_floor=self.output_floor,
             score_tolerance=self.score_tolerance,
         )
-        result = compress_to_target(
+        evaluate = BudgetEvaluator(
             network,
             X,
             y,
@@ -336,18 +336,21 @@ class CoreNetCompressor(BaseEstimator):
             reweight=reweight,
             ridge=self.ridge,
             validation_fraction=self.validation_fraction,
-            search_step=self.search_step,
             random=random,
             draw_seed=transform_seed,
             statistics=statistics,
             sampling_plans=sampling_plans,
-            verbose=self.verbose,
         )
-        self._set_fitted_attributes(result.plan, reweight, transform_seed)
-        self._certified = result.drawn
+        result = compress_to_target(evaluate, network.n_params, target, self.search_step, self.verbose)
+        chosen = result.trial
+        for warning in chosen.warnings:  # what the chosen budget warned about
+            warnings.warn(warning.message, stacklevel=3)
+        self._set_fitted_attributes(chosen.plan, reweight, transform_seed)
+        self._certified = chosen.drawn
         self._calibration_keys = keys
-        self.certificate_ = result.certificate
-        self.validation_size_ = int(result.held_out_rows.size)
+        self._search = evaluate
+        self.certificate_ = chosen.certificate
+        self.validation_size_ = int(evaluate.held_out_rows.size)
         trials = result.trials
         self.search_results_ = {
             "keep_ratio": np.array([t.keep_ratio for t in trials]),

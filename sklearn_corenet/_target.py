@@ -45,7 +45,7 @@ START_KEEP_RATIO = 0.1
 
 #: Farthest an extrapolated guess may go from the nearest budget tried, as a
 #: factor on the kept fraction.
-MAX_JUMP = 8.0
+MAX_JUMP = 4.0
 
 
 # -- the grid and the search ---------------------------------------------------
@@ -65,6 +65,18 @@ def budget_grid(n_params, search_step, smallest=SMALLEST_KEEP_RATIO):
     ratios = (1 + search_step) ** -np.arange(max(n_steps, 1), 0, -1, dtype=np.float64)
     budgets = np.unique(np.maximum(np.round(ratios * n_params), 1).astype(np.int64))
     return budgets[budgets < n_params]
+
+
+def positions_of(keep_ratios):
+    """Where the search places kept fractions r: their log-odds, log(r / (1 − r)).
+
+    The certified ε of a budget falls roughly as a power of r at small
+    budgets and to 0 as r reaches 1 (the whole network); its logarithm is
+    then close to linear in the log-odds over the whole range, which is what
+    the interpolation of :func:`smallest_passing` assumes.
+    """
+    keep_ratios = np.asarray(keep_ratios, dtype=np.float64)
+    return np.log(keep_ratios) - np.log1p(-keep_ratios)
 
 
 def smallest_passing(evaluate, positions, start, slope=None):
@@ -106,7 +118,7 @@ def smallest_passing(evaluate, positions, start, slope=None):
     """
     n_grid = positions.size
     failing, passing = -1, n_grid
-    margins, widths = {}, [n_grid + 1]
+    margins, widths = {}, []  # widths of the bracket once both ends were evaluated
     while passing - failing > 1:
         if not margins:
             index = start
@@ -121,7 +133,8 @@ def smallest_passing(evaluate, positions, start, slope=None):
             passing = index
         else:
             failing = index
-        widths.append(passing - failing)
+        if failing >= 0 and passing < n_grid:
+            widths.append(passing - failing)
     return (passing if passing < n_grid else None), list(margins)
 
 
@@ -241,7 +254,28 @@ class SearchCache:
 
 @dataclass(frozen=True)
 class BudgetTrial:
-    """One budget tried by the search."""
+    """One budget tried: its certificate and what it took.
+
+    Attributes
+    ----------
+    budget : int
+        Parameters to keep.
+    keep_ratio : float
+        ``budget`` over the original parameter count.
+    passes : bool
+        Whether the certificate meets the target.
+    margin : float
+        :meth:`Target.margin` of the certificate.
+    certificate : Certificate
+    nnz : int
+        Non-zero parameters of the compressed network.
+    seconds : float
+        Time to plan, draw and certify.
+    plan : CompressionPlan
+    drawn : DrawnNetwork
+    warnings : list of warnings.WarningMessage
+        What planning and drawing warned about.
+    """
 
     budget: int
     keep_ratio: float
@@ -250,60 +284,19 @@ class BudgetTrial:
     certificate: object
     nnz: int
     seconds: float
-
-
-@dataclass(frozen=True)
-class TargetResult:
-    """What :func:`compress_to_target` found.
-
-    Attributes
-    ----------
-    plan : CompressionPlan
-        The plan at the chosen budget.
-    drawn : DrawnNetwork
-        The certified compressed network.
-    certificate : Certificate
-        Its certificate on the held-out points.
-    trials : list of BudgetTrial
-        Every budget tried, in order.
-    grid : ndarray of int
-        The budgets searched.
-    fit_rows, held_out_rows : ndarray of int
-        The split of the calibration rows.
-    cache_calls : dict
-        How often the statistics and sampling plans were computed.
-    """
-
     plan: object
     drawn: object
-    certificate: object
-    trials: list
-    grid: np.ndarray
-    fit_rows: np.ndarray
-    held_out_rows: np.ndarray
-    cache_calls: dict
+    warnings: list
 
 
-def compress_to_target(
-    network,
-    X,
-    y,
-    keys,
-    method,
-    settings,
-    target,
-    *,
-    reweight,
-    ridge,
-    validation_fraction,
-    search_step,
-    random,
-    draw_seed,
-    statistics,
-    sampling_plans,
-    verbose=0,
-):
-    """The sparsest grid budget whose certificate on held-out rows meets ``target``.
+class BudgetEvaluator:
+    """Compress at any budget and certify on held-out rows; shared work done once.
+
+    Construction splits the calibration rows (copies of a row on one side),
+    computes the original network's outputs and predictions on the held-out
+    rows, and sets up the caches; each call plans and draws at one budget
+    (same planning seed and draw seed for every budget: the budgets are
+    compared on common random numbers) and certifies the result.
 
     Parameters
     ----------
@@ -312,7 +305,7 @@ def compress_to_target(
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Validated calibration data, in the network's dtype.
     y : array-like or None
-        Targets of ``X`` (score targets).
+        Targets of ``X`` (score targets; reported otherwise).
     keys : ndarray of uint64
         :func:`~._held_out.row_keys` of ``X``.
     method : Method
@@ -323,15 +316,143 @@ def compress_to_target(
         As for :func:`~._compression.draw_compression`.
     validation_fraction : float
         Share of the distinct rows held out.
-    search_step : float
-        Relative step of the budget grid.
     random : numpy.random.RandomState
-        Chooses the held-out rows and seeds the plans.
+        Chooses the held-out rows and the planning seed.
     draw_seed : int
-        Seeds every draw (the same for every budget: the budgets are
-        compared on common random numbers).
+        Seeds every draw.
     statistics, sampling_plans : callable
         As for :func:`~._compression.plan_compression`; cached here.
+
+    Attributes
+    ----------
+    fit_rows, held_out_rows : ndarray of int
+        The split of the calibration rows.
+    cache : SearchCache
+    """
+
+    def __init__(
+        self,
+        network,
+        X,
+        y,
+        keys,
+        method,
+        settings,
+        target,
+        *,
+        reweight,
+        ridge,
+        validation_fraction,
+        random,
+        draw_seed,
+        statistics,
+        sampling_plans,
+    ):
+        self.fit_rows, self.held_out_rows = split_held_out(keys, validation_fraction, random)
+        check_enough_points(
+            self.held_out_rows.size,
+            target.delta,
+            target.confidence,
+            what=f"validation_fraction={validation_fraction:g} of the {X.shape[0]} calibration rows holds out",
+        )
+        if self.fit_rows.size == 0:
+            raise ValueError(
+                f"validation_fraction={validation_fraction:g} leaves no calibration rows to compress with"
+            )
+        self.y_held_out = None
+        if y is not None:
+            check_consistent_length(X, y)
+            self.y_held_out = _safe_indexing(y, self.held_out_rows)
+        elif target.score_tolerance is not None:
+            raise ValueError(
+                f"score_tolerance={target.score_tolerance!r} compares scores on held-out rows: "
+                "pass the targets, fit(model, X, y)"
+            )
+        self.network, self.method, self.settings, self.target = network, method, settings, target
+        self.reweight, self.ridge, self.draw_seed = reweight, ridge, draw_seed
+        self.X_fit, self.X_held_out = X[self.fit_rows], X[self.held_out_rows]
+        self.plan_seed = random.randint(np.iinfo(np.int32).max)
+        self.cache = SearchCache(statistics, sampling_plans)
+        self.reference = _dense(network.decision(self.X_held_out))
+        self.reference_predictions = predictions(network, self.reference)
+        self.score_name = score_name(network)
+
+    def __call__(self, budget):
+        """The :class:`BudgetTrial` of ``budget`` parameters."""
+        network, target = self.network, self.target
+        began = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan = plan_compression(
+                network,
+                self.X_fit,
+                self.method,
+                replace(self.settings, keep_ratio=budget / network.n_params),
+                np.random.RandomState(self.plan_seed),
+                statistics=self.cache.statistics,
+                sampling_plans=self.cache.sampling_plans,
+            )
+            drawn = draw_compression(
+                plan, np.random.default_rng(self.draw_seed), reweight=self.reweight, ridge=self.ridge
+            )
+        estimate = _dense(drawn.network.decision(self.X_held_out))
+        certificate = make_certificate(
+            self.reference,
+            estimate,
+            epsilon=target.epsilon,
+            delta=target.delta,
+            confidence=target.confidence,
+            error=target.error,
+            output_floor=target.output_floor,
+            predicted=(self.reference_predictions, predictions(network, estimate)),
+            y=self.y_held_out,
+            score_name=self.score_name,
+        )
+        return BudgetTrial(
+            budget=int(budget),
+            keep_ratio=budget / network.n_params,
+            passes=target.met(certificate),
+            margin=target.margin(certificate),
+            certificate=certificate,
+            nnz=_nnz(drawn.network),
+            seconds=time.perf_counter() - began,
+            plan=plan,
+            drawn=drawn,
+            warnings=list(caught),
+        )
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """What :func:`compress_to_target` found.
+
+    Attributes
+    ----------
+    trial : BudgetTrial
+        The chosen budget, its plan, network and certificate.
+    trials : list of BudgetTrial
+        Every budget tried, in order.
+    grid : ndarray of int
+        The budgets searched.
+    """
+
+    trial: BudgetTrial
+    trials: list
+    grid: np.ndarray
+
+
+def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
+    """The sparsest grid budget whose certificate meets ``target`` (see :func:`smallest_passing`).
+
+    Parameters
+    ----------
+    evaluate : BudgetEvaluator
+        Gives the :class:`BudgetTrial` of a budget.
+    n_params : int
+        Parameters of the original network.
+    target : Target
+    search_step : float
+        Relative step of the grid (:func:`budget_grid`).
     verbose : int, default=0
         Print a line per budget tried when > 0.
 
@@ -342,120 +463,45 @@ def compress_to_target(
     Raises
     ------
     ValueError
-        Too few held-out points, no targets for a score target, or no
-        budget of the grid meeting the target (the message gives the best
-        one found).
+        When no budget of the grid meets the target; the message gives the
+        best one found.
     """
-    fit_rows, held_out_rows = split_held_out(keys, validation_fraction, random)
-    check_enough_points(
-        held_out_rows.size,
-        target.delta,
-        target.confidence,
-        what=f"validation_fraction={validation_fraction:g} of the {X.shape[0]} calibration rows holds out",
-    )
-    if fit_rows.size == 0:
-        raise ValueError("validation_fraction leaves no calibration rows to compress with")
-    X_fit, X_held_out = X[fit_rows], X[held_out_rows]
-    y_held_out = None
-    if y is not None:
-        check_consistent_length(X, y)
-        y_held_out = _safe_indexing(y, held_out_rows)
-    elif target.score_tolerance is not None:
-        raise ValueError(
-            f"score_tolerance={target.score_tolerance!r} compares scores on held-out rows: "
-            "pass the targets, fit(model, X, y)"
-        )
-    plan_seed = random.randint(np.iinfo(np.int32).max)
-    cache = SearchCache(statistics, sampling_plans)
-    # the original's side of every certificate, computed once
-    reference = _dense(network.decision(X_held_out))
-    reference_predictions = predictions(network, reference)
-    score = score_name(network)
-    grid = budget_grid(network.n_params, search_step)
+    grid = budget_grid(n_params, search_step)
     if grid.size == 0:
-        raise ValueError(f"the network has {network.n_params} parameters: too few to search budgets")
+        raise ValueError(f"the network has {n_params} parameters: too few to search budgets")
+    trials = {}
 
-    outcomes = {}
-
-    def evaluate(index):
-        budget = int(grid[index])
-        began = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            plan = plan_compression(
-                network,
-                X_fit,
-                method,
-                replace(settings, keep_ratio=budget / network.n_params),
-                np.random.RandomState(plan_seed),
-                statistics=cache.statistics,
-                sampling_plans=cache.sampling_plans,
-            )
-            drawn = draw_compression(plan, np.random.default_rng(draw_seed), reweight=reweight, ridge=ridge)
-        estimate = _dense(drawn.network.decision(X_held_out))
-        certificate = make_certificate(
-            reference,
-            estimate,
-            epsilon=target.epsilon,
-            delta=target.delta,
-            confidence=target.confidence,
-            error=target.error,
-            output_floor=target.output_floor,
-            predicted=(reference_predictions, predictions(network, estimate)),
-            y=y_held_out,
-            score_name=score,
-        )
-        passes, margin = target.met(certificate), target.margin(certificate)
-        trial = BudgetTrial(
-            budget=budget,
-            keep_ratio=budget / network.n_params,
-            passes=passes,
-            margin=margin,
-            certificate=certificate,
-            nnz=_nnz(drawn.network),
-            seconds=time.perf_counter() - began,
-        )
-        outcomes[index] = (trial, plan, drawn, caught)
+    def passes(index):
+        trial = trials[index] = evaluate(int(grid[index]))
         if verbose > 0:
+            certificate = trial.certificate
             print(
                 f"[certified] keep_ratio={trial.keep_ratio:.4f}: "
-                f"{'meets' if passes else 'misses'} the target "
+                f"{'meets' if trial.passes else 'misses'} the target "
                 f"(epsilon certified {certificate.epsilon_certified:.4g}, "
                 f"coverage >= {certificate.coverage_lower:.4f}"
                 + (f", score drop {certificate.score_drop:.4g}" if certificate.score_drop is not None else "")
                 + f"; {trial.seconds:.2f} s)"
             )
-        return passes, margin
+        return trial.passes, trial.margin
 
-    positions = np.log(grid / network.n_params)
-    start = int(np.argmin(np.abs(positions - np.log(START_KEEP_RATIO))))
-    # (ε, δ): the certified ε of a budget falls roughly as 1 / budget
+    ratios = grid / n_params
+    start = int(np.argmin(np.abs(ratios - START_KEEP_RATIO)))
+    # (ε, δ): the log of the certified ε falls roughly as minus the log-odds
     slope = -1.0 if target.score_tolerance is None else None
-    index, evaluated = smallest_passing(evaluate, positions, start, slope)
-    trials = [outcomes[i][0] for i in evaluated]
+    index, evaluated = smallest_passing(passes, positions_of(ratios), start, slope)
+    tried = [trials[i] for i in evaluated]
     if index is None:
-        best = min(trials, key=lambda t: t.margin)
+        best = min(tried, key=lambda t: t.margin)
         raise ValueError(
-            f"no budget up to keep_ratio={grid[-1] / network.n_params:.3g} meets the target, "
+            f"no budget up to keep_ratio={ratios[-1]:.3g} meets the target, "
             f"{target.describe()}. The best found, keep_ratio={best.keep_ratio:.3g}, "
             + _shortfall(best.certificate, target)
             + ". Loosen the target (a larger epsilon, delta or score_tolerance, a lower "
             "confidence), hold out more rows (validation_fraction, more calibration data), "
             "or keep the whole network (keep_ratio=1)"
         )
-    _, plan, drawn, caught = outcomes[index]
-    for warning in caught:  # what the chosen budget warned about, for the caller of fit
-        warnings.warn(warning.message, stacklevel=3)
-    return TargetResult(
-        plan=plan,
-        drawn=drawn,
-        certificate=outcomes[index][0].certificate,
-        trials=trials,
-        grid=grid,
-        fit_rows=fit_rows,
-        held_out_rows=held_out_rows,
-        cache_calls=dict(cache.calls),
-    )
+    return TargetResult(trial=trials[index], trials=tried, grid=grid)
 
 
 def _shortfall(certificate, target):
