@@ -136,3 +136,16 @@ def test_importing_the_library_imports_no_optional_dependency():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_pipeline_with_fitted_preprocessing_and_a_compressed_model(data, models):
+    X, _ = data
+    scaler = StandardScaler().fit(X)
+    sparse = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(
+        models["binary"], scaler.transform(X)
+    )
+    pipe = make_pipeline(scaler, sparse)
+    X32 = X.astype(np.float32)
+    labels, proba = _run(to_onnx(pipe, X32[:1], options={id(sparse): {"zipmap": False}}), X32)
+    np.testing.assert_array_equal(labels, pipe.predict(X32))
+    np.testing.assert_allclose(proba, pipe.predict_proba(X32), atol=TOLERANCE, rtol=0)
