@@ -44,7 +44,7 @@ SMALLEST_KEEP_RATIO = 1e-3
 START_KEEP_RATIO = 0.1
 
 #: Farthest an extrapolated guess may go from the nearest budget tried, as a
-#: factor on the kept fraction.
+#: factor on the odds r / (1 − r) of the kept fraction r.
 MAX_JUMP = 4.0
 
 
@@ -89,8 +89,10 @@ def smallest_passing(evaluate, positions, start, slope=None):
 
     Each step guesses where the margin crosses zero, linear in ``positions``:
     between the bracket's ends when both were evaluated (regula falsi), else
-    by extrapolating from the nearest evaluated points (with ``slope`` when
-    only one is known, and no further than ``MAX_JUMP`` in ratio). A guess is
+    by extrapolating from the two nearest evaluated points (the steeper of
+    their slope and ``slope`` upwards, the shallower downwards; ``slope``
+    alone when only one point is known), no further than ``MAX_JUMP`` in the
+    odds of the kept fraction. A guess is
     rounded towards the passing side, so that a good guess is confirmed by
     evaluating its neighbour below; when two steps have not halved the
     bracket, the step bisects.
@@ -158,6 +160,11 @@ def _guess(positions, margins, failing, passing, slope):
         if len(near) == 2 and x[near[1]] != x[near[0]]:
             fitted = (known[near[1]] - known[near[0]]) / (x[near[1]] - x[near[0]])
         step_slope = fitted if fitted is not None and fitted < 0 else slope
+        if slope is not None and fitted is not None and fitted < 0:
+            # the certified ε falls faster the closer the budget is to the
+            # whole network: a slope fitted below the crossing is too shallow
+            # to extrapolate upwards, one fitted above it too steep to go down
+            step_slope = min(fitted, slope) if side == failing else max(fitted, slope)
         if step_slope is None or step_slope >= 0:
             target = x[side] + (jump if side == failing else -jump)
         else:
