@@ -16,6 +16,13 @@ Sigmoid or ``torch.exp``; a one-output network may end by dropping its last
 dimension (``squeeze``, ``flatten``, ``view(-1)``). Anything else raises a
 ``TypeError`` naming the node.
 
+The network has one input: the first parameter of ``forward``. Parameters
+after it that have defaults, ``*args`` and ``**kwargs`` (skorch's modules
+take ``forward(self, X, **kwargs)``) are not inputs: a caller that passes
+only the input leaves them at their defaults, and the module is read as
+called that way. A second parameter without a default is a second input,
+which is refused.
+
 What each node means is decided by :mod:`._torch_nodes`, how the chain's
 operations become layers by :mod:`._torch_chain`; this module traces the
 module and walks its graph.
@@ -25,11 +32,12 @@ is passed to the library.
 """
 
 import copy
+import inspect
 import traceback
 
 import numpy as np
 import torch
-from torch import fx
+from torch import fx, nn
 from torch.nn.parameter import is_lazy
 
 from ._torch_chain import LayerChain
@@ -110,9 +118,56 @@ def _materialised_copy(module, X):
     return copied
 
 
+_EXTRA_ARGUMENTS = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+class _CalledWithOneInput(nn.Module):
+    """``module`` as a caller passing only its input sees it.
+
+    Its ``forward`` takes one tensor and calls the module's own ``forward``
+    with it, so that every other argument keeps its default (an empty
+    ``*args`` / ``**kwargs``). It holds the module's submodules, parameters
+    and buffers under their own names, so that the traced graph names them
+    as the module does.
+    """
+
+    def __init__(self, module):
+        super().__init__()
+        self.__dict__.update(
+            _modules=module._modules,
+            _parameters=module._parameters,
+            _buffers=module._buffers,
+            _module_forward=module.forward,
+        )
+
+    def forward(self, x):
+        return self._module_forward(x)
+
+
+def _traced_root(module):
+    """What to trace: the module, or the module called with its input alone.
+
+    A ``forward`` whose parameters after the first all have defaults (or are
+    ``*args`` / ``**kwargs``) is traced as called with one tensor; torch.fx
+    would otherwise make every parameter an input of the graph. A second
+    parameter without a default is left to the graph walk, which refuses it
+    as a second input.
+    """
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: trace as it is
+        return module
+    if len(parameters) < 2:
+        return module
+    optional = all(
+        p.default is not p.empty or p.kind in _EXTRA_ARGUMENTS for p in parameters[1:]
+    )
+    return _CalledWithOneInput(module) if optional else module
+
+
 def _trace(module):
     try:
-        graph = _Tracer().trace(module)
+        graph = _Tracer().trace(_traced_root(module))
     except Exception as exc:  # noqa: BLE001 - fx raises many kinds; all mean "cannot read"
         where = _user_frame(exc)
         raise TypeError(
@@ -143,7 +198,8 @@ def _walk(graph_module):
             if current is not None:
                 raise TypeError(
                     f"the module's forward takes more than one input ({current.name!r} "
-                    f"and {node.name!r}); only a single input tensor is supported"
+                    f"and {node.name!r}); only a single input tensor is supported (parameters "
+                    "of forward after the first need defaults)"
                 )
             current = node
         elif node.op == "output":

@@ -213,7 +213,10 @@ def test_read_in_evaluation_mode_even_when_training():
     network = network_from_torch_world(module)
     module.eval()
     np.testing.assert_allclose(
-        network.forward(make_data()), torch_output(module, make_data()), rtol=1e-5, atol=1e-5
+        network.forward(make_data()),
+        torch_output(module, make_data()),
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 
@@ -274,3 +277,206 @@ def test_lazy_linear_needs_data_and_stays_lazy():
     assert isinstance(
         module[0], nn.LazyLinear
     )  # the caller's module was not materialised
+
+
+# -- modules as skorch's README and tutorials write them ----------------------
+#
+# skorch passes extra fit parameters to ``forward`` as keyword arguments, so
+# its modules take ``forward(self, X, **kwargs)``; keyword arguments that a
+# caller never passes are not inputs.
+
+SKORCH_FEATURES = 20
+
+
+class ReadmeClassifier(nn.Module):
+    """skorch's README module: one ReLU module object reused, dropout, logits or a (log-)softmax."""
+
+    def __init__(self, num_units=10, nonlin=None, final=None):
+        super().__init__()
+        self.dense0 = nn.Linear(SKORCH_FEATURES, num_units)
+        self.nonlin = nn.ReLU() if nonlin is None else nonlin
+        self.dropout = nn.Dropout(0.5)
+        self.dense1 = nn.Linear(num_units, num_units)
+        self.output = nn.Linear(num_units, 2)
+        self.final = final
+
+    def forward(self, X, **kwargs):
+        X = self.nonlin(self.dense0(X))
+        X = self.dropout(X)
+        X = self.nonlin(self.dense1(X))
+        X = self.output(X)
+        if self.final == "softmax":
+            X = F.softmax(X, dim=-1)
+        elif self.final == "log_softmax":
+            X = F.log_softmax(X, dim=-1)
+        return X
+
+
+class TutorialClassifier(nn.Module):
+    """The classifier of skorch's basic-usage notebook: a functional nonlin, softmax output."""
+
+    def __init__(self, num_units=10, nonlin=F.relu, dropout=0.5):
+        super().__init__()
+        self.dense0 = nn.Linear(SKORCH_FEATURES, num_units)
+        self.nonlin = nonlin
+        self.dropout = nn.Dropout(dropout)
+        self.dense1 = nn.Linear(num_units, 10)
+        self.output = nn.Linear(10, 2)
+
+    def forward(self, X, **kwargs):
+        X = self.nonlin(self.dense0(X))
+        X = self.dropout(X)
+        X = F.relu(self.dense1(X))
+        return F.softmax(self.output(X), dim=-1)
+
+
+class TutorialRegressor(nn.Module):
+    """The regressor of skorch's basic-usage notebook: one output, no final activation."""
+
+    def __init__(self, num_units=10, nonlin=F.relu):
+        super().__init__()
+        self.dense0 = nn.Linear(SKORCH_FEATURES, num_units)
+        self.nonlin = nonlin
+        self.dense1 = nn.Linear(num_units, 10)
+        self.output = nn.Linear(10, 1)
+
+    def forward(self, X, **kwargs):
+        X = self.nonlin(self.dense0(X))
+        X = F.relu(self.dense1(X))
+        return self.output(X)
+
+
+class MnistTutorialClassifier(nn.Module):
+    """The MNIST tutorial's module: one hidden layer, dropout after it, softmax output."""
+
+    def __init__(self, hidden_dim=16, output_dim=3, dropout=0.5):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.hidden = nn.Linear(SKORCH_FEATURES, hidden_dim)
+        self.output = nn.Linear(hidden_dim, output_dim)
+
+    def forward(self, X, **kwargs):
+        X = F.relu(self.hidden(X))
+        X = self.dropout(X)
+        return F.softmax(self.output(X), dim=-1)
+
+
+class KeywordDefaults(nn.Module):
+    """Keyword arguments with defaults, some of which steer the forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(SKORCH_FEATURES, 8)
+        self.output = nn.Linear(8, 3)
+
+    def forward(self, X, mask=None, *args, return_hidden=False, **kwargs):
+        if mask is not None:
+            X = X * mask
+        hidden = torch.tanh(self.hidden(X))
+        if return_hidden:
+            return hidden
+        return self.output(hidden)
+
+
+class SecondInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.output = nn.Linear(SKORCH_FEATURES, 2)
+
+    def forward(self, X, lengths):
+        return self.output(X)
+
+
+SKORCH_MODULES = {
+    "readme_logits": (lambda: ReadmeClassifier(), ("relu", "identity", "regression")),
+    "readme_softmax": (
+        lambda: ReadmeClassifier(final="softmax"),
+        ("relu", "softmax", "multiclass"),
+    ),
+    "readme_log_softmax": (
+        lambda: ReadmeClassifier(final="log_softmax"),
+        ("relu", "log_softmax", "multiclass"),
+    ),
+    "readme_tanh": (
+        lambda: ReadmeClassifier(nonlin=nn.Tanh(), final="softmax"),
+        ("tanh", "softmax", "multiclass"),
+    ),
+    "tutorial_classifier": (TutorialClassifier, ("relu", "softmax", "multiclass")),
+    "tutorial_regressor": (TutorialRegressor, ("relu", "identity", "regression")),
+    "mnist_tutorial": (MnistTutorialClassifier, ("relu", "softmax", "multiclass")),
+    "sequential": (
+        lambda: nn.Sequential(
+            nn.Linear(SKORCH_FEATURES, 10),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(10, 2),
+            nn.Softmax(dim=-1),
+        ),
+        ("relu", "softmax", "multiclass"),
+    ),
+    "keyword_defaults": (KeywordDefaults, ("tanh", "identity", "regression")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SKORCH_MODULES))
+def test_skorch_style_modules_are_single_input_networks(name):
+    make_module, (activation, out_activation, kind) = SKORCH_MODULES[name]
+    module = make_module()
+    X = np.random.default_rng(0).normal(size=(30, SKORCH_FEATURES)).astype(np.float32)
+    network = assert_parity(module, X)
+    assert (network.activation, network.out_activation, network.head.kind) == (
+        activation,
+        out_activation,
+        kind,
+    )
+    assert network.n_features_in == SKORCH_FEATURES
+
+
+def test_reading_a_keyword_forward_leaves_the_module_as_it_was():
+    module = ReadmeClassifier(final="softmax")
+    names = list(module.state_dict())
+    children = dict(module.named_children())
+    network_from_torch_world(module)
+    assert list(module.state_dict()) == names
+    assert dict(module.named_children()) == children
+    # still called with its keyword arguments as before
+    X = torch.zeros(2, SKORCH_FEATURES)
+    assert module(X, sample_weight=torch.ones(2)).shape == (2, 2)
+
+
+def test_a_second_input_without_default_is_refused():
+    with pytest.raises(
+        TypeError, match="more than one input.*'lengths'.*need defaults"
+    ):
+        network_from_torch_world(SecondInput())
+
+
+def test_skorch_nets_with_readme_modules_are_read_and_compressed():
+    skorch = pytest.importorskip("skorch")
+    from sklearn_corenet import CoreNetCompressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, SKORCH_FEATURES)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    settings = {"max_epochs": 2, "lr": 0.1, "train_split": None, "verbose": 0}
+    classifier = skorch.NeuralNetClassifier(
+        ReadmeClassifier, criterion=nn.CrossEntropyLoss, **settings
+    ).fit(X, y)
+    regressor = skorch.NeuralNetRegressor(TutorialRegressor, **settings).fit(
+        X, X[:, :1] - X[:, 1:2]
+    )
+    for net in (classifier, regressor):
+        network = network_from_torch_world(net)
+        expected = net.predict_proba(X) if net is classifier else net.predict(X)
+        np.testing.assert_allclose(
+            network.forward(X.copy()), expected, rtol=1e-5, atol=1e-6
+        )
+        # kept whole, the compressed model is the net
+        sparse = CoreNetCompressor(keep_ratio=1.0, random_state=0).fit_transform(net, X)
+        np.testing.assert_allclose(
+            sparse.to_network().forward(X.copy()), expected, rtol=1e-5, atol=1e-6
+        )
+    np.testing.assert_array_equal(
+        CoreNetCompressor(keep_ratio=1.0).fit_transform(classifier, X).predict(X),
+        classifier.predict(X),
+    )
