@@ -79,7 +79,7 @@ ridge : float, default=1e-3
 n_trials : int, default=5
     Candidates per neuron for "corenet++" (τ of the paper's amplification).
 calibration_size : int or "auto", default="auto"
-    |S|, the points used for sensitivities. "auto" uses
+    ``|S|``, the points used for sensitivities. "auto" uses
     ⌈log(8ηη*/δ) · log(ηη*)⌉, capped so that "corenet++" keeps a fifth
     of the data (at least one point) held out for amplification.
 allocation : {"sensitivity", "theory"}, default="sensitivity"
