@@ -40,6 +40,7 @@ import sklearn
 from sklearn.datasets import load_digits, make_friedman1
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from threadpoolctl import threadpool_limits
 
 from sklearn_corenet import CoreNetCompressor, certify
 
@@ -217,10 +218,14 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--data-dir", default=str(DATA_DIR))
     parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument(
+        "--threads", type=int, default=1, help="BLAS threads (1: timings compare without contention)"
+    )
     args = parser.parse_args(argv)
 
     began = time.perf_counter()
     sections, notes, kinds = [], [], []
+    limits = threadpool_limits(args.threads)
     for name in args.datasets:
         loaded = load(name, args.data_dir)
         if isinstance(loaded, str):
@@ -245,13 +250,15 @@ def main(argv=None):
                 *error_kinds(model, X_cal, X_test),
                 "",
             ]
+    limits.restore_original_limits()
     total = time.perf_counter() - began
 
     text = [
         "# Certified compression against theory mode",
         "",
         "Command: `python -m benchmarks.certified` "
-        f"({total / 60:.1f} min on {platform.machine()}, Python {platform.python_version()}, "
+        f"({total / 60:.1f} min with {args.threads} BLAS thread(s) on {platform.machine()}, "
+        f"Python {platform.python_version()}, "
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}).",
         "",
         f"δ = {DELTA}, confidence {100 * CONFIDENCE:g}%, error ‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁ of the network "

@@ -284,3 +284,13 @@ def test_models_that_do_not_match(digits, digits_mlp, compressed, regression_mlp
         certify(regression_mlp, compressed, X[1200:])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         certify(digits_mlp, compressed, X[1200:], y[:10])
+
+
+def test_summary_shows_a_given_certificate(digits, digits_mlp, compressed):
+    from sklearn_corenet import CompressionSummary
+
+    X, _ = digits
+    certificate = certify(digits_mlp, compressed, X[1200:], epsilon=0.2)
+    plain = str(CompressionSummary.from_estimator(compressed))
+    shown = str(CompressionSummary.from_estimator(compressed, certificate=certificate))
+    assert shown == plain + "\n\n" + str(certificate)
