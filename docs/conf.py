@@ -84,6 +84,7 @@ html_title = f"sklearn-corenet {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    "header_links_before_dropdown": 8,
 }
 html_show_sourcelink = False
 

@@ -32,7 +32,9 @@ X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(
     X / 16, y, test_size=0.3, stratify=y, random_state=0
 )
-mlp = MLPClassifier(hidden_layer_sizes=(128, 128), max_iter=200, random_state=0)
+mlp = MLPClassifier(
+    hidden_layer_sizes=(128, 128), max_iter=200, random_state=0
+)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
     mlp.fit(X_train, y_train)
@@ -52,14 +54,21 @@ accuracy = {method: [] for method in methods}
 kept = {method: [] for method in methods}
 for method in methods:
     for keep_ratio in budgets:
-        compressor = CoreNetCompressor(keep_ratio=keep_ratio, method=method, random_state=0)
+        compressor = CoreNetCompressor(
+            keep_ratio=keep_ratio, method=method, random_state=0
+        )
         compressed = compressor.fit_transform(mlp, X_train)
         accuracy[method].append(compressed.score(X_test, y_test))
         kept[method].append(compressed.keep_ratio_)
 
-print(f"{'kept':>6}  " + "  ".join(f"{label:>24}" for label in methods.values()))
+print(
+    f"{'kept':>6}  " + "  ".join(f"{label:>24}" for label in methods.values())
+)
 for row, keep_ratio in enumerate(budgets):
-    print(f"{keep_ratio:>6.0%}  " + "  ".join(f"{accuracy[m][row]:>24.3f}" for m in methods))
+    print(
+        f"{keep_ratio:>6.0%}  "
+        + "  ".join(f"{accuracy[m][row]:>24.3f}" for m in methods)
+    )
 
 # %%
 # What the default did at the smallest budget: ``method_`` is the method
@@ -67,7 +76,8 @@ for row, keep_ratio in enumerate(budgets):
 # parameters.
 compressor = CoreNetCompressor(keep_ratio=budgets[-1], random_state=0)
 compressed = compressor.fit_transform(mlp, X_train)
-print(f"method='auto' chose {compressor.method_} with reweight={compressor.reweight_!r}")
+print(f"method='auto' chose {compressor.method_}")
+print(f"reweight='auto' chose {compressor.reweight_!r}")
 print(compressor.summary(compressed))
 
 # %%
@@ -76,7 +86,12 @@ print(compressor.summary(compressed))
 fig, ax = plt.subplots(figsize=(6.4, 4.2))
 for (method, label), marker in zip(methods.items(), "os", strict=True):
     ax.plot(kept[method], accuracy[method], marker=marker, label=label)
-ax.axhline(mlp.score(X_test, y_test), color="grey", linestyle=":", label="original network")
+ax.axhline(
+    mlp.score(X_test, y_test),
+    color="grey",
+    linestyle=":",
+    label="original network",
+)
 ax.set_xscale("log")
 ax.set_xticks(budgets, labels=[f"{budget:.0%}" for budget in budgets])
 ax.minorticks_off()

@@ -3,8 +3,9 @@ Choose a budget by cross-validation: the sparsest model that scores well
 ========================================================================
 
 An :class:`~sklearn.neural_network.MLPClassifier` is trained once on half of
-scikit-learn's handwritten digits and frozen. :class:`~sklearn.model_selection.GridSearchCV`
-then searches the budget ``keep_ratio`` (and the compression method) of a
+scikit-learn's handwritten digits and frozen.
+:class:`~sklearn.model_selection.GridSearchCV` then searches the budget
+``keep_ratio`` (and the compression method) of a
 :class:`~sklearn_corenet.CoreNetClassifier` with 5-fold cross-validation on
 30% of the data that the network has not seen (calibration on four folds,
 scores on the fifth), and the chosen model is tested on the last 20%.
@@ -33,10 +34,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.neural_network import MLPClassifier
 
-from sklearn_corenet import CoreNetClassifier, kept_fraction_scorer, sparsest_within
+from sklearn_corenet import (
+    CoreNetClassifier,
+    kept_fraction_scorer,
+    sparsest_within,
+)
 
 X, y = load_digits(return_X_y=True)
 X_train, X_rest, y_train, y_rest = train_test_split(
@@ -45,10 +54,17 @@ X_train, X_rest, y_train, y_rest = train_test_split(
 X_search, X_test, y_search, y_test = train_test_split(
     X_rest, y_rest, test_size=0.4, stratify=y_rest, random_state=0
 )
-mlp = MLPClassifier(hidden_layer_sizes=(300, 100), max_iter=300, random_state=0)
+mlp = MLPClassifier(
+    hidden_layer_sizes=(300, 100), max_iter=300, random_state=0
+)
 mlp.fit(X_train, y_train)
-n_params = sum(W.size + b.size for W, b in zip(mlp.coefs_, mlp.intercepts_, strict=True))
-print(f"trained MLP: {mlp.score(X_test, y_test):.3f} test accuracy, {n_params} parameters")
+n_params = sum(
+    W.size + b.size for W, b in zip(mlp.coefs_, mlp.intercepts_, strict=True)
+)
+print(
+    f"trained MLP: {mlp.score(X_test, y_test):.3f} test accuracy, "
+    f"{n_params} parameters"
+)
 
 # %%
 # Search the budget
@@ -65,7 +81,10 @@ with tempfile.TemporaryDirectory() as cache:
     search = GridSearchCV(
         CoreNetClassifier(FrozenEstimator(mlp), memory=cache, random_state=0),
         {"keep_ratio": BUDGETS, "method": METHODS},
-        scoring={"accuracy": "accuracy", "kept_fraction": kept_fraction_scorer},
+        scoring={
+            "accuracy": "accuracy",
+            "kept_fraction": kept_fraction_scorer,
+        },
         refit=sparsest_within(TOLERANCE, score_key="accuracy"),
         cv=StratifiedKFold(5, shuffle=True, random_state=0),
     )
@@ -75,9 +94,11 @@ results = search.cv_results_
 best = search.best_estimator_
 most_accurate = results["params"][np.nanargmax(results["mean_test_accuracy"])]
 print(
-    f"chosen: {search.best_params_}; keeps {best.compressed_.keep_ratio_:.1%} of the "
-    f"parameters; test accuracy {best.score(X_test, y_test):.3f} against the MLP's "
-    f"{mlp.score(X_test, y_test):.3f} (most accurate candidate: {most_accurate})"
+    f"chosen: {search.best_params_}; keeps "
+    f"{best.compressed_.keep_ratio_:.1%} of the parameters; test accuracy "
+    f"{best.score(X_test, y_test):.3f} against the MLP's "
+    f"{mlp.score(X_test, y_test):.3f}\n"
+    f"(most accurate candidate: {most_accurate})"
 )
 
 # %%
@@ -108,7 +129,10 @@ ax.scatter(
     label=f"refit: sparsest within {TOLERANCE:g} of the best",
 )
 ax.axhline(
-    np.nanmax(results["mean_test_accuracy"]) - TOLERANCE, color="grey", linestyle=":", linewidth=1
+    np.nanmax(results["mean_test_accuracy"]) - TOLERANCE,
+    color="grey",
+    linestyle=":",
+    linewidth=1,
 )
 ax.set_xscale("log")
 ax.set_xticks(BUDGETS, labels=[f"{budget:.0%}" for budget in BUDGETS])

@@ -35,14 +35,18 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(
             nn.Linear(n_features, hidden),
             nn.ReLU(),
-            nn.Dropout(0.1),  # skipped when read: the net is read in evaluation mode
+            nn.Dropout(
+                0.1
+            ),  # skipped when read: the net is read in evaluation mode
             nn.Linear(hidden, hidden),
             nn.ReLU(),
             nn.Linear(hidden, n_classes),
         )
 
     def forward(self, X):
-        return self.layers(X)  # logits: CrossEntropyLoss, skorch applies the softmax
+        return self.layers(
+            X
+        )  # logits: CrossEntropyLoss, skorch applies the softmax
 
 
 torch.manual_seed(0)
@@ -65,7 +69,9 @@ net = NeuralNetClassifier(
 )
 # skorch's module is float32: cast after scaling
 to_float32 = FunctionTransformer(np.asarray, kw_args={"dtype": np.float32})
-pipeline = make_pipeline(StandardScaler(), to_float32, net).fit(X_train, y_train)
+pipeline = make_pipeline(StandardScaler(), to_float32, net).fit(
+    X_train, y_train
+)
 preprocessing, original = pipeline[:-1], pipeline[-1]
 baseline = pipeline.score(X_test, y_test)
 print(f"original {type(original).__name__}: test accuracy {baseline:.3f}")
@@ -90,7 +96,9 @@ print(header)
 print("-" * len(header))
 for method in ("auto", "corenet++"):
     for keep_ratio in (0.5, 0.2, 0.1, 0.05):
-        compressor = CoreNetCompressor(keep_ratio=keep_ratio, method=method, random_state=0)
+        compressor = CoreNetCompressor(
+            keep_ratio=keep_ratio, method=method, random_state=0
+        )
         compressed = compressor.fit_transform(original, X_calibration)
 
         # back to skorch, used in the same pipeline
@@ -102,10 +110,13 @@ for method in ("auto", "corenet++"):
         module = compressed.to_torch(sparse=True).eval()
         with torch.no_grad():
             probabilities = module(torch.from_numpy(X_check)).numpy()
-        torch_gap = np.abs(probabilities - compressed.predict_proba(X_check)).max()
+        torch_gap = np.abs(
+            probabilities - compressed.predict_proba(X_check)
+        ).max()
 
         print(
             f"{method:>10} {keep_ratio:>6.0%} {compressed.nnz_:>10d} "
-            f"{compressed.score(X_check, y_test):>11.3f} {exported_accuracy:>12.3f} "
+            f"{compressed.score(X_check, y_test):>11.3f} "
+            f"{exported_accuracy:>12.3f} "
             f"{torch_gap:>15.1e}"
         )
