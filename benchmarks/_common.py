@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -311,3 +312,65 @@ def command_line(benchmark, argv=None):
 def machine():
     """The processor architecture and the number of cores, for a report."""
     return f"{platform.machine()}, {os.cpu_count()} cores"
+
+
+def alternating_best_times(functions, repeat, inner=1):
+    """Shortest time per call of each function, the functions timed in turn.
+
+    Every round times ``inner`` calls of each function, one function after
+    the other, so that a change of machine load between rounds affects all
+    of them alike; a function's time is its best round divided by ``inner``.
+    """
+    best = [float("inf")] * len(functions)
+    for _ in range(repeat):
+        for index, function in enumerate(functions):
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(inner):
+                function()
+            best[index] = min(best[index], (time.perf_counter() - start) / inner)
+    return best
+
+
+def software_versions():
+    """numpy, scipy and scikit-learn versions, for a report."""
+    import scipy
+    import sklearn
+
+    return f"numpy {np.__version__}, scipy {scipy.__version__}, scikit-learn {sklearn.__version__}"
+
+
+def blas_summary():
+    """The thread pools numpy and scipy run on (``threadpoolctl.threadpool_info()``), one line."""
+    from threadpoolctl import threadpool_info
+
+    pools = []
+    for pool in threadpool_info():
+        library = Path(pool["filepath"]).name
+        details = [pool.get("internal_api"), pool.get("version"), pool.get("architecture"), pool.get("threading_layer")]
+        described = ", ".join(str(detail) for detail in details if detail)
+        pools.append(f"{pool['user_api']} {library} ({described}): {pool['num_threads']} threads")
+    return "; ".join(pools) or "no thread pool found"
+
+
+def markdown_table(header, rows, align=None):
+    """Lines of a markdown table.
+
+    ``align``: one letter per column, "l" (left) or "r" (right); by default
+    the first column left and the others right.
+    """
+    align = align or "l" + "r" * (len(header) - 1)
+    align = ["---:" if letter == "r" else "---" for letter in align]
+    return [f"| {' | '.join(header)} |", f"| {' | '.join(align)} |"] + [
+        f"| {' | '.join(str(cell) for cell in row)} |" for row in rows
+    ]
+
+
+@contextmanager
+def timed(phases, name):
+    """Add the wall time of the ``with`` block to ``phases[name]`` (seconds)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - start
