@@ -1,12 +1,15 @@
 """The gallery examples run as scripts and write nothing inside the repository.
 
 ``make docs`` runs them again in the documentation build; here each runs in
-its own process from a temporary working directory, as a user would run it.
+its own process, as a user would run it from the project root. They run from
+a copy of the repository, so that what they write there is theirs alone
+(other work may change the repository itself meanwhile).
 """
 
 import ast
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,22 +20,25 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 # examples that need an optional extra, by the modules they import
 NEEDS = {"skorch_tabular.py": ("torch", "skorch")}
-# not looked into: the version control, the environment and caches that tools
-# other than the examples write to
-SKIPPED_DIRECTORIES = {".git", ".venv", ".pytest_cache", ".ruff_cache", "__pycache__"}
+# not copied: the version control, the environment, caches and build output
+NOT_COPIED = (".git", ".venv", "__pycache__", "*cache*", "*.egg-info", "_build",
+              "auto_examples", "generated", "benchmark_results")
+
+
+@pytest.fixture(scope="module")
+def repository_copy(tmp_path_factory):
+    copy = tmp_path_factory.mktemp("examples") / ROOT.name
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    return copy
 
 
 def _snapshot(root):
     """Every file under ``root`` with its size and modification time."""
     files = {}
-    for directory, subdirectories, names in os.walk(root):
-        subdirectories[:] = [name for name in subdirectories if name not in SKIPPED_DIRECTORIES]
+    for directory, _, names in os.walk(root):
         for name in names:
             path = Path(directory, name)
-            try:
-                status = path.stat()
-            except FileNotFoundError:  # removed while walking
-                continue
+            status = path.stat()
             files[path.relative_to(root).as_posix()] = (status.st_size, status.st_mtime_ns)
     return files
 
@@ -68,7 +74,7 @@ def test_example_is_a_gallery_script(example):
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
-def test_example_runs_and_writes_nothing_in_the_repository(example, tmp_path):
+def test_example_runs_and_writes_nothing_in_the_repository(example, repository_copy):
     for module in NEEDS.get(example.name, ()):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{example.name} needs {module}")
@@ -82,16 +88,16 @@ def test_example_runs_and_writes_nothing_in_the_repository(example, tmp_path):
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
-    before = _snapshot(ROOT)
+    before = _snapshot(repository_copy)
     completed = subprocess.run(
-        [sys.executable, str(example)],
-        cwd=tmp_path,
+        [sys.executable, str(repository_copy / "examples" / example.name)],
+        cwd=repository_copy,
         env=environment,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    after = _snapshot(ROOT)
+    after = _snapshot(repository_copy)
     assert completed.returncode == 0, (
         f"{example.name} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-5000:]}"
     )
