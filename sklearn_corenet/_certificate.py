@@ -139,7 +139,7 @@ def points_needed(delta, confidence):
     return n_points
 
 
-def certified_epsilon(errors, delta, confidence):
+def certified_epsilon(errors, delta, confidence, required=None):
     """Smallest ε whose coverage is certified at least 1 − δ: an order statistic.
 
     The k-th smallest error, k from :func:`required_successes`, is an upper
@@ -147,9 +147,10 @@ def certified_epsilon(errors, delta, confidence):
     fewer than k of n independent errors fall below that quantile with
     probability ≥ ``confidence`` (whatever the distribution), so the k-th is
     at least the quantile. Infinite when there are too few points.
+    ``required``: that k, when already known.
     """
     errors = np.asarray(errors, dtype=np.float64)
-    k = required_successes(errors.size, delta, confidence)
+    k = required_successes(errors.size, delta, confidence) if required is None else required
     if k > errors.size:
         return float("inf")
     return float(np.partition(errors, k - 1)[k - 1])
@@ -277,6 +278,8 @@ def make_certificate(
     predicted=None,
     y=None,
     score_name=None,
+    reference_score=None,
+    required=None,
 ):
     """A :class:`Certificate` from both networks' outputs on the same points.
 
@@ -294,6 +297,11 @@ def make_certificate(
     score_name : {"accuracy", "r2"}, default=None
         The models' score: with "accuracy", ``predicted`` are labels and
         their agreement is reported.
+    reference_score : float, default=None
+        The original's score on ``y``, when already known.
+    required : int, default=None
+        :func:`required_successes` for these points, when already known
+        (the certificates of one search share their points).
     """
     errors = pointwise_errors(reference, estimate, error, output_floor)
     n_points = errors.size
@@ -306,7 +314,9 @@ def make_certificate(
         fields["label_agreement_lower"] = coverage_lower_bound(int(agree.sum()), n_points, confidence)
     if y is not None and predicted is not None:
         score = accuracy_score if score_name == "accuracy" else r2_score
-        fields["score_drop"] = float(score(y, predicted[0]) - score(y, predicted[1]))
+        if reference_score is None:
+            reference_score = score(y, predicted[0])
+        fields["score_drop"] = float(reference_score - score(y, predicted[1]))
         fields["score_name"] = score_name
     return Certificate(
         error=error,
@@ -319,7 +329,7 @@ def make_certificate(
         coverage=successes / n_points,
         coverage_lower=lower,
         holds=bool(lower >= 1 - delta),
-        epsilon_certified=certified_epsilon(errors, delta, confidence),
+        epsilon_certified=certified_epsilon(errors, delta, confidence, required),
         points_needed=points_needed(delta, confidence),
         mean_error=float(errors.mean()),
         max_error=float(errors.max()),

@@ -24,12 +24,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import _safe_indexing, check_consistent_length
 
 from ._certificate import (
     check_enough_points,
     make_certificate,
     predictions,
+    required_successes,
     score_name,
 )
 from ._compression import draw_compression, plan_compression
@@ -383,6 +385,11 @@ class BudgetEvaluator:
         self.reference = _dense(network.decision(self.X_held_out))
         self.reference_predictions = predictions(network, self.reference)
         self.score_name = score_name(network)
+        self.reference_score = None
+        if self.y_held_out is not None:
+            score = accuracy_score if self.score_name == "accuracy" else r2_score
+            self.reference_score = score(self.y_held_out, self.reference_predictions)
+        self.required = required_successes(self.held_out_rows.size, target.delta, target.confidence)
 
     def __call__(self, budget):
         """The :class:`BudgetTrial` of ``budget`` parameters."""
@@ -414,6 +421,8 @@ class BudgetEvaluator:
             predicted=(self.reference_predictions, predictions(network, estimate)),
             y=self.y_held_out,
             score_name=self.score_name,
+            reference_score=self.reference_score,
+            required=self.required,
         )
         return BudgetTrial(
             budget=int(budget),
