@@ -61,6 +61,53 @@ def layer_product(A, W):
     return np.asarray(A @ W)
 
 
+def stack_layers(coefs, intercepts, dtype=None):
+    """Copy every layer's weights and bias into one array of shape (n_in + 1, n_out).
+
+    Returns the weights and the biases as views of those arrays (the bias is
+    the last row), so that :meth:`Network.augmented_weights` hands out the
+    stacked arrays themselves instead of a second copy of the model.
+
+    Parameters
+    ----------
+    coefs, intercepts : list of ndarray
+        Weights of shape (n_in, n_out) and biases of shape (n_out,).
+    dtype : dtype, default=None
+        The stacked arrays' dtype; that of each layer's weights and bias
+        together when None.
+    """
+    stacked_coefs, stacked_intercepts = [], []
+    for W, b in zip(coefs, intercepts, strict=True):
+        stacked = np.empty((W.shape[0] + 1, W.shape[1]), dtype=dtype or np.result_type(W, b))
+        stacked[:-1] = W
+        stacked[-1] = b
+        stacked_coefs.append(stacked[:-1])
+        stacked_intercepts.append(stacked[-1])
+    return stacked_coefs, stacked_intercepts
+
+
+def stacked_array(W, b):
+    """The array whose rows are ``W`` and then ``b`` (see :func:`stack_layers`), or None."""
+    base = W.base
+    if not (
+        isinstance(base, np.ndarray)
+        and isinstance(b, np.ndarray)
+        and b.base is base
+        and base.ndim == 2
+        and base.flags.c_contiguous
+        and base.shape == (W.shape[0] + 1, W.shape[1])
+    ):
+        return None
+    if (
+        W.ctypes.data != base.ctypes.data
+        or b.ctypes.data != base[-1].ctypes.data
+        or W.strides != base.strides
+        or b.strides != base.strides[1:]
+    ):
+        return None
+    return base
+
+
 def augment(A):
     """``A`` with a column of ones appended: the input of a bias row."""
     return np.hstack([A, np.ones((A.shape[0], 1), dtype=A.dtype)])
@@ -260,8 +307,26 @@ class Network:
         return max([self.n_features_in, *(W.shape[1] for W in self.coefs)])
 
     def augmented_weights(self):
-        """Every layer's weights with its bias stacked as last row, (n_in + 1, n_out)."""
-        return [np.vstack([W, b[np.newaxis, :]]) for W, b in zip(self.coefs, self.intercepts, strict=True)]
+        """Every layer's weights with its bias stacked as last row, (n_in + 1, n_out).
+
+        Layers made by :func:`stack_layers` are returned without a copy, as
+        read-only views; the others are stacked into new arrays.
+        """
+        layers = []
+        for W, b in zip(self.coefs, self.intercepts, strict=True):
+            stacked = stacked_array(W, b)
+            if stacked is None:
+                stacked = np.vstack([W, b[np.newaxis, :]])
+            else:
+                stacked = stacked.view()
+                stacked.flags.writeable = False
+            layers.append(stacked)
+        return layers
+
+    @property
+    def is_stacked(self):
+        """Whether every layer is stored as one array with its bias (see :func:`stack_layers`)."""
+        return all(stacked_array(W, b) is not None for W, b in zip(self.coefs, self.intercepts, strict=True))
 
     def hidden_activations(self, X):
         """Activations feeding each weight layer.

@@ -17,6 +17,7 @@ from sklearn_corenet._network import (
     chunked,
     forward_pass,
     layer_product,
+    stack_layers,
 )
 from sklearn_corenet._sklearn_adapter import network_from_sklearn
 
@@ -264,6 +265,36 @@ def test_augmented_weights_stack_the_bias_last():
     # a layer is one product with the ones column appended
     np.testing.assert_allclose(augment(X) @ augmented[0], X @ network.coefs[0] + network.intercepts[0], rtol=1e-12)
     assert augment(X.astype(np.float32)).dtype == np.float32
+
+
+def test_stacked_layers_are_handed_out_without_a_copy():
+    rng = np.random.default_rng(10)
+    network = _random_network(rng)
+    coefs, intercepts = stack_layers(network.coefs, network.intercepts)
+    stacked = Network(coefs=coefs, intercepts=intercepts)
+    assert stacked.is_stacked and not network.is_stacked
+    for W_aug, W, b, expected in zip(
+        stacked.augmented_weights(), coefs, intercepts, network.augmented_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(W_aug, expected)
+        assert np.shares_memory(W_aug, W) and np.shares_memory(W_aug, b)
+        assert not W_aug.flags.writeable  # the network's weights cannot change through it
+    # copies and slices are not stacked: they are stacked anew, never misread
+    assert not stacked.copy().is_stacked
+    sliced = Network(coefs=[W[:, :3] for W in coefs[:1]], intercepts=[b[:3] for b in intercepts[:1]])
+    assert not sliced.is_stacked
+    np.testing.assert_array_equal(sliced.augmented_weights()[0][-1], intercepts[0][:3])
+
+
+def test_a_scikit_learn_network_is_stacked_and_owns_its_arrays(small_mlp):
+    network = network_from_sklearn(small_mlp)
+    assert network.is_stacked
+    for W, b, W_model, b_model in zip(
+        network.coefs, network.intercepts, small_mlp.coefs_, small_mlp.intercepts_, strict=True
+    ):
+        np.testing.assert_array_equal(W, W_model)
+        np.testing.assert_array_equal(b, b_model)
+        assert not np.shares_memory(W, W_model) and not np.shares_memory(b, b_model)
 
 
 def test_network_structure_and_copy():
