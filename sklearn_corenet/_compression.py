@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from ._network import Network
+from ._certificate import predictions
+from ._network import Network, forward_pass
 from ._reweight import REWEIGHT_RULES
 from ._sample_size import (
     auto_calibration_size,
@@ -29,6 +30,7 @@ from ._sample_size import (
 )
 from ._sampling import BUDGET_DRAWS_PER_EDGE
 from ._sparsify import sparsify_theory, sparsify_to_budget
+from ._validation import check_finite_layers
 
 #: Held-out points used for amplification are capped: beyond this many the
 #: choice of the best candidate no longer changes measurably.
@@ -172,6 +174,8 @@ def plan_compression(network, X, method, settings, random, *, statistics, sampli
     widths = [W.shape[1] for W in network.coefs]
     points, held_out = split_calibration(X, widths, method, settings, random)
     stats = statistics(network, points) if method.needs_statistics or method.prunes_dead_neurons else None
+    if stats is not None:
+        check_statistics(stats)
     weights = network.augmented_weights()
     constants = theory_constants(widths, settings.delta, settings.K)
     delta_hat = downstream = None
@@ -209,6 +213,27 @@ def plan_compression(network, X, method, settings, random, *, statistics, sampli
         # keep_all too: its sizes are reported, though the draw keeps everything
         fields.update(_budget_sizes(method, problem, settings, budget, constants, downstream, random, sampling_plans))
     return CompressionPlan(**fields)
+
+
+def check_statistics(statistics):
+    """Raise a ValueError naming the layer whose sensitivities or Δ are not finite.
+
+    Empirical sensitivities lie in [0, 1] and each Δ_i(x) is capped, so a
+    non-finite value means that the calibration data or the weights drove
+    the computation out of the range of floating point (values near the
+    largest or the smallest representable numbers).
+    """
+    for layer, stats in enumerate(statistics):
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(stats.sensitivity.sum()) and np.isfinite(stats.relative_condition).all()
+        if not finite:
+            what = "sensitivities" if not np.isfinite(stats.sensitivity).all() else "relative condition numbers Δ"
+            raise ValueError(
+                f"the empirical {what} of layer {layer} are not finite: the calibration "
+                "data or the weights reach the limits of floating point (values near "
+                f"{np.finfo(stats.sensitivity.dtype).max:.3g} or below {np.finfo(stats.sensitivity.dtype).tiny:.3g}); "
+                "rescale the data as the model was trained on it"
+            )
 
 
 def split_calibration(X, widths, method, settings, random):
@@ -422,6 +447,7 @@ def draw_compression(plan, rng, *, reweight, ridge):
         if reweighted is not layers:  # a re-fit: its starting values are kept too
             start = remove_neurons(problem.network, layers, active)
             layers = reweighted
+    check_finite_layers(layers, f"the compressed weights (method={method.name!r}, reweight={reweight!r})")
     return DrawnNetwork(remove_neurons(problem.network, layers, active), start, c, active)
 
 
@@ -451,4 +477,56 @@ def remove_neurons(network, layers, active):
         coefs=[np.ascontiguousarray(W, dtype=network.dtype) for W in coefs],
         intercepts=[b.astype(network.dtype) for b in intercepts],
         extra=dict(network.extra),
+    )
+
+
+#: Calibration rows on which a compressed network is checked for predicting
+#: one thing only.
+CONSTANT_CHECK_ROWS = 1000
+
+
+def inputs_reach_outputs(coefs):
+    """Whether a path of non-zero weights connects some input to some output."""
+    reached = np.ones(coefs[0].shape[0])
+    for W in coefs:
+        reached = (np.asarray(abs(W).T @ reached).ravel() > 0).astype(np.float64)
+    return bool(reached.any())
+
+
+def _constant(values):
+    return bool(np.all(values == values[:1]))
+
+
+def warn_constant_predictions(plan, estimator):
+    """Warn when the compressed ``estimator`` predicts one thing on the calibration rows.
+
+    Checked on the first ``CONSTANT_CHECK_ROWS`` calibration rows; a network
+    that predicts one thing there where the original predicts several (a
+    budget that keeps a handful of parameters, none or few of them on a
+    path from the inputs to the outputs) is returned with a warning saying
+    so, never silently.
+    """
+    network = plan.problem.network
+    rows = plan.problem.X[:CONSTANT_CHECK_ROWS]
+    decision = forward_pass(rows, estimator.coefs_, estimator.intercepts_, estimator.activation)
+    predicted = predictions(network, decision)
+    if not _constant(predicted):
+        return
+    original = predictions(network, network.decision(rows))
+    if _constant(original):
+        return
+    kind = "values" if network.head.kind == "regression" else "label"
+    distinct = len(np.unique(original, axis=0))
+    reason = (
+        ", and none of them is on a path from an input to an output"
+        if not inputs_reach_outputs(estimator.coefs_)
+        else ""
+    )
+    warnings.warn(
+        f"the compressed network keeps {estimator.nnz_} of {estimator.n_params_original_} "
+        f"parameters{reason}: it predicts the same {kind} ({predicted[0]!r}) for all "
+        f"{rows.shape[0]} calibration rows checked, where the original predicts "
+        f"{distinct} different ones. Keep more parameters (a larger keep_ratio).",
+        UserWarning,
+        stacklevel=3,
     )

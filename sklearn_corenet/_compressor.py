@@ -22,16 +22,24 @@ from ._compression import (
     build_sampling_plans,
     draw_compression,
     plan_compression,
+    warn_constant_predictions,
 )
 from ._compressor_params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
 from ._held_out import row_keys
 from ._methods import METHODS, MethodOption, get_method
 from ._reweight import DEFAULT_RIDGE
 from ._sensitivity import DELTA_CAP, compute_layer_statistics
+from ._sklearn_adapter import is_sklearn_mlp
 from ._sparse_mlp import CompressionInfo, make_sparse_estimator
 from ._summary import CompressionSummary
 from ._target import BudgetEvaluator, Target, compress_to_target
-from ._validation import check_calibration_data, same_weights
+from ._validation import (
+    check_activations,
+    check_calibration_data,
+    check_network,
+    same_weights,
+    unchanged_on_error,
+)
 
 
 @fill_docstring(compressor_parameters=COMPRESSOR_PARAMETERS_DOC)
@@ -268,10 +276,23 @@ class CoreNetCompressor(BaseEstimator):
         -------
         self : CoreNetCompressor
         """
+        # a fit that raises leaves the compressor as it was, the state of a
+        # RandomState given as random_state included
+        random_state = self.random_state
+        saved = random_state.get_state() if isinstance(random_state, np.random.RandomState) else None
+        try:
+            with unchanged_on_error(self):
+                return self._fit(model, X, y)
+        except BaseException:
+            if saved is not None:
+                random_state.set_state(saved)
+            raise
+
+    def _fit(self, model, X, y):
         self._validate_params()
         statistics = self._statistics_function()  # torch must be there for device=, whatever the method
         method, reweight = self._resolve_method()
-        network = network_from_model(model, X)
+        network = check_network(network_from_model(model, X))
         if network.activation != "relu":
             warnings.warn(
                 f"the model's hidden activation is {network.activation!r}: it is "
@@ -280,7 +301,8 @@ class CoreNetCompressor(BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        X = check_calibration_data(X, network)
+        X = check_calibration_data(X, network, model if is_sklearn_mlp(model) else None)
+        check_activations(network, X)
         random = check_random_state(self.random_state)
         transform_seed = random.randint(np.iinfo(np.int32).max)
         settings = CompressionSettings(
@@ -382,6 +404,10 @@ class CoreNetCompressor(BaseEstimator):
         statistics = plan.problem.statistics
         self._plan = plan
         self._transform_seed = transform_seed
+        # what transform reads is fixed here: set_params after fit, or a refit
+        # that fails, leaves the draws of this fit as they are
+        self._ridge = self.ridge
+        self._draw_random = ("seed", transform_seed) if isinstance(self.random_state, Integral) else ("state", self.random_state)
         self.method_ = plan.method
         self.reweight_ = reweight
         self.n_params_ = plan.problem.network.n_params
@@ -428,11 +454,12 @@ class CoreNetCompressor(BaseEstimator):
             )
         drawn = getattr(self, "_certified", None)
         if drawn is None:
-            if isinstance(self.random_state, Integral):
-                rng = np.random.default_rng(self._transform_seed)
+            kind, source = self._draw_random
+            if kind == "seed":
+                rng = np.random.default_rng(source)
             else:
-                rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-            drawn = draw_compression(plan, rng, reweight=self.reweight_, ridge=self.ridge)
+                rng = np.random.default_rng(check_random_state(source).randint(2**31))
+            drawn = draw_compression(plan, rng, reweight=self.reweight_, ridge=self._ridge)
         info = CompressionInfo(
             method=plan.method.name,
             reweight=self.reweight_,
@@ -445,7 +472,9 @@ class CoreNetCompressor(BaseEstimator):
             original_shapes=[W.shape for W in network.coefs],
             calibration_size=self.calibration_size_,
         )
-        return make_sparse_estimator(drawn.network, self.n_params_, info, start=drawn.start)
+        estimator = make_sparse_estimator(drawn.network, self.n_params_, info, start=drawn.start)
+        warn_constant_predictions(plan, estimator)
+        return estimator
 
     def fit_transform(self, model, X, y=None):
         """``fit(model, X)`` then ``transform()``."""

@@ -10,7 +10,9 @@ ordinary parameter grid.
 """
 
 import inspect
+import warnings
 
+import numpy as np
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -44,6 +46,7 @@ from sklearn.utils.validation import (
 from ._adapters import is_supported, unsupported_model_error
 from ._compressor import CoreNetCompressor
 from ._compressor_params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
+from ._validation import unchanged_on_error
 
 
 def compressor_parameters():
@@ -248,6 +251,11 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        # a fit that raises leaves the estimator as it was before the call
+        with unchanged_on_error(self):
+            return self._fit(X, y, sample_weight, fit_params)
+
+    def _fit(self, X, y, sample_weight, fit_params):
         # checked here so that errors name this estimator; the original X goes
         # on to the network so that it keeps the column names. Two rows at
         # least: "corenet++" holds calibration points out for amplification.
@@ -269,9 +277,9 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
             _raise_for_params(fit_params, self, "fit")
             network_params = {} if sample_weight is None else {"sample_weight": sample_weight}
         model = self._fitted_model(X, y, network_params)
-        self.estimator_ = model
-        self.compressor_ = self._compressor().fit(model, X)
-        self.compressed_ = self.compressor_.transform()
+        compressor = self._compressor().fit(model, X)
+        compressed = compressor.transform()
+        self.estimator_, self.compressor_, self.compressed_ = model, compressor, compressed
         return self
 
     def _check_predict_input(self, X):
@@ -287,6 +295,24 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
             ensure_all_finite=False,
         )
 
+    def _compressed(self, method, X):
+        """``compressed_.<method>(X)`` after this estimator's checks of ``X``.
+
+        When the compressed network was fitted with the feature names of this
+        estimator (or both without), its own feature-name warning would
+        repeat the one just given: it is left out.
+        """
+        self._check_predict_input(X)
+        ours = getattr(self, "feature_names_in_", None)
+        theirs = getattr(self.compressed_, "feature_names_in_", None)
+        same = (ours is None and theirs is None) or (
+            ours is not None and theirs is not None and np.array_equal(ours, theirs)
+        )
+        with warnings.catch_warnings():
+            if same:
+                warnings.filterwarnings("ignore", message="X (has|does not have valid) feature names")
+            return getattr(self.compressed_, method)(X)
+
     def predict(self, X):
         """Predict with the compressed network.
 
@@ -300,8 +326,7 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions of :attr:`compressed_`.
         """
-        self._check_predict_input(X)
-        return self.compressed_.predict(X)
+        return self._compressed("predict", X)
 
     def get_metadata_routing(self):
         """How metadata reach the network's ``fit`` (scikit-learn's routing).
@@ -428,8 +453,7 @@ class CoreNetClassifier(ClassifierMixin, _BaseCoreNet):
         ndarray of shape (n_samples, n_classes)
             Probabilities, columns in the order of :attr:`classes_`.
         """
-        self._check_predict_input(X)
-        return self.compressed_.predict_proba(X)
+        return self._compressed("predict_proba", X)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
@@ -444,8 +468,7 @@ class CoreNetClassifier(ClassifierMixin, _BaseCoreNet):
         ndarray of shape (n_samples, n_classes)
             Log-probabilities.
         """
-        self._check_predict_input(X)
-        return self.compressed_.predict_log_proba(X)
+        return self._compressed("predict_log_proba", X)
 
 
 @fill_docstring(**_SHARED_DOC)

@@ -6,6 +6,7 @@ passed to the compressor by name (a registered method) or as an object.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import StrOptions
 
@@ -14,6 +15,7 @@ from ._network import chunk_rows
 from ._sampling import matrix_plan, neuron_plan
 from ._sensitivity import sensitivity_row_sums
 from ._structured import NeuronPruning
+from ._validation import overflow_error
 
 __all__ = ["METHODS", "Method", "SamplingMethod", "SelectionMethod", "get_method", "register_method"]
 
@@ -131,7 +133,13 @@ def input_power(network, X, working_memory=None):
     sums = [np.zeros(W.shape[0] + 1) for W in network.coefs]
     for batch in gen_batches(X.shape[0], rows):
         for layer, A in enumerate(network.hidden_activations(X[batch])):
-            sums[layer][:-1] += np.einsum("ij,ij->j", A, A)
+            with np.errstate(over="ignore"):
+                if sp.issparse(A):
+                    sums[layer][:-1] += np.asarray(A.multiply(A).sum(axis=0)).ravel()
+                else:
+                    sums[layer][:-1] += np.einsum("ij,ij->j", A, A)
+            if not np.isfinite(sums[layer]).all():
+                raise overflow_error("the mean squares of the inputs", A, batch.start, layer)
             sums[layer][-1] += A.shape[0]
     return [total / X.shape[0] for total in sums]
 

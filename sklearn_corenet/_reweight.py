@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.utils import gen_batches
 
 from ._network import augment, chunk_rows, forward_pass
+from ._validation import overflow_error
 
 #: Default ridge strength, relative to the mean squared input of a neuron's
 #: kept edges (a scale-free choice).
@@ -40,19 +41,38 @@ def _next_inputs(inputs, W_aug, activation, rows):
     return out
 
 
-def _moments(compressed_inputs, original_inputs, original_layer, rows):
+def _moments(compressed_inputs, original_inputs, original_layer, rows, layer=0):
     """Gram matrix of the compressed inputs of a layer and their cross
     product with the original pre-activations, accumulated over row chunks.
+
+    Raises a ValueError naming the calibration row whose values overflow
+    them (inputs whose squares are beyond the range of float64).
     """
     width = compressed_inputs.shape[1] + 1
     gram = np.zeros((width, width))
     cross = np.zeros((width, original_layer.shape[1]))
-    for batch in gen_batches(compressed_inputs.shape[0], rows):
-        inputs = augment(compressed_inputs[batch])
-        target = augment(original_inputs[batch]) @ original_layer
-        gram += inputs.T @ inputs
-        cross += inputs.T @ target
+    with np.errstate(over="ignore", invalid="ignore"):
+        for batch in gen_batches(compressed_inputs.shape[0], rows):
+            inputs = augment(compressed_inputs[batch])
+            target = augment(original_inputs[batch]) @ original_layer
+            gram += inputs.T @ inputs
+            cross += inputs.T @ target
+            if not (np.isfinite(gram).all() and np.isfinite(cross).all()):
+                values = np.hstack([inputs, target])
+                raise overflow_error("the least-squares re-fit (reweight='lstsq')", values, batch.start, layer)
     return gram, cross
+
+
+def _solve(system, rhs):
+    """``solve(system, rhs)``, or the least-norm solution of a singular system.
+
+    With ``ridge=0`` a neuron with fewer calibration points than kept edges
+    has a singular system; its pseudo-inverse solution is finite.
+    """
+    try:
+        return np.linalg.solve(system, rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(system, hermitian=True) @ rhs
 
 
 def _solve_shared_masks(gram, cross, start, mask, ridge, diagonal, result):
@@ -77,7 +97,7 @@ def _solve_shared_masks(gram, cross, start, mask, ridge, diagonal, result):
         system = gram[np.ix_(kept, kept)]
         system[np.diag_indices_from(system)] += strength
         rhs = cross[np.ix_(kept, neurons)] + strength * start[np.ix_(kept, neurons)]
-        result[np.ix_(kept, neurons)] = np.linalg.solve(system, rhs)
+        result[np.ix_(kept, neurons)] = _solve(system, rhs)
     return alone
 
 
@@ -122,7 +142,7 @@ def _solve_neurons(gram, cross, start, mask, ridge, working_memory):
         rhs[~valid] = 0
         diagonal_slots = np.arange(width)
         system[:, diagonal_slots, diagonal_slots] += np.where(valid, strength[:, np.newaxis], 1.0)
-        solution = np.linalg.solve(system, rhs[:, :, np.newaxis])[:, :, 0]
+        solution = _solve(system, rhs[:, :, np.newaxis])[:, :, 0]
         result[index, neurons[:, np.newaxis]] = np.where(valid, solution, result[index, neurons[:, np.newaxis]])
     return result
 
@@ -173,7 +193,7 @@ def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=No
             compressed = _next_inputs(compressed, fitted[layer - 1], network.activation, rows)
             original = _next_inputs(original, originals[layer - 1], network.activation, rows)
         mask = fitted[layer] != 0
-        gram, cross = _moments(compressed, original, originals[layer], rows)
+        gram, cross = _moments(compressed, original, originals[layer], rows, layer)
         solved = _solve_neurons(gram, cross, fitted[layer], mask, ridge, working_memory)
         fitted[layer] = np.where(mask, solved, 0)
     dtype = network.dtype

@@ -139,7 +139,8 @@ class SamplingPlan:
         entry_rows, log_miss = self.support_log_miss
         selected = rows[entry_rows]
         entry_rows, log_miss = entry_rows[selected], log_miss[selected]
-        terms = np.exp(m[entry_rows] * log_miss)
+        with np.errstate(over="ignore"):  # m log(1 − q) below −1e308: (1 − q)^m is 0
+            terms = np.exp(m[entry_rows] * log_miss)
         value = np.bincount(entry_rows, weights=terms, minlength=self.n_rows)
         if not slope:
             return value, None
@@ -179,7 +180,7 @@ class SamplingPlan:
             moving &= (value > 0.5) & (x < ceiling)
             if not moving.any():
                 break
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 step = np.where(moving, (value - 0.5) / -slope, 0.0)
             step = np.where(np.isfinite(step), step, ceiling)
             x = np.where(moving, np.minimum(x + step, ceiling), x)

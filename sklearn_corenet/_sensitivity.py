@@ -110,9 +110,14 @@ def max_product(points, inverse, out, n_jobs=None):
 
 
 def _safe_inverse(D):
-    """1 / D where D > 0, else 0: implements the 0/0 := 0 convention."""
+    """1 / D where D > 0, else 0: implements the 0/0 := 0 convention.
+
+    Sums below the smallest normal number (subnormal inputs) count as zero
+    too: their reciprocal overflows, and the terms they add up are as
+    negligible as they are.
+    """
     inverse = np.zeros_like(D)
-    np.divide(1, D, out=inverse, where=D > 0)
+    np.divide(1, D, out=inverse, where=D >= np.finfo(D.dtype).tiny)
     return inverse
 
 

@@ -164,6 +164,9 @@ def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=N
     """
     if not np.isfinite(c_hint):
         c_hint = 1.0
+    # below one edge per drawing row the budget cannot be met: every such row
+    # keeps its first draw (the floor the compressor warns about)
+    budget = max(budget, sum(int(np.count_nonzero(plan.drawing_rows)) for plan in plans))
     target = min(budget, sum(plan.capacity for plan in plans))
     # above this constant every row is whole: enough entries for any budget
     c_whole = max(float(np.max(p.whole_from[p.drawing_rows], initial=0.0)) for p in plans)

@@ -70,13 +70,16 @@ def neuron_scores(problem, score):
     weights = problem.weights
     scores = []
     if score == "activation":
-        inputs = problem.network.hidden_activations(problem.X)[1:]
+        from ._methods import input_power  # _methods registers this module's methods
+
+        # the mean square of each hidden neuron is that of an input of the next layer
+        power = input_power(problem.network, problem.X)[1:]
     for layer in range(len(weights) - 1):
         outgoing = weights[layer + 1][:-1]
         if score == "sensitivity":
             scores.append(problem.statistics[layer + 1].sensitivity[:-1].max(axis=1))
         elif score == "activation":
-            rms = np.sqrt(np.mean(np.square(inputs[layer], dtype=np.float64), axis=0))
+            rms = np.sqrt(power[layer][:-1])
             scores.append(rms * np.linalg.norm(outgoing, axis=1))
         else:
             incoming = weights[layer]

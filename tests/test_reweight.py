@@ -104,3 +104,14 @@ def test_fine_tune_current_keeps_refitted_start(digits, digits_mlp):
     compressed.fine_tune(X, y, init="current", epochs=1, learning_rate=1e-12, early_stopping=False, random_state=0)
     for W, before in zip(compressed.coefs_, refitted, strict=True):
         np.testing.assert_allclose(W.data, before, rtol=1e-6, atol=1e-9)
+
+
+def test_ridge_zero_with_too_few_points_gives_a_finite_least_norm_fit(digits, digits_mlp):
+    # fewer points than kept edges and no ridge: singular systems are solved
+    # by their pseudo-inverse, never a LinAlgError
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sparse = CoreNetCompressor(keep_ratio=0.3, ridge=0.0, random_state=0).fit_transform(digits_mlp, X[:20])
+    assert all(np.isfinite(W.data).all() for W in sparse.coefs_)
+    assert sparse.score(X[:20], digits_mlp.predict(X[:20])) > 0.5

@@ -121,3 +121,18 @@ def test_float32_network_stays_float32():
     )
     stats = compute_layer_statistics(network, rng.normal(size=(6, 4)))
     assert all(s.sensitivity.dtype == np.float32 for s in stats)
+
+
+def test_subnormal_points_count_as_zero_and_stay_finite():
+    # with a zero bias, the positive sums of subnormal inputs are subnormal:
+    # their reciprocal overflows, so they add nothing (0/0 := 0), never inf or NaN
+    rng = np.random.default_rng(3)
+    network = Network([rng.normal(size=(6, 4)), rng.normal(size=(4, 2))], [np.zeros(4), np.zeros(2)])
+    X = np.abs(rng.normal(size=(20, 6)))
+    tiny = X * 1e-310
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        stats = compute_layer_statistics(network, np.vstack([tiny, X]))
+    reference = compute_layer_statistics(network, X)
+    for got, expected in zip(stats, reference, strict=True):
+        assert np.isfinite(got.sensitivity).all()
+        np.testing.assert_array_equal(got.sensitivity, expected.sensitivity)
