@@ -8,33 +8,59 @@ unchanged number of parameters. This module implements that step over the
 :class:`SparseMLPRegressor`: only the stored entries of each weight matrix
 and the non-zero biases are parameters, so no new non-zero can appear.
 
-This module holds the training loop (mini-batches, the validation split and
-early stopping); the losses are in ``_losses``, Adam in ``_optimizers``, and
-the two interchangeable backends computing the gradients (numpy/scipy, and
-torch with dense weights assembled from the kept values) in
-``_fine_tune_backends``.
+Fine-tuning never makes a model worse on its validation split: the model as
+it was given is scored on the held-out rows before training (epoch 0), every
+epoch after it is scored the same way, and the best of them is kept, the
+given model included. A step size too large for the data, or a start that
+training cannot bring back, then leaves the model as it was instead of
+returning a worse one.
+
+This module holds the training loop (mini-batches, the validation split,
+early stopping and the choice of the state kept); the losses are in
+``_losses``, Adam in ``_optimizers``, and the two interchangeable backends
+computing the gradients (numpy/scipy, and torch with dense weights assembled
+from the kept values) in ``_fine_tune_backends``.
 """
 
+import copy
+import warnings
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._fine_tune_backends import BACKENDS, KeptLayer, choose_backend
 from ._losses import loss_for, output_loss
-from ._network import chunk_rows
+from ._network import apply_activation, chunk_rows
 from ._targets import encode_targets
+
+# Defaults, sized for small tabular data (hundreds to a few thousand rows);
+# measured with ``python -m benchmarks.fine_tune_start --sweep`` (the
+# table in docs/choosing_a_method.md, "Fine-tuning").
+EPOCHS = 100
+LEARNING_RATE = 1e-2
+VALIDATION_FRACTION = 0.2
+N_ITER_NO_CHANGE = 10
+# batch_size="auto": about this many mini-batches per epoch, within the bounds
+STEPS_PER_EPOCH = 50
+BATCH_SIZE_BOUNDS = (16, 200)
 
 
 @dataclass
 class FineTuneHistory:
     """What :func:`fine_tune_network` did.
+
+    Epoch 0 is the model as it was given; with a validation split it is a
+    candidate like every other epoch, so ``best_epoch == 0`` means that the
+    model was left as it was.
 
     Attributes
     ----------
@@ -43,27 +69,44 @@ class FineTuneHistory:
         epoch's mini-batches.
     validation_loss_curve : list of float
         Validation loss after every epoch (empty without early stopping).
-    initial_validation_loss : float or None
-        Validation loss of the weights before fine-tuning.
-    best_validation_loss : float or None
-        Lowest validation loss seen, including the initial one; the returned
-        weights have this validation loss.
+    validation_score_curve : list of float
+        Validation score after every epoch: accuracy for a classifier
+        (every label right, for several sigmoid outputs), R² for a regressor,
+        as the estimator's ``score``; empty without early stopping.
+    initial_validation_loss, initial_validation_score : float or None
+        Validation loss and score of the model as it was given (epoch 0).
+    best_validation_loss, best_validation_score : float or None
+        Validation loss and score of the weights kept.
     best_epoch : int
-        Epoch whose weights were kept (0: the weights before fine-tuning).
+        Epoch whose weights were kept (0: the model as it was given).
     validation_indices : ndarray of int of shape (n_validation,)
         Rows of ``X`` held out for early stopping.
+    batch_size : int
+        Rows per mini-batch (``batch_size="auto"`` resolved).
+    init : {"current", "selected"}
+        Where training started: the model's own weights, or the kept edges'
+        values before the least-squares re-fit.
+    diverged_epoch : int or None
+        First epoch whose weights or training loss were not finite (training
+        stopped there), None if training did not diverge.
     backend : str
         "numpy" or "torch".
     """
 
     loss_curve: list = field(default_factory=list)
     validation_loss_curve: list = field(default_factory=list)
+    validation_score_curve: list = field(default_factory=list)
     initial_validation_loss: float | None = None
+    initial_validation_score: float | None = None
     best_validation_loss: float | None = None
+    best_validation_score: float | None = None
     best_epoch: int = 0
     validation_indices: np.ndarray = field(
         default_factory=lambda: np.empty(0, dtype=np.intp)
     )
+    batch_size: int = 0
+    init: str = "current"
+    diverged_epoch: int | None = None
     backend: str = "numpy"
 
     @property
@@ -81,15 +124,70 @@ def _rows(X, indices):
     return batch.toarray() if sp.issparse(batch) else np.ascontiguousarray(batch)
 
 
-def _mean_loss(trainer, X, Y, indices):
-    """Loss over the rows ``indices`` (no penalty), computed in row chunks."""
-    widest = max(max(layer.shape) for layer in trainer.layers)
-    chunk = chunk_rows(3 * widest * Y.itemsize, indices.size)
-    total = 0.0
-    for rows in gen_batches(indices.size, chunk):
-        raw = trainer.decision(_rows(X, indices[rows]))
-        total += output_loss(trainer.loss, raw, Y[indices[rows]])[0] * raw.shape[0]
-    return total / indices.size
+def validation_score(loss, raw, Y, *, out_activation, threshold=0.5):
+    """The estimator's ``score`` of the raw outputs ``raw`` against encoded targets.
+
+    Parameters
+    ----------
+    loss : str
+        The training loss, which says how the outputs are read (one of
+        ``LOSSES``).
+    raw : ndarray of shape (n_samples, n_outputs)
+        Last layer's values before the output activation.
+    Y : ndarray of shape (n_samples, n_outputs)
+        Encoded targets, as :func:`encode_targets` gives them.
+    out_activation : str
+        The network's output activation, applied before the threshold of
+        sigmoid outputs and to the values of a regressor.
+    threshold : float, default=0.5
+        Probability above which a sigmoid output is positive.
+
+    Returns
+    -------
+    float
+        Accuracy (softmax: the arg-max class; sigmoid outputs: every output
+        on the right side of the threshold) or R² (uniform average over the
+        outputs), as ``SparseMLPClassifier.score`` / ``SparseMLPRegressor.score``;
+        ``-inf`` when an output is not finite.
+    """
+    if not np.all(np.isfinite(raw)):
+        return -np.inf
+    if loss == "cross_entropy":
+        # softmax and log-softmax keep the order of the raw values
+        return float(np.mean(raw.argmax(axis=1) == Y.argmax(axis=1)))
+    outputs = apply_activation(out_activation, np.array(raw, copy=True))
+    if loss == "binary_cross_entropy":
+        return float(np.mean(np.all((outputs > threshold) == (Y == 1), axis=1)))
+    if not np.all(np.isfinite(outputs)):
+        return -np.inf  # exp of a huge value
+    return float(r2_score(Y, outputs))
+
+
+@dataclass
+class _Validation:
+    """The held-out rows and how a state of the network is judged on them."""
+
+    rows: np.ndarray
+    loss: str
+    out_activation: str
+    threshold: float
+
+    def measure(self, trainer, X, Y):
+        """Validation score and loss (no penalty) of the trainer's weights."""
+        widest = max(max(layer.shape) for layer in trainer.layers)
+        chunk = chunk_rows(3 * widest * Y.itemsize, self.rows.size)
+        raw = np.concatenate(
+            [trainer.decision(_rows(X, self.rows[rows])) for rows in gen_batches(self.rows.size, chunk)]
+        )
+        Y_validation = Y[self.rows]
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = output_loss(self.loss, raw, Y_validation)[0]
+        score = validation_score(
+            self.loss, raw, Y_validation, out_activation=self.out_activation, threshold=self.threshold
+        )
+        if not np.isfinite(loss):
+            score, loss = -np.inf, np.inf
+        return score, float(loss)
 
 
 def _split(n_samples, validation_fraction, stratify, rng):
@@ -105,6 +203,20 @@ def _split(n_samples, validation_fraction, stratify, rng):
             # a class with a single member, or fewer validation rows than classes
             pass
     return train_test_split(rows, test_size=validation_fraction, random_state=seed)
+
+
+def resolve_batch_size(batch_size, n_train):
+    """Rows per mini-batch: ``batch_size``, or for "auto" about ``STEPS_PER_EPOCH`` steps.
+
+    "auto" is ``n_train // STEPS_PER_EPOCH`` clipped to ``BATCH_SIZE_BOUNDS``
+    (16 to 200 rows; 200 is scikit-learn's MLP default), and never more than
+    ``n_train``: small data sets get enough Adam steps per epoch, large ones
+    the batch of scikit-learn's MLP.
+    """
+    if batch_size != "auto":
+        return int(min(batch_size, n_train))
+    low, high = BATCH_SIZE_BOUNDS
+    return int(min(np.clip(n_train // STEPS_PER_EPOCH, low, high), n_train))
 
 
 def _kept_values(coefs, intercepts):
@@ -134,43 +246,79 @@ def _train_epoch(trainer, X, Y, rows, rng, batch_size):
     return total / order.size
 
 
+def _finite(values, loss):
+    return np.isfinite(loss) and all(np.all(np.isfinite(v)) for v in values)
+
+
 def _train(
-    trainer, X, Y, train_rows, validation_rows, history, rng,
+    trainer, X, Y, train_rows, validation, history, rng, start,
     *, epochs, batch_size, n_iter_no_change, tol, verbose,
 ):
-    """Run the epochs, recording them in ``history``; leave the best weights.
+    """Run the epochs, recording them in ``history``; return the values to keep.
 
-    Without validation rows every epoch is run and the last weights kept.
-    With them, the validation loss is measured after every epoch, training
-    stops after ``n_iter_no_change`` epochs without an improvement of at
-    least ``tol``, and the weights with the lowest validation loss (possibly
-    the initial ones) are restored.
+    With a validation split the trainer's weights as given are epoch 0: they
+    are scored before training starts (from ``start`` when given), and the
+    weights kept are those of the best epoch, 0 included: the highest
+    validation score, ties broken by the lower validation loss. Training
+    stops after ``n_iter_no_change`` epochs in which neither the highest
+    score nor the lowest loss reached since training started (from
+    ``start``) improved by more than ``tol``. Without a validation split
+    every epoch is run and the last one kept.
+
+    Training also stops at the first epoch whose weights or loss are not
+    finite (a step size too large); that epoch is never kept.
     """
-    early_stopping = validation_rows is not None
-    if early_stopping:
-        best_values = trainer.get_values()
-        best = history.initial_validation_loss = _mean_loss(trainer, X, Y, validation_rows)
-        n_no_improvement = 0
+    kept = trainer.get_values()
+    if validation is not None:
+        best_score, best_loss = validation.measure(trainer, X, Y)
+        history.initial_validation_score, history.initial_validation_loss = best_score, best_loss
+    if start is not None:
+        trainer.set_values(start)
+    if validation is not None:
+        # progress is judged along the training run, which may start below
+        # the model as given
+        highest_score, lowest_loss = (
+            (best_score, best_loss) if start is None else validation.measure(trainer, X, Y)
+        )
+        n_no_change = 0
     progress = tqdm(range(1, epochs + 1), desc="fine-tuning", unit="epoch", disable=verbose <= 0)
     for epoch in progress:
-        training_loss = _train_epoch(trainer, X, Y, train_rows, rng, batch_size)
+        with np.errstate(over="ignore", invalid="ignore"):
+            training_loss = _train_epoch(trainer, X, Y, train_rows, rng, batch_size)
         history.loss_curve.append(training_loss)
-        if not early_stopping:
+        values = trainer.get_values()
+        if not _finite(values, training_loss):
+            history.diverged_epoch = epoch
+            break
+        if validation is None:
             progress.set_postfix(loss=f"{training_loss:.4g}")
-            history.best_epoch = epoch
+            kept, history.best_epoch = values, epoch
             continue
-        current = _mean_loss(trainer, X, Y, validation_rows)
-        history.validation_loss_curve.append(current)
-        progress.set_postfix(loss=f"{training_loss:.4g}", val_loss=f"{current:.4g}")
-        n_no_improvement = 0 if current < best - tol else n_no_improvement + 1
-        if current < best:
-            best, best_values, history.best_epoch = current, trainer.get_values(), epoch
-        if n_no_improvement >= n_iter_no_change:
+        score, loss = validation.measure(trainer, X, Y)
+        history.validation_score_curve.append(score)
+        history.validation_loss_curve.append(loss)
+        progress.set_postfix(loss=f"{training_loss:.4g}", val_loss=f"{loss:.4g}", val_score=f"{score:.4g}")
+        if score > best_score or (score == best_score and loss < best_loss):
+            kept, history.best_epoch = values, epoch
+        if history.best_epoch == epoch:
+            best_score, best_loss = score, loss
+        progressed = score > highest_score + tol or loss < lowest_loss - tol
+        n_no_change = 0 if progressed else n_no_change + 1
+        highest_score, lowest_loss = max(highest_score, score), min(lowest_loss, loss)
+        if n_no_change >= n_iter_no_change:
             break
     progress.close()
-    if early_stopping:
-        trainer.set_values(best_values)
-        history.best_validation_loss = best
+    if validation is not None:
+        history.best_validation_score, history.best_validation_loss = best_score, best_loss
+    if history.diverged_epoch is not None:
+        warnings.warn(
+            f"fine-tuning diverged at epoch {history.diverged_epoch} (the weights or the "
+            f"training loss are not finite); the weights of epoch {history.best_epoch} are "
+            "kept. Use a smaller learning_rate.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return kept
 
 
 def fine_tune_network(
@@ -181,12 +329,15 @@ def fine_tune_network(
     *,
     activation,
     loss,
-    epochs=5,
-    learning_rate=1e-3,
-    batch_size=300,
-    validation_fraction=0.1,
+    out_activation=None,
+    threshold=0.5,
+    start=None,
+    epochs=EPOCHS,
+    learning_rate=LEARNING_RATE,
+    batch_size="auto",
+    validation_fraction=VALIDATION_FRACTION,
     early_stopping=True,
-    n_iter_no_change=3,
+    n_iter_no_change=N_ITER_NO_CHANGE,
     tol=1e-4,
     alpha=0.0,
     stratify=None,
@@ -198,9 +349,13 @@ def fine_tune_network(
 
     Only the stored entries of every CSR weight matrix and the non-zero
     biases are trained; every other weight stays zero, so the sparsity
-    pattern, and with it the compression, is unchanged. Updated values are
-    written into ``coefs[l].data`` and ``intercepts[l]`` in place; a kept
-    weight that passes through zero stays a stored entry.
+    pattern, and with it the compression, is unchanged. The weights kept
+    are written into ``coefs[l].data`` and ``intercepts[l]`` in place at the
+    end; a kept weight that passes through zero stays a stored entry.
+
+    With early stopping (the default) the network is never made worse on
+    its validation split: the weights as given are scored on it before
+    training (epoch 0), and the best epoch is kept, 0 included.
 
     Parameters
     ----------
@@ -219,24 +374,44 @@ def fine_tune_network(
         Hidden activation.
     loss : {"squared_error", "poisson", "cross_entropy", "binary_cross_entropy"}
         Training loss of the raw outputs, see :func:`output_loss`.
-    epochs : int, default=5
+    out_activation : str, default=None
+        Output activation, for the validation score (see
+        :func:`validation_score`); None takes the loss's own: logistic for
+        "binary_cross_entropy", exp for "poisson", identity otherwise.
+    threshold : float, default=0.5
+        Probability above which a sigmoid output is positive (validation
+        score).
+    start : list of ndarray, default=None
+        Kept values to start training from, ``[w_0, b_0, w_1, b_1, ...]`` in
+        the order of the stored entries and non-zero biases; None starts
+        from ``coefs`` and ``intercepts``. Epoch 0 is the weights as given
+        either way.
+    epochs : int, default=100
         Maximum number of passes over the training rows.
-    learning_rate : float, default=1e-3
+    learning_rate : float, default=1e-2
         Adam's step size α (β1 = 0.9, β2 = 0.999, ε = 1e-8).
-    batch_size : int, default=300
+    batch_size : int or "auto", default="auto"
         Rows per mini-batch (the last batch of an epoch may be smaller).
-    validation_fraction : float, default=0.1
-        Fraction of rows held out for early stopping.
+        "auto": a fiftieth of the training rows, between 16 and 200 (see
+        :func:`resolve_batch_size`).
+    validation_fraction : float, default=0.2
+        Fraction of rows held out for early stopping and the choice of the
+        weights kept.
     early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the rows, measure the loss on
-        them after every epoch, stop after ``n_iter_no_change`` epochs
-        without an improvement of at least ``tol``, and return the weights
-        with the lowest validation loss (possibly the initial ones). Without
-        early stopping every row is trained on for ``epochs`` epochs.
-    n_iter_no_change : int, default=3
-        Epochs without improvement before stopping (early stopping only).
+        Hold out ``validation_fraction`` of the rows, score the weights on
+        them before training and after every epoch, stop after
+        ``n_iter_no_change`` epochs without progress, and keep the best
+        epoch (the highest validation score, ties broken by the lower
+        validation loss), epoch 0 (the weights as given) included. Without
+        early stopping every row is trained on for ``epochs`` epochs and the
+        last weights are kept.
+    n_iter_no_change : int, default=10
+        Epochs in which neither the validation score rose nor the lowest
+        validation loss fell by more than ``tol`` before stopping (early
+        stopping only).
     tol : float, default=1e-4
-        Improvement of the validation loss that counts (early stopping only).
+        Change of the validation score or loss that counts as progress
+        (early stopping only).
     alpha : float, default=0.0
         L2 penalty ``½ alpha ‖W‖² / batch size`` on the kept weights, as
         scikit-learn's MLP.
@@ -261,7 +436,13 @@ def fine_tune_network(
     Returns
     -------
     FineTuneHistory
-        Loss curves, the best epoch and the validation rows.
+        Loss and score curves, the best epoch and the validation rows.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the weights or the training loss stop being finite; training
+        stops there and the best finite epoch is kept.
 
     References
     ----------
@@ -278,9 +459,9 @@ def fine_tune_network(
     ...          sp.random_array((8, 1), density=0.5, rng=1, format="csr")]
     >>> intercepts = [np.full(8, 0.1), np.zeros(1)]
     >>> history = fine_tune_network(coefs, intercepts, X, Y, activation="relu",
-    ...                             loss="squared_error", epochs=20,
-    ...                             learning_rate=1e-2, random_state=0)
-    >>> history.best_validation_loss < history.initial_validation_loss
+    ...                             loss="squared_error", learning_rate=1e-2,
+    ...                             random_state=0)
+    >>> history.best_validation_score > history.initial_validation_score
     True
     >>> [W.nnz for W in coefs], int(np.count_nonzero(intercepts[1]))
     ([16, 4], 0)
@@ -289,23 +470,29 @@ def fine_tune_network(
     Y = np.asarray(Y, dtype=coefs[0].dtype).reshape(X.shape[0], -1)
     if sp.issparse(X) and X.format != "csr":
         X = sp.csr_array(X)  # mini-batches are row selections
+    if out_activation is None:
+        out_activation = {"binary_cross_entropy": "logistic", "poisson": "exp"}.get(loss, "identity")
 
     rng = check_random_state(random_state)
-    history = FineTuneHistory(backend=choose_backend(backend, [W.shape for W in coefs]))
-    train_rows, validation_rows = np.arange(X.shape[0]), None
+    history = FineTuneHistory(
+        backend=choose_backend(backend, [W.shape for W in coefs]),
+        init="current" if start is None else "selected",
+    )
+    train_rows, validation = np.arange(X.shape[0]), None
     if early_stopping:
         train_rows, validation_rows = _split(X.shape[0], validation_fraction, stratify, rng)
         history.validation_indices = validation_rows
+        validation = _Validation(validation_rows, loss, out_activation, threshold)
+    history.batch_size = resolve_batch_size(batch_size, train_rows.size)
     trainer = BACKENDS[history.backend](layers, values, activation, loss, alpha, learning_rate)
-    _train(
-        trainer, X, Y, train_rows, validation_rows, history, rng,
-        epochs=epochs, batch_size=batch_size, n_iter_no_change=n_iter_no_change,
+    kept = _train(
+        trainer, X, Y, train_rows, validation, history, rng, start,
+        epochs=epochs, batch_size=history.batch_size, n_iter_no_change=n_iter_no_change,
         tol=tol, verbose=verbose,
     )
 
-    final = trainer.get_values()
     for W, b, layer, weights, biases in zip(
-        coefs, intercepts, layers, final[::2], final[1::2], strict=True
+        coefs, intercepts, layers, kept[::2], kept[1::2], strict=True
     ):
         W.data[...] = weights
         b[layer.bias_index] = biases
@@ -315,14 +502,38 @@ def fine_tune_network(
 # -- estimator entry point -----------------------------------------------------
 
 
+def _selected_start(estimator):
+    """The kept values before the least-squares re-fit, in the trainer's order."""
+    start = []
+    for b, (weights, biases) in zip(estimator.intercepts_, estimator.selected_values_, strict=True):
+        start += [np.array(weights, copy=True), biases[np.flatnonzero(b)]]
+    return start
+
+
+def _resolve_init(estimator, init):
+    """"current" or "selected" for the requested ``init``."""
+    has_selected = getattr(estimator, "selected_values_", None) is not None
+    if init == "selected" and not has_selected:
+        raise ValueError(
+            "init='selected' needs a model compressed with reweight='lstsq' that "
+            "fine-tuning has not changed yet (a saved and loaded model keeps no "
+            "values before the re-fit)"
+        )
+    if init == "auto":
+        return "selected" if has_selected else "current"
+    return init
+
+
 @validate_params(
     {
         "estimator": "no_validation",
         "X": ["array-like", "sparse matrix"],
         "y": ["array-like", "sparse matrix"],
+        "init": [StrOptions({"auto", "current", "selected"})],
+        "keep_one_shot": ["boolean"],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -339,12 +550,14 @@ def fine_tune_estimator(
     X,
     y,
     *,
-    epochs=5,
-    learning_rate=1e-3,
-    batch_size=300,
-    validation_fraction=0.1,
+    init="auto",
+    keep_one_shot=True,
+    epochs=EPOCHS,
+    learning_rate=LEARNING_RATE,
+    batch_size="auto",
+    validation_fraction=VALIDATION_FRACTION,
     early_stopping=True,
-    n_iter_no_change=3,
+    n_iter_no_change=N_ITER_NO_CHANGE,
     tol=1e-4,
     alpha=0.0,
     backend="auto",
@@ -361,6 +574,12 @@ def fine_tune_estimator(
     for regressors, and half Poisson deviance for regressors with an ``exp``
     output (as ``MLPRegressor(loss="poisson")``).
 
+    The estimator is never made worse on the validation split: the model
+    as given is scored on it before training (epoch 0), and the best epoch
+    is kept, 0 included, by the estimator's own ``score`` (accuracy or R²),
+    ties broken by the validation loss. The first call that changes the
+    weights keeps the model as it was in ``one_shot_estimator_``.
+
     Parameters
     ----------
     estimator : SparseMLPClassifier or SparseMLPRegressor
@@ -371,6 +590,11 @@ def fine_tune_estimator(
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Class labels from ``classes_``, a label-indicator matrix for a
         multilabel head, or numeric targets for a regressor. Not modified.
+    init : {"auto", "current", "selected"}, default="auto"
+        Where training starts; see ``SparseMLPClassifier.fine_tune``.
+    keep_one_shot : bool, default=True
+        Whether the first call that changes the weights keeps a copy of the
+        model as it was in ``one_shot_estimator_`` (None when False).
     epochs, learning_rate, batch_size, validation_fraction, early_stopping, \
 n_iter_no_change, tol, alpha, backend, random_state, verbose
         As in :func:`fine_tune_network`.
@@ -384,7 +608,9 @@ n_iter_no_change, tol, alpha, backend, random_state, verbose
     Raises
     ------
     ValueError
-        If ``y`` does not fit the estimator's head (see :func:`encode_targets`).
+        If ``y`` does not fit the estimator's head (see :func:`encode_targets`),
+        or ``init="selected"`` without values before a re-fit. The estimator
+        is then unchanged.
 
     References
     ----------
@@ -403,10 +629,14 @@ n_iter_no_change, tol, alpha, backend, random_state, verbose
     >>> compressor = CoreNetCompressor(keep_ratio=0.2, method="corenet++", random_state=0)
     >>> sparse = compressor.fit_transform(mlp, X)
     >>> nnz = sparse.nnz_
-    >>> sparse = sparse.fine_tune(X, y, epochs=10, learning_rate=1e-2, random_state=0)
+    >>> sparse = sparse.fine_tune(X, y, epochs=20, random_state=0)
     >>> sparse.nnz_ == nnz
     True
+    >>> history = sparse.fine_tune_history_
+    >>> history.best_validation_score >= history.initial_validation_score
+    True
     """
+    check_is_fitted(estimator)
     dtype = estimator.coefs_[0].dtype
     X = validate_data(
         estimator, X, accept_sparse=["csr", "csc"], dtype=dtype, reset=False
@@ -420,13 +650,25 @@ n_iter_no_change, tol, alpha, backend, random_state, verbose
         loss=loss,
         dtype=dtype,
     )
-    estimator.fine_tune_history_ = fine_tune_network(
+    init = _resolve_init(estimator, init)
+    start = _selected_start(estimator) if init == "selected" else None
+    # the model as compression made it, until fine-tuning first changes it
+    first_change = "one_shot_estimator_" not in estimator.__dict__
+    one_shot = None
+    if first_change and keep_one_shot:
+        one_shot = copy.deepcopy(estimator)
+        one_shot.__dict__.pop("fine_tune_history_", None)
+
+    history = fine_tune_network(
         estimator.coefs_,
         estimator.intercepts_,
         X,
         Y,
         activation=estimator.activation,
         loss=loss,
+        out_activation=estimator.out_activation_,
+        threshold=estimator.head_.threshold,
+        start=start,
         epochs=epochs,
         learning_rate=learning_rate,
         batch_size=batch_size,
@@ -440,6 +682,13 @@ n_iter_no_change, tol, alpha, backend, random_state, verbose
         random_state=random_state,
         verbose=verbose,
     )
-    # dense copies made for inference hold the old weights
-    estimator._clear_caches()
+    estimator.fine_tune_history_ = history
+    if history.best_epoch > 0:
+        if first_change:
+            estimator.one_shot_estimator_ = one_shot
+        if init == "selected":
+            # used: "auto" must not restart from them and undo this training
+            estimator.selected_values_ = None
+        # dense copies made for inference hold the old weights
+        estimator._clear_caches()
     return estimator

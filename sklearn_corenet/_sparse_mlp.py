@@ -326,11 +326,25 @@ class _BaseSparseMLP(BaseEstimator):
 
     # -- training ------------------------------------------------------------
 
-    def fine_tune(self, X, y, *, init="auto", **params):
-        """Train the kept weights further; the sparsity pattern stays fixed.
+    def fine_tune(self, X, y, *, init="auto", keep_one_shot=True, **params):
+        """Train the kept weights further, never ending worse on the validation split.
 
         No new non-zero appears: only the weights and biases that the
-        compression kept are updated (Adam, as the paper's Appendix B.4).
+        compression kept are trained (Adam, as the paper's Appendix B.4).
+        ``validation_fraction`` of the rows is held out; the model as it is
+        is scored on it before training (epoch 0) and after every epoch,
+        and the best epoch is kept, 0 included (the estimator's ``score``,
+        accuracy or R², ties broken by the validation loss). Training that
+        does not help, from a poor start or with too large a step, thus
+        leaves the model as it was.
+
+        The model is trained in place and returned, so that
+        ``sparse.fine_tune(X, y)`` followed by ``sparse.score(...)`` scores
+        the fine-tuned model. The one-shot model is not lost: the first call
+        that changes the weights keeps the model as it was in
+        ``one_shot_estimator_``. For a fine-tuned copy that leaves this
+        model as it is, fine-tune a clone:
+        ``clone(sparse).fine_tune(X, y, keep_one_shot=False)``.
 
         Parameters
         ----------
@@ -339,41 +353,55 @@ class _BaseSparseMLP(BaseEstimator):
         y : array-like
             Targets, as the original model was trained on.
         init : {"auto", "current", "selected"}, default="auto"
-            Where training starts. "current": the model's weights as they
-            are. "selected": the kept edges at their values before the
+            Where training starts (epoch 0 is the model as it is whatever
+            the start). "current": the model's weights as they are.
+            "selected": the kept edges at their values before the
             least-squares re-fit (``reweight="lstsq"``), i.e. the original
-            network's weights. "auto": "selected" when the model was re-fitted
-            by least squares, else "current": the re-fit is best one-shot
-            but a worse starting point for training (measured on MNIST, see
-            the docs page "Choosing a method").
+            network's weights. "auto": "selected" when the model has them,
+            else "current"; measured better on average over MNIST, digits
+            and four tabular data sets at 2-10% kept (see the docs page
+            "Choosing a method", section "Fine-tuning").
+        keep_one_shot : bool, default=True
+            Whether the first call that changes the weights keeps a copy of
+            the model as it was in ``one_shot_estimator_`` (None when False).
         **params
-            Training settings: ``epochs=5``, ``learning_rate=1e-3``,
-            ``batch_size=300``, ``validation_fraction=0.1``,
-            ``early_stopping=True``, ``n_iter_no_change=3``, ``tol=1e-4``,
-            ``alpha=0.0``, ``backend="auto"``, ``random_state=None``,
-            ``verbose=0`` (see ``sklearn_corenet._fine_tune``).
+            Training settings, sized for small tabular data:
+            ``epochs=100`` (at most), ``learning_rate=1e-2``,
+            ``batch_size="auto"`` (a fiftieth of the training rows, 16 to
+            200), ``validation_fraction=0.2``, ``early_stopping=True``,
+            ``n_iter_no_change=10``, ``tol=1e-4``, ``alpha=0.0``,
+            ``backend="auto"``, ``random_state=None``, ``verbose=0`` (see
+            ``sklearn_corenet._fine_tune.fine_tune_network``). With
+            ``early_stopping=False`` nothing is held out, every epoch is run
+            and the last one is kept.
 
         Returns
         -------
         self
-            With ``fine_tune_history_`` (losses per epoch, best epoch).
+            Trained in place, with ``fine_tune_history_`` (losses and scores
+            per epoch, ``best_epoch``: 0 when the model was left as it was)
+            and, once its weights changed, ``one_shot_estimator_``.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the weights stop being finite (training stops there).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.neural_network import MLPClassifier
+        >>> from sklearn_corenet import CoreNetCompressor
+        >>> X, y = load_digits(return_X_y=True)
+        >>> mlp = MLPClassifier((32,), max_iter=200, random_state=0).fit(X / 16, y)
+        >>> sparse = CoreNetCompressor(keep_ratio=0.1).fit_transform(mlp, X / 16)
+        >>> history = sparse.fine_tune(X / 16, y, epochs=20, random_state=0).fine_tune_history_
+        >>> history.best_validation_score >= history.initial_validation_score
+        True
         """
         from ._fine_tune import fine_tune_estimator
 
-        self._check_fitted()
-        if init not in ("auto", "current", "selected"):
-            raise ValueError(f"init must be 'auto', 'current' or 'selected'; got {init!r}")
-        selected = self.selected_values_
-        if init == "selected" and selected is None:
-            raise ValueError("init='selected' needs a model compressed with reweight='lstsq'")
-        if init != "current" and selected is not None:
-            for W, b, (values, biases) in zip(self.coefs_, self.intercepts_, selected, strict=True):
-                W.data[...] = values
-                kept = b != 0
-                b[kept] = biases[kept]
-            self.selected_values_ = None
-            self._clear_caches()
-        return fine_tune_estimator(self, X, y, **params)
+        return fine_tune_estimator(self, X, y, init=init, keep_one_shot=keep_one_shot, **params)
 
     # -- export --------------------------------------------------------------
 

@@ -1,18 +1,25 @@
 """Fine-tuning keeps the sparsity pattern and recovers accuracy (Appendix B.4)."""
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss, mean_poisson_deviance, mean_squared_error
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet._fine_tune import FineTuneHistory, fine_tune_network
+from sklearn_corenet._fine_tune import (
+    FineTuneHistory,
+    fine_tune_network,
+    resolve_batch_size,
+)
 from sklearn_corenet._sparse_mlp import make_sparse_estimator
 
 
@@ -58,7 +65,7 @@ def test_pattern_fixed_and_weights_trained(digits, digits_mlp):
     sparse = compress(digits_mlp, X_train, 0.3)
     before = copy.deepcopy(sparse)
     sparse.predict(X_train)  # fills the dense cache, which must not survive
-    returned = sparse.fine_tune(X_train, y_train, epochs=2, random_state=0)
+    returned = sparse.fine_tune(X_train, y_train, epochs=2, early_stopping=False, random_state=0)
 
     assert returned is sparse
     assert_same_pattern(before, sparse)
@@ -137,24 +144,40 @@ def test_numpy_and_torch_backends_agree(digits, digits_mlp):
     )
 
 
-def test_early_stopping_returns_best_weights(digits, digits_mlp):
+def best_of(history):
+    """Epoch with the highest validation score, ties to the lower loss, 0 included."""
+    scores = [history.initial_validation_score, *history.validation_score_curve]
+    losses = [history.initial_validation_loss, *history.validation_loss_curve]
+    return max(range(len(scores)), key=lambda epoch: (scores[epoch], -losses[epoch]))
+
+
+def test_early_stopping_keeps_the_best_epoch(digits, digits_mlp):
     X_train, _, y_train, _ = digits
     sparse = compress(digits_mlp, X_train, 0.3)
     # a large step makes the validation loss go up again after a few epochs
     sparse.fine_tune(
-        X_train, y_train, epochs=30, learning_rate=0.05, batch_size=50, random_state=0
+        X_train, y_train, epochs=30, learning_rate=0.05, batch_size=50,
+        n_iter_no_change=3, random_state=0,
     )
     history = sparse.fine_tune_history_
     assert history.n_epochs < 30  # stopped early
     assert 0 < history.best_epoch < history.n_epochs  # the last epoch was not the best
-    seen = [history.initial_validation_loss, *history.validation_loss_curve]
-    assert history.best_validation_loss == min(seen) == seen[history.best_epoch]
-    assert history.n_epochs - history.best_epoch == 3  # n_iter_no_change
+    assert history.best_epoch == best_of(history)
+    scores = [history.initial_validation_score, *history.validation_score_curve]
+    losses = [history.initial_validation_loss, *history.validation_loss_curve]
+    assert history.best_validation_score == scores[history.best_epoch] == max(scores)
+    assert history.best_validation_loss == losses[history.best_epoch]
+    # the last n_iter_no_change epochs improved neither the best score nor the lowest loss
+    last = slice(history.n_epochs - 3 + 1, None)
+    assert max(scores[last]) <= max(scores[: history.n_epochs - 2]) + 1e-4
+    assert min(losses[last]) >= min(losses[: history.n_epochs - 2]) - 1e-4
 
     rows = history.validation_indices
-    assert rows.size == round(0.1 * len(y_train))
+    assert rows.size == np.ceil(0.2 * len(y_train))  # as train_test_split rounds
     # stratified: every class in the validation rows
     np.testing.assert_array_equal(np.unique(y_train[rows]), sparse.classes_)
+    # the model returned is the one scored
+    assert sparse.score(X_train[rows], y_train[rows]) == pytest.approx(history.best_validation_score)
     returned = log_loss(y_train[rows], sparse.predict_proba(X_train[rows]), labels=sparse.classes_)
     assert returned == pytest.approx(history.best_validation_loss, rel=1e-9)
 
@@ -391,5 +414,142 @@ def test_validation_split_without_strata_when_a_class_is_too_rare():
         coefs, intercepts, X, Y, activation="relu", loss="binary_cross_entropy",
         epochs=1, stratify=labels, random_state=0, backend="numpy",
     )
-    assert history.validation_indices.size == 10
-    assert np.unique(history.validation_indices).size == 10
+    assert history.validation_indices.size == 20
+    assert np.unique(history.validation_indices).size == 20
+
+
+# -- never worse than the start, the one-shot model kept -----------------------
+
+
+@pytest.fixture(scope="module")
+def refitted(digits, digits_mlp):
+    """The default compression (least-squares re-fit): a good one-shot model."""
+    X_train, _, _, _ = digits
+    return CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X_train)
+
+
+def validation_accuracy(model, X, y, history):
+    rows = history.validation_indices
+    return model.score(X[rows], y[rows])
+
+
+@pytest.mark.parametrize("init", ["current", "selected"])
+def test_diverging_training_returns_the_model_as_it_was(digits, refitted, init):
+    X_train, _, y_train, _ = digits
+    sparse = copy.deepcopy(refitted)
+    # a step this large throws every epoch far from any useful network
+    sparse.fine_tune(X_train, y_train, init=init, learning_rate=5.0, epochs=5, random_state=0)
+    history = sparse.fine_tune_history_
+    assert history.init == init
+    assert max(history.validation_score_curve) < history.initial_validation_score - 0.2
+    assert history.best_epoch == 0
+    assert history.best_validation_score == history.initial_validation_score
+    for W, W0 in zip(sparse.coefs_, refitted.coefs_, strict=True):
+        np.testing.assert_array_equal(W.data, W0.data)
+    for b, b0 in zip(sparse.intercepts_, refitted.intercepts_, strict=True):
+        np.testing.assert_array_equal(b, b0)
+    np.testing.assert_array_equal(sparse.predict_proba(X_train), refitted.predict_proba(X_train))
+    assert validation_accuracy(sparse, X_train, y_train, history) == history.initial_validation_score
+    # nothing changed, so nothing to keep and the start before the re-fit is still there
+    assert "one_shot_estimator_" not in sparse.__dict__
+    assert sparse.selected_values_ is not None
+
+
+def test_non_finite_weights_stop_training_with_a_warning(digits, refitted):
+    X_train, _, y_train, _ = digits
+    sparse = copy.deepcopy(refitted)
+    with pytest.warns(ConvergenceWarning, match="diverged at epoch 1"):
+        sparse.fine_tune(X_train, y_train, init="current", learning_rate=1e300, random_state=0)
+    history = sparse.fine_tune_history_
+    assert history.diverged_epoch == 1 and history.n_epochs == 1 and history.best_epoch == 0
+    assert all(np.all(np.isfinite(W.data)) for W in sparse.coefs_)
+    np.testing.assert_array_equal(sparse.predict_proba(X_train), refitted.predict_proba(X_train))
+    # without a validation split as well: the last finite epoch is kept
+    sparse = copy.deepcopy(refitted)
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        sparse.fine_tune(X_train, y_train, init="current", learning_rate=1e300, early_stopping=False)
+    assert sparse.fine_tune_history_.best_epoch == 0
+    np.testing.assert_array_equal(sparse.predict_proba(X_train), refitted.predict_proba(X_train))
+
+
+@pytest.mark.parametrize("init", ["current", "selected"])
+def test_never_worse_on_the_validation_split(digits, digits_mlp, init):
+    X_train, _, y_train, _ = digits
+    for keep_ratio in (0.05, 0.3):
+        given = CoreNetCompressor(keep_ratio=keep_ratio, random_state=0).fit_transform(digits_mlp, X_train)
+        sparse = copy.deepcopy(given)
+        sparse.fine_tune(X_train, y_train, init=init, epochs=15, random_state=0)
+        history = sparse.fine_tune_history_
+        start = validation_accuracy(given, X_train, y_train, history)
+        assert history.initial_validation_score == start
+        assert history.best_epoch == best_of(history)
+        assert validation_accuracy(sparse, X_train, y_train, history) == history.best_validation_score >= start
+
+
+def test_one_shot_model_is_kept(digits, refitted):
+    X_train, X_test, y_train, y_test = digits
+    sparse = copy.deepcopy(refitted)
+    one_shot_proba = refitted.predict_proba(X_test)
+    # what existing code does: fine-tune in place, then use the model
+    returned = sparse.fine_tune(X_train, y_train, init="current", epochs=10, learning_rate=1e-2, random_state=0)
+    assert returned is sparse and sparse.fine_tune_history_.best_epoch > 0
+    # the model scored is the fine-tuned one
+    network_labels = sparse.classes_[np.argmax(sparse.to_network().forward(X_test), axis=1)]
+    assert sparse.score(X_test, y_test) == np.mean(network_labels == y_test)
+    assert not np.array_equal(sparse.predict_proba(X_test), one_shot_proba)
+    # ... and the model as compression made it is still there, whole
+    one_shot = sparse.one_shot_estimator_
+    assert type(one_shot) is type(sparse) and "fine_tune_history_" not in one_shot.__dict__
+    np.testing.assert_array_equal(one_shot.predict_proba(X_test), one_shot_proba)
+    assert one_shot.selected_values_ is not None
+    assert one_shot.nnz_ == sparse.nnz_
+
+    # a second fine-tuning keeps the first one-shot model, not the fine-tuned one
+    sparse.fine_tune(X_train, y_train, init="selected", early_stopping=False, epochs=1, random_state=1)
+    assert sparse.one_shot_estimator_ is one_shot
+    # training started from the values before the re-fit: "auto" will not restart from them
+    assert sparse.selected_values_ is None
+    with pytest.raises(ValueError, match="init='selected'"):
+        sparse.fine_tune(X_train, y_train, init="selected")
+    # saved and loaded with the model
+    loaded = pickle.loads(pickle.dumps(sparse))
+    np.testing.assert_array_equal(loaded.one_shot_estimator_.predict_proba(X_test), one_shot_proba)
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), sparse.predict_proba(X_test))
+
+
+def test_one_shot_model_dropped_or_left_alone_on_request(digits, refitted):
+    X_train, _, y_train, _ = digits
+    sparse = copy.deepcopy(refitted)
+    sparse.fine_tune(X_train, y_train, keep_one_shot=False, init="current", epochs=5,
+                     learning_rate=1e-2, random_state=0)
+    assert sparse.fine_tune_history_.best_epoch > 0
+    assert sparse.one_shot_estimator_ is None
+    # a later call cannot take the fine-tuned model for the one-shot one
+    sparse.fine_tune(X_train, y_train, init="current", epochs=2, learning_rate=1e-2, random_state=0)
+    assert sparse.one_shot_estimator_ is None
+
+    # a fine-tuned copy, the model itself unchanged
+    original = copy.deepcopy(refitted)
+    tuned = clone(original).fine_tune(X_train, y_train, keep_one_shot=False, epochs=5, random_state=0)
+    assert tuned is not original and "fine_tune_history_" not in original.__dict__
+    np.testing.assert_array_equal(original.predict_proba(X_train), refitted.predict_proba(X_train))
+
+
+def test_training_from_the_selected_values_is_judged_against_the_given_model(digits, refitted):
+    X_train, _, y_train, _ = digits
+    sparse = copy.deepcopy(refitted)
+    sparse.fine_tune(X_train, y_train, init="selected", epochs=3, random_state=0)
+    history = sparse.fine_tune_history_
+    # epoch 0 is the re-fitted model as given, not the start of training
+    rows = history.validation_indices
+    assert history.initial_validation_score == refitted.score(X_train[rows], y_train[rows])
+    # training restarted from the original network's values, far below it
+    assert history.validation_score_curve[0] < history.initial_validation_score
+
+
+def test_auto_batch_size_is_sized_by_the_training_rows():
+    assert resolve_batch_size("auto", 100) == 16
+    assert resolve_batch_size("auto", 10) == 10
+    assert resolve_batch_size("auto", 2_000) == 40
+    assert resolve_batch_size("auto", 60_000) == 200
+    assert resolve_batch_size(64, 50) == 50
