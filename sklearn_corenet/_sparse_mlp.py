@@ -19,11 +19,11 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_n_features,
-    validate_data,
 )
 
 from ._kernels import LayerKernels
 from ._network import Network, apply_activation, chunked, forward_pass
+from ._predict import check_predict_input
 from ._storage import pack_layers, unpack_layers
 
 
@@ -315,7 +315,7 @@ class _BaseSparseMLP(BaseEstimator):
 
     def _forward(self, X):
         self._check_fitted()
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        X = check_predict_input(self, X)
         return apply_activation(self.out_activation_, self._decision(X))
 
     def summary(self):

@@ -1,0 +1,42 @@
+"""Prediction input of the compressed estimators, with a lean path for plain arrays.
+
+At one row, scikit-learn's ``validate_data`` costs several times the products
+of a compressed network. A C- or F-ordered ``numpy.ndarray`` of the model's
+dtype, with the right number of columns, no feature names on either side and
+only finite values is already what ``validate_data`` would return: it goes
+through with those checks alone. Anything else (lists, DataFrames, sparse
+matrices, other dtypes, NaN or inf, a model fitted with feature names) takes
+the full ``validate_data`` path, with scikit-learn's own errors and warnings.
+"""
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+
+def check_predict_input(estimator, X):
+    """``X`` validated for ``estimator``'s forward pass, in the model's dtype.
+
+    Parameters
+    ----------
+    estimator : SparseMLPClassifier or SparseMLPRegressor
+        A fitted compressed estimator.
+    X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+
+    Returns
+    -------
+    {ndarray, sparse matrix} of shape (n_samples, n_features)
+        In the dtype of the model's weights: a float32 model predicts in
+        float32.
+    """
+    dtype = estimator.intercepts_[0].dtype
+    if (
+        type(X) is np.ndarray
+        and X.dtype == dtype
+        and X.ndim == 2
+        and X.shape[0] > 0
+        and X.shape[1] == estimator.n_features_in_
+        and "feature_names_in_" not in estimator.__dict__
+        and np.isfinite(X).all()
+    ):
+        return X
+    return validate_data(estimator, X, accept_sparse=["csr", "csc"], reset=False, dtype=dtype)
