@@ -130,32 +130,8 @@ def _write_methods_table(app):
         path.write_text(table, encoding="utf-8")
 
 
-# TEMPORARY, until the docstrings are fixed where they are written (modules
-# other work is changing now): docstring lines that reST reads as markup
-# ("|S|" is a substitution, "n_features_in_" a link target), rewritten as
-# the build reads them. Each entry is (module of the object, the line as
-# written, the line as it should be); a line no longer written is skipped.
-_PENDING_DOCSTRING_FIXES = [
-    ("sklearn_corenet._compressor", "|S|.", "``|S|``."),
-    ("sklearn_corenet._compressor", "|T| (0 unless the method amplifies).",
-     "``|T|`` (0 unless the method amplifies)."),
-    ("sklearn_corenet._sparse_mlp", "|S|.", "``|S|``."),
-    ("sklearn_corenet._meta", "feature_names_in_ : ndarray of shape (n_features_in_,)",
-     "feature_names_in_ : ndarray of shape (`n_features_in_`,)"),
-]
-
-
-def _apply_pending_docstring_fixes(app, what, name, obj, options, lines):
-    module = getattr(obj, "__module__", None)
-    for fix_module, written, fixed in _PENDING_DOCSTRING_FIXES:
-        if module != fix_module:
-            continue
-        for index, line in enumerate(lines):
-            if line.strip() == written:
-                lines[index] = line.replace(written, fixed)
 
 
 def setup(app):
     app.connect("builder-inited", _check_api_reference)
     app.connect("builder-inited", _write_methods_table)
-    app.connect("autodoc-process-docstring", _apply_pending_docstring_fixes, priority=400)

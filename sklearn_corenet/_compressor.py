@@ -5,6 +5,7 @@ from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
@@ -74,9 +75,9 @@ class CoreNetCompressor(BaseEstimator):
     delta_hat_ : ndarray of shape (n_layers,)
         Δ^ℓ per layer (Alg. 1, line 6).
     calibration_size_ : int
-        |S|.
+        ``|S|``.
     amplification_size_ : int
-        |T| (0 unless the method amplifies).
+        ``|T|`` (0 unless the method amplifies).
     dead_neurons_ : list of ndarray of int
         Per hidden layer, the neurons that are zero on every point of S.
     n_params_ : int
@@ -576,10 +577,18 @@ class CoreNetCompressor(BaseEstimator):
 def _torch_statistics(device):
     """The torch sensitivity function, or an ImportError naming the extra."""
     try:
-        from ._torch_compute import compute_layer_statistics_torch
+        from ._torch_compute import compute_layer_statistics_torch  # noqa: F401
     except ImportError as error:
         raise ImportError(
             f"device={device!r} computes with torch, which is not installed: "
             "pip install 'sklearn-corenet[torch]'"
         ) from error
-    return compute_layer_statistics_torch
+    return torch_layer_statistics
+
+
+def torch_layer_statistics(network, X, **options):
+    """The statistics of :func:`compute_layer_statistics_torch`; sparse
+    points S are densified for it (S, not the whole calibration data)."""
+    from ._torch_compute import compute_layer_statistics_torch
+
+    return compute_layer_statistics_torch(network, X.toarray() if sp.issparse(X) else X, **options)

@@ -55,7 +55,7 @@ class CompressionInfo:
     original_shapes : list of tuple
         (n_in, n_out) of every layer of the original.
     calibration_size : int
-        |S|.
+        ``|S|``.
     """
 
     method: str
