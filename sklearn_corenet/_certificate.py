@@ -22,7 +22,7 @@ from numbers import Real
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import beta
+from scipy.stats import beta, binom
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_array, check_consistent_length
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
@@ -118,10 +118,20 @@ def required_successes(n_points, delta, confidence):
 
     The smallest k whose Clopper–Pearson lower bound at ``confidence`` is at
     least ``1 − delta``; ``n_points + 1`` when even k = n does not reach it.
+    By the duality of the bound with the binomial tail, k − 1 is the
+    ``confidence`` quantile of Bin(n, 1 − δ).
     """
-    counts = np.arange(1, n_points + 1)
-    enough = np.flatnonzero(coverage_lower_bound(counts, n_points, confidence) >= 1 - delta)
-    return int(counts[enough[0]]) if enough.size else n_points + 1
+
+    def enough(k):
+        return k <= n_points and coverage_lower_bound(k, n_points, confidence) >= 1 - delta
+
+    k = min(int(binom.ppf(confidence, n_points, 1 - delta)) + 1, n_points + 1)
+    # the quantile, rounded, against the bound itself
+    while k <= n_points and not enough(k):
+        k += 1
+    while k > 1 and enough(k - 1):
+        k -= 1
+    return k
 
 
 def points_needed(delta, confidence):
