@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from ._certificate import predictions
 from ._network import Network, forward_pass
-from ._reweight import REWEIGHT_RULES
+from ._reweight import REWEIGHT_RULES, keep_values
 from ._sample_size import (
     auto_calibration_size,
     epsilon_for_allocation,
@@ -50,8 +50,9 @@ class CompressionProblem:
         The original network.
     weights : list of ndarray of shape (n_in + 1, n_out)
         Its weights with the bias as last row.
-    X : ndarray of shape (n_points, n_features)
-        The calibration points P (for activation statistics and re-fits).
+    X : {ndarray, sparse matrix} of shape (n_points, n_features)
+        The calibration points P (for activation statistics and re-fits),
+        as given: sparse data is never densified whole.
     statistics : list of LayerStatistics or None
         Sensitivities and Δ over S, when the method uses them.
     active : list of ndarray of bool of shape (n_out,)
@@ -184,7 +185,7 @@ def plan_compression(network, X, method, settings, random, *, statistics, sampli
     problem = CompressionProblem(
         network=network,
         weights=weights,
-        X=X.toarray() if sp.issparse(X) else X,
+        X=X,
         statistics=stats,
         active=method.active_neurons(weights, stats),
         held_out_inputs=network.hidden_activations(held_out) if held_out is not None else None,
@@ -263,7 +264,8 @@ def split_calibration(X, widths, method, settings, random):
                 f"method={method.name!r} needs {size + held_out} or more"
             )
     order = random.permutation(n_points)
-    points = dense_rows(X, order[:size])
+    # S stays sparse when X is (the statistics densify it a chunk at a time)
+    points = X[order[:size]] if sp.issparse(X) else dense_rows(X, order[:size])
     if not method.amplifies:
         return points, None
     return points, dense_rows(X, order[size : size + min(n_points - size, MAX_AMPLIFICATION_SIZE)])
@@ -343,6 +345,8 @@ def _budget_sizes(method, problem, settings, budget, constants, downstream, rand
     seed = random.randint(np.iinfo(np.int32).max)
     plans = sampling_plans(method, problem, scale, seed)
     c = solve_allocation(plans, budget)
+    for plan in plans:  # what only the solve reads (as large as the layer)
+        plan.release_solve_cache()
     _warn_unreachable_budget(plans, budget, c, settings.keep_ratio, method)
     if np.isfinite(c):
         sizes = [p.draws_for(c).reshape(2, -1) if p.layout == "neuron" else p.draws_for(c) for p in plans]
@@ -386,7 +390,8 @@ class DrawnNetwork:
     network : Network
         The compressed network, removed neurons dropped.
     start : Network or None
-        The same edges before a least-squares re-fit (None without one).
+        The same edges before a least-squares re-fit, in sparse weight
+        matrices (None without one).
     allocation_constant : float or None
         Budget mode of sampling methods: the constant that met the budget.
     active : list of ndarray of bool
@@ -443,10 +448,11 @@ def draw_compression(plan, rng, *, reweight, ridge):
         active = problem.active
     start = None
     if plan.mode != "keep_all":
-        reweighted = REWEIGHT_RULES[reweight](problem.network, layers, problem.X, ridge=ridge)
-        if reweighted is not layers:  # a re-fit: its starting values are kept too
-            start = remove_neurons(problem.network, layers, active)
-            layers = reweighted
+        rule = REWEIGHT_RULES[reweight]
+        if rule is not keep_values:  # a re-fit: its starting values are kept too, sparsely
+            start = remove_neurons(problem.network, [sp.csr_array(W) for W in layers], active)
+        # the layers are this draw's own arrays: a re-fit overwrites them
+        layers = rule(problem.network, layers, problem.X, ridge=ridge, overwrite=True)
     check_finite_layers(layers, f"the compressed weights (method={method.name!r}, reweight={reweight!r})")
     return DrawnNetwork(remove_neurons(problem.network, layers, active), start, c, active)
 
@@ -458,14 +464,15 @@ def remove_neurons(network, layers, active):
     ----------
     network : Network
         The original network (activations, head, names).
-    layers : list of ndarray of shape (n_in + 1, n_out)
-        Sparsified weights with the bias as last row.
+    layers : list of {ndarray, csr_array} of shape (n_in + 1, n_out)
+        Sparsified weights with the bias as last row (sparse layers stay
+        sparse).
     active : list of ndarray of bool of shape (n_out,)
         Per layer, the neurons to keep; a removed hidden neuron takes its
         column of its layer and its row of the next layer with it.
     """
     coefs = [W[:-1] for W in layers]
-    intercepts = [np.array(W[-1]) for W in layers]
+    intercepts = [W[-1].toarray() if sp.issparse(W) else np.array(W[-1]) for W in layers]
     for layer, alive in enumerate(active[:-1]):
         if alive.all():
             continue
@@ -474,7 +481,10 @@ def remove_neurons(network, layers, active):
         coefs[layer + 1] = coefs[layer + 1][alive, :]
     return replace(
         network,
-        coefs=[np.ascontiguousarray(W, dtype=network.dtype) for W in coefs],
+        coefs=[
+            sp.csr_array(W, dtype=network.dtype) if sp.issparse(W) else np.ascontiguousarray(W, dtype=network.dtype)
+            for W in coefs
+        ],
         intercepts=[b.astype(network.dtype) for b in intercepts],
         extra=dict(network.extra),
     )

@@ -586,9 +586,19 @@ def _torch_statistics(device):
     return torch_layer_statistics
 
 
-def torch_layer_statistics(network, X, **options):
+def torch_layer_statistics(
+    network, X, *, delta_cap=DELTA_CAP, working_memory=None, device="cpu", n_jobs=None, verbose=0
+):
     """The statistics of :func:`compute_layer_statistics_torch`; sparse
     points S are densified for it (S, not the whole calibration data)."""
     from ._torch_compute import compute_layer_statistics_torch
 
-    return compute_layer_statistics_torch(network, X.toarray() if sp.issparse(X) else X, **options)
+    return compute_layer_statistics_torch(
+        network,
+        X.toarray() if sp.issparse(X) else X,
+        delta_cap=delta_cap,
+        working_memory=working_memory,
+        device=device,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )

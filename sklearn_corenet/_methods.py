@@ -105,22 +105,67 @@ class Magnitude(SelectionMethod):
     name = "magnitude"
 
     def select(self, problem, budget):
-        masks = global_magnitude_masks(problem.weights, budget)
-        return [np.where(mask, W, 0).astype(W.dtype) for mask, W in zip(masks, problem.weights, strict=True)]
+        threshold, ties = global_magnitude_threshold(problem.weights, budget)
+        layers = []
+        for W in problem.weights:
+            keep, ties = _above(W, threshold, ties)
+            layers.append(np.where(keep, W, 0).astype(W.dtype, copy=False))
+        return layers
+
+
+def global_magnitude_threshold(weights, budget):
+    """The smallest |w| kept among the ``budget`` largest over all layers, and
+    how many weights of exactly that magnitude are kept.
+
+    The budget keeps every weight above the threshold and the first
+    ``ties`` of those equal to it, in layer order then row-major order.
+    One copy of the magnitudes is partitioned in place: no index array.
+    """
+    size = sum(W.size for W in weights)
+    budget = int(min(max(budget, 0), size))
+    if budget == 0:
+        return np.inf, 0
+    magnitudes = np.concatenate([np.abs(W).ravel() for W in weights])
+    magnitudes.partition(size - budget)
+    threshold = magnitudes[size - budget]
+    del magnitudes
+    above = sum(int(np.count_nonzero(np.abs(W) > threshold)) for W in weights)
+    return threshold, budget - above
+
+
+def _above(W, threshold, ties):
+    """Mask of the entries of W above ``threshold`` and its first ``ties``
+    entries equal to it; the ties left for the next layers."""
+    magnitude = np.abs(W)
+    keep = magnitude > threshold
+    if ties > 0:
+        equal = np.flatnonzero(magnitude == threshold)[:ties]
+        keep.ravel()[equal] = True
+        ties -= equal.size
+    return keep, ties
 
 
 def global_magnitude_masks(weights, budget):
-    """Masks keeping the ``budget`` largest |w| over all layers together."""
-    magnitudes = np.concatenate([np.abs(W).ravel() for W in weights])
-    budget = int(min(budget, magnitudes.size))
-    keep = np.zeros(magnitudes.size, dtype=bool)
-    if budget > 0:
-        keep[np.argpartition(-magnitudes, budget - 1)[:budget]] = True
-    masks, start = [], 0
+    """Masks keeping the ``budget`` largest |w| over all layers together
+    (ties at the threshold: the first in layer order, then row-major order)."""
+    threshold, ties = global_magnitude_threshold(weights, budget)
+    masks = []
     for W in weights:
-        masks.append(keep[start : start + W.size].reshape(W.shape))
-        start += W.size
+        keep, ties = _above(W, threshold, ties)
+        masks.append(keep)
     return masks
+
+
+def global_magnitude_counts(weights, budget):
+    """How many of the ``budget`` largest |w| over all layers each layer holds."""
+    threshold, ties = global_magnitude_threshold(weights, budget)
+    counts = []
+    for W in weights:
+        above = int(np.count_nonzero(np.abs(W) > threshold))
+        equal = min(ties, int(np.count_nonzero(np.abs(W) == threshold)))
+        counts.append(above + equal)
+        ties -= equal
+    return counts
 
 
 def input_power(network, X, working_memory=None):
@@ -172,19 +217,18 @@ class ActivationMagnitude(SelectionMethod):
     def select(self, problem, budget):
         weights, active = problem.weights, problem.active
         power = input_power(problem.network, problem.X)
-        scores = [
-            np.abs(W) * np.sqrt(p)[:, np.newaxis] * alive[np.newaxis, :]
-            for W, p, alive in zip(weights, power, active, strict=True)
-        ]
-        counts = output_floor([int(mask.sum()) for mask in global_magnitude_masks(weights, budget)], weights)
+        counts = output_floor(global_magnitude_counts(weights, budget), weights)
         # a layer cannot keep more non-zero weights than its active neurons have
         capacity = [int(np.count_nonzero(W[:, alive])) for W, alive in zip(weights, active, strict=True)]
         counts = within_capacity(counts, capacity)
         layers = []
-        for index, (W, count, score) in enumerate(zip(weights, counts, scores, strict=True)):
+        for index, (W, count, p, alive) in enumerate(zip(weights, counts, power, active, strict=True)):
+            # one layer's scores at a time
+            score = np.abs(W) * np.sqrt(p)[:, np.newaxis] * alive[np.newaxis, :]
             per_neuron = OUTPUT_EDGES_PER_NEURON if index == len(weights) - 1 else 0
             keep = top_edges(score, count, per_neuron)
-            layers.append(np.where(keep, W, 0).astype(W.dtype))
+            del score
+            layers.append(np.where(keep, W, 0).astype(W.dtype, copy=False))
         return layers
 
 

@@ -19,6 +19,7 @@ stable when there are few points.
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
 from ._network import augment, chunk_rows, forward_pass
@@ -29,37 +30,47 @@ from ._validation import overflow_error
 DEFAULT_RIDGE = 1e-3
 
 
-def _next_inputs(inputs, W_aug, activation, rows):
-    """The activations of the layer ``W_aug`` for every row of ``inputs``.
-
-    Evaluated on the row chunks of :func:`_moments`, so that every product
-    sees exactly the rows it would see chunk by chunk.
-    """
-    out = np.empty((inputs.shape[0], W_aug.shape[1]), dtype=np.result_type(inputs, W_aug))
-    for batch in gen_batches(inputs.shape[0], rows):
-        out[batch] = forward_pass(inputs[batch], [W_aug[:-1]], [W_aug[-1]], activation, hidden_only=True)
-    return out
+def _dense_rows(X, batch):
+    """Rows ``batch`` of X as a dense float64 array."""
+    rows = X[batch]
+    return np.asarray(rows.toarray() if sp.issparse(rows) else rows, dtype=np.float64)
 
 
-def _moments(compressed_inputs, original_inputs, original_layer, rows, layer=0):
-    """Gram matrix of the compressed inputs of a layer and their cross
-    product with the original pre-activations, accumulated over row chunks.
+def _advance(inputs, W_aug, activation):
+    """The activations of the layer ``W_aug`` for the rows ``inputs``."""
+    return forward_pass(inputs, [W_aug[:-1]], [W_aug[-1]], activation, hidden_only=True)
+
+
+def _layer_inputs(X, batch, fitted, originals, layer, activation):
+    """The compressed and the original inputs of ``layer`` for rows ``batch``
+    of X, computed through the layers before it (the compressed ones as
+    re-fitted)."""
+    compressed = original = _dense_rows(X, batch)
+    for earlier in range(layer):
+        compressed = _advance(compressed, fitted[earlier], activation)
+        original = _advance(original, originals[earlier], activation)
+    return compressed, original
+
+
+def _accumulate(gram, cross, compressed, original, original_layer, first_row, layer):
+    """Add a chunk's Gram matrix of the compressed inputs and their cross
+    product with the original pre-activations (None before the first chunk);
+    return the sums.
 
     Raises a ValueError naming the calibration row whose values overflow
     them (inputs whose squares are beyond the range of float64).
     """
-    width = compressed_inputs.shape[1] + 1
-    gram = np.zeros((width, width))
-    cross = np.zeros((width, original_layer.shape[1]))
     with np.errstate(over="ignore", invalid="ignore"):
-        for batch in gen_batches(compressed_inputs.shape[0], rows):
-            inputs = augment(compressed_inputs[batch])
-            target = augment(original_inputs[batch]) @ original_layer
+        inputs = augment(compressed)
+        target = augment(original) @ original_layer
+        if gram is None:  # the first chunk's products are the sums so far
+            gram, cross = inputs.T @ inputs, inputs.T @ target
+        else:
             gram += inputs.T @ inputs
             cross += inputs.T @ target
-            if not (np.isfinite(gram).all() and np.isfinite(cross).all()):
-                values = np.hstack([inputs, target])
-                raise overflow_error("the least-squares re-fit (reweight='lstsq')", values, batch.start, layer)
+        if not (np.isfinite(gram).all() and np.isfinite(cross).all()):
+            values = np.hstack([inputs, target])
+            raise overflow_error("the least-squares re-fit (reweight='lstsq')", values, first_row, layer)
     return gram, cross
 
 
@@ -75,13 +86,14 @@ def _solve(system, rhs):
         return np.linalg.pinv(system, hermitian=True) @ rhs
 
 
-def _solve_shared_masks(gram, cross, start, mask, ridge, diagonal, result):
+def _solve_shared_masks(gram, cross, weights, mask, ridge, diagonal):
     """Solve together the neurons that keep the same edges; return the others' mask.
 
     Neurons with one kept set K share their system (A_Kᵀ A_K + λ I, with the
     same λ since it scales with the mean kept diagonal): one factorisation
     serves them all. Whole kept neurons of structured compression share
-    every layer's system.
+    every layer's system. The solutions replace the neurons' kept weights,
+    which are their starting values.
     """
     keys = np.packbits(mask, axis=0).T
     _, group_of, sizes = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
@@ -96,32 +108,28 @@ def _solve_shared_masks(gram, cross, start, mask, ridge, diagonal, result):
         strength = ridge * (scale if scale > 0 else 1.0)
         system = gram[np.ix_(kept, kept)]
         system[np.diag_indices_from(system)] += strength
-        rhs = cross[np.ix_(kept, neurons)] + strength * start[np.ix_(kept, neurons)]
-        result[np.ix_(kept, neurons)] = _solve(system, rhs)
+        rhs = cross[np.ix_(kept, neurons)] + strength * weights[np.ix_(kept, neurons)]
+        weights[np.ix_(kept, neurons)] = _solve(system, rhs)
     return alone
 
 
-def _solve_neurons(gram, cross, start, mask, ridge, working_memory):
+def _solve_neurons(gram, cross, weights, mask, ridge, working_memory):
     """Per neuron k: argmin_w ‖A_K w − z_k‖² + λ_k ‖w − w0_K‖² over kept edges K.
 
-    Neurons that keep the same edges share one solve; the others are solved
-    in batches of similar kept counts (sorted by count, so little padding):
-    their kept index sets are padded to the batch's longest, padded slots get
-    an identity row so that they solve to 0.
+    ``weights`` holds the starting values w0 and receives the solutions (in
+    place, its dtype). Neurons that keep the same edges share one solve;
+    the others are solved in batches of similar kept counts (sorted by
+    count, so little padding): their kept index sets are padded to the
+    batch's longest, padded slots get an identity row so that they solve
+    to 0.
     """
     n_in, n_out = mask.shape
     counts = mask.sum(axis=0)
-    result = np.zeros_like(start)
     if n_out == 0 or counts.max() == 0:
-        return result
+        return
     diagonal = np.diag(gram)
-    alone = _solve_shared_masks(gram, cross, start, mask, ridge, diagonal, result)
+    alone = _solve_shared_masks(gram, cross, weights, mask, ridge, diagonal)
     counts = np.where(alone, counts, 0)
-    # kept input indices of every neuron, kept ones first (stable order)
-    order = np.argsort(~mask, axis=0, kind="stable").T
-    # padded slots point at an extra zero row and column of the Gram matrix
-    padded = np.zeros((n_in + 1, n_in + 1))
-    padded[:n_in, :n_in] = gram
     by_count = np.argsort(-counts, kind="stable")
     by_count = by_count[counts[by_count] > 0]
     first = 0
@@ -131,23 +139,24 @@ def _solve_neurons(gram, cross, start, mask, ridge, working_memory):
         neurons = by_count[first : first + size]
         first += size
         valid = np.arange(width)[np.newaxis, :] < counts[neurons, np.newaxis]
-        index = order[neurons, :width]  # distinct per neuron: padded slots are edges not kept
-        gather = np.where(valid, index, n_in)
-        system = padded[gather[:, :, np.newaxis], gather[:, np.newaxis, :]]
+        # kept input indices of every neuron, kept ones first (stable order);
+        # padded slots are edges not kept, their rows and columns zeroed
+        index = np.argsort(~mask[:, neurons], axis=0, kind="stable").T[:, :width]
+        system = gram[index[:, :, np.newaxis], index[:, np.newaxis, :]]
+        system[~(valid[:, :, np.newaxis] & valid[:, np.newaxis, :])] = 0.0
         kept_diagonal = np.where(valid, diagonal[index], 0)
         scale = kept_diagonal.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
         strength = ridge * np.where(scale > 0, scale, 1.0)
-        initial = start[index, neurons[:, np.newaxis]]
+        initial = weights[index, neurons[:, np.newaxis]]
         rhs = cross[index, neurons[:, np.newaxis]] + strength[:, np.newaxis] * initial
         rhs[~valid] = 0
         diagonal_slots = np.arange(width)
         system[:, diagonal_slots, diagonal_slots] += np.where(valid, strength[:, np.newaxis], 1.0)
         solution = _solve(system, rhs[:, :, np.newaxis])[:, :, 0]
-        result[index, neurons[:, np.newaxis]] = np.where(valid, solution, result[index, neurons[:, np.newaxis]])
-    return result
+        weights[index, neurons[:, np.newaxis]] = np.where(valid, solution, initial)
 
 
-def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=None):
+def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=None, overwrite=False):
     """Re-fit the kept weights of every layer by regularised least squares.
 
     Parameters
@@ -158,20 +167,32 @@ def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=No
         Sparsified weights with the bias as last row; their non-zeros are the
         kept edges and the starting point of the fit. Columns that are all
         zero (removed neurons) stay zero.
-    X : ndarray of shape (n_points, n_features)
-        Calibration points.
+    X : {ndarray, sparse matrix} of shape (n_points, n_features)
+        Calibration points (densified a chunk of rows at a time).
     ridge : float, default=1e-3
         Ridge strength relative to the mean squared kept input of a neuron.
     working_memory : int, default=None
         Memory budget in MiB for chunks (scikit-learn's setting when None).
+    overwrite : bool, default=False
+        Re-fit the arrays of ``layers`` themselves (writable arrays the
+        caller hands over) instead of copies.
 
     Returns
     -------
     list of ndarray
-        Re-fitted weights, same shapes and non-zero pattern as ``layers``.
+        Re-fitted weights, same shapes and non-zero pattern as ``layers``,
+        in their dtype.
+
+    Notes
+    -----
+    The inputs of a layer, compressed and original, are carried from layer
+    to layer when one chunk of ``working_memory`` holds every calibration
+    row; otherwise each chunk's are computed again from X through the
+    layers before it, so that memory stays within ``working_memory``
+    whatever the number of rows.
     """
-    fitted = [np.array(W, dtype=np.float64, copy=True) for W in layers]
-    needed = max(int((W != 0).sum(axis=0).max()) for W in layers) + 1
+    fitted = list(layers) if overwrite else [np.array(W, copy=True) for W in layers]
+    needed = max(int(np.count_nonzero(W, axis=0).max()) for W in layers) + 1
     if X.shape[0] < needed:
         warnings.warn(
             f"the least-squares re-fit has {X.shape[0]} calibration points for "
@@ -180,30 +201,34 @@ def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=No
             UserWarning,
             stacklevel=4,  # the caller of CoreNetCompressor.transform
         )
-    X = np.asarray(X, dtype=np.float64)
     originals = network.augmented_weights()
     widest = max(W.shape[0] for W in originals)
-    rows = chunk_rows(4 * widest * X.dtype.itemsize, X.shape[0], working_memory)
-    # the inputs of the current layer, compressed and original, carried
-    # forward layer by layer (each layer is fitted before the next one's
-    # compressed inputs exist)
-    compressed = original = X
-    for layer in range(len(fitted)):
-        if layer:
-            compressed = _next_inputs(compressed, fitted[layer - 1], network.activation, rows)
-            original = _next_inputs(original, originals[layer - 1], network.activation, rows)
-        mask = fitted[layer] != 0
-        gram, cross = _moments(compressed, original, originals[layer], rows, layer)
-        solved = _solve_neurons(gram, cross, fitted[layer], mask, ridge, working_memory)
-        fitted[layer] = np.where(mask, solved, 0)
-    dtype = network.dtype
-    return [W.astype(dtype) for W in fitted]
+    rows = chunk_rows(4 * widest * 8, X.shape[0], working_memory)
+    batches = list(gen_batches(X.shape[0], rows))
+    carried = _layer_inputs(X, batches[0], fitted, originals, 0, network.activation) if len(batches) == 1 else None
+    for layer, weights in enumerate(fitted):
+        gram = cross = None
+        for batch in batches:
+            if carried is not None:
+                compressed, original = carried
+            else:
+                compressed, original = _layer_inputs(X, batch, fitted, originals, layer, network.activation)
+            gram, cross = _accumulate(gram, cross, compressed, original, originals[layer], batch.start, layer)
+        _solve_neurons(gram, cross, weights, weights != 0, ridge, working_memory)
+        del gram, cross
+        if carried is not None and layer + 1 < len(fitted):
+            compressed, original = carried
+            carried = (
+                _advance(compressed, weights, network.activation),
+                _advance(original, originals[layer], network.activation),
+            )
+    return fitted
 
 
-def keep_values(network, layers, X, *, ridge=DEFAULT_RIDGE):
+def keep_values(network, layers, X, *, ridge=DEFAULT_RIDGE, overwrite=False):
     """The kept edges at the values they were chosen with ("unbiased", "none")."""
     return layers
 
 
-#: Reweighting rules by name; each is ``rule(network, layers, X, *, ridge)``.
+#: Reweighting rules by name; each is ``rule(network, layers, X, *, ridge, overwrite)``.
 REWEIGHT_RULES = {"unbiased": keep_values, "none": keep_values, "lstsq": lstsq_reweight}

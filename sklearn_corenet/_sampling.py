@@ -15,12 +15,21 @@ first draw is reached, so the number of distinct kept edges is a step function
 of ``c`` whose steps are known: choosing ``c`` between two steps keeps exactly
 the requested number of edges. For each fixed ``c`` the rows are ordinary
 multinomial samples of size ``m_r(c)``.
+
+A plan stores its rows' distributions sparsely (the *entries* of a row are
+its candidate edges): every edge of a layer is a candidate of one row at
+most, so the plan takes about what the layer's weights take, and the
+per-entry quantities of the budget solve are released once it is solved.
 """
 
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import gen_batches
+
+from ._network import chunk_rows
 
 BUDGET_DRAWS_PER_EDGE = 8
 """In budget mode a row is kept whole once it draws this many times its edges.
@@ -39,9 +48,11 @@ class SamplingPlan:
 
     Parameters
     ----------
-    probabilities : ndarray of shape (n_rows, n_cols)
+    probabilities : {sparse matrix, ndarray} of shape (n_rows, n_cols)
         Row r's distribution q_r over its candidate edges; rows sum to one or
-        are all zero (nothing to sample).
+        are all zero (nothing to sample). Stored as a ``csr_array`` whose
+        non-zeros are the candidate edges, the *entries*, in row-major order
+        (a dense array is converted).
     allocation : ndarray of shape (n_rows,)
         α_r ≥ 0: row r gets ``ceil(c · α_r)`` draws for allocation constant c.
     layout : {"neuron", "matrix"}
@@ -55,11 +66,19 @@ class SamplingPlan:
         ``BUDGET_DRAWS_PER_EDGE``).
     """
 
-    probabilities: np.ndarray
+    probabilities: sp.csr_array
     allocation: np.ndarray
     layout: str
     shape: tuple
     max_draws_per_edge: float = np.inf
+
+    def __post_init__(self):
+        q = self.probabilities
+        if not isinstance(q, sp.csr_array):
+            q = sp.csr_array(q if sp.issparse(q) else np.asarray(q, dtype=np.float64))
+            q.eliminate_zeros()
+            q.sort_indices()
+            object.__setattr__(self, "probabilities", q)
 
     def for_budget(self, allocation, max_draws_per_edge):
         """The plan of budget mode: this allocation and draw cap, with the
@@ -67,7 +86,7 @@ class SamplingPlan:
         allocation solve read computed now (so that a cache of the plan
         holds them)."""
         plan = replace(self, allocation=allocation, max_draws_per_edge=max_draws_per_edge)
-        for quantity in ("whole_sizes", "whole_from", "entry_allocation", "shifted_cumulative"):
+        for quantity in ("whole_sizes", "whole_from"):
             getattr(plan, quantity)
         return plan
 
@@ -79,45 +98,79 @@ class SamplingPlan:
     def n_cols(self):
         return self.probabilities.shape[1]
 
-    @cached_property
-    def support_log_miss(self):
-        """Row of every candidate edge and log(1 − q).
+    @property
+    def q(self):
+        """q of every entry (candidate edge), row by row."""
+        return self.probabilities.data
 
-        log(1 − q) is floored at −1e300 (q = 1) so that (1 − q)^m is
-        exp(m log(1 − q)) for every m without special cases.
-        """
-        rows, cols = np.nonzero(self.probabilities)
-        with np.errstate(divide="ignore"):
-            log_miss = np.maximum(np.log1p(-self.probabilities[rows, cols]), -1e300)
+    @property
+    def nnz(self):
+        """Number of entries (candidate edges) of all rows."""
+        return self.probabilities.nnz
+
+    @property
+    def entry_rows(self):
+        """The row of every entry (computed on demand)."""
         index_type = np.int32 if self.n_rows < 2**31 else np.int64
-        return rows.astype(index_type), log_miss
+        return np.repeat(np.arange(self.n_rows, dtype=index_type), self.support_sizes)
+
+    def row_entries(self, rows):
+        """Indices of the entries of ``rows`` (row indices, increasing), row by row."""
+        indptr = self.probabilities.indptr
+        sizes = self.support_sizes[rows]
+        starts = np.repeat(indptr[rows].astype(np.int64) - np.cumsum(sizes) + sizes, sizes)
+        return starts + np.arange(int(sizes.sum()))
 
     @cached_property
-    def entry_allocation(self):
-        """α of the row of every candidate edge (read once the allocation is final).
+    def _log_miss(self):
+        """log(1 − q) of every entry, floored at −1e300 (q = 1) so that
+        (1 − q)^m is exp(m log(1 − q)) for every m without special cases.
 
-        With :attr:`support_log_miss`, what
-        :func:`~._sample_size.expected_kept` reads at every step of the
-        allocation solve.
+        Cached for the budget solve and the whole sizes, and released by
+        :meth:`release_solve_cache` once they are done.
         """
-        return self.allocation[self.support_log_miss[0]]
+        with np.errstate(divide="ignore"):
+            return np.maximum(np.log1p(-self.q), -1e300)
+
+    def release_solve_cache(self):
+        """Forget the per-entry quantities only the budget solve reads."""
+        self.__dict__.pop("_log_miss", None)
+
+    @property
+    def support_log_miss(self):
+        """Row of every entry and log(1 − q) (see :attr:`_log_miss`)."""
+        return self.entry_rows, self._log_miss
+
+    @property
+    def entry_allocation(self):
+        """α of the row of every entry (read by
+        :func:`~._sample_size.expected_kept` at every step of the solve)."""
+        return self.allocation[self.entry_rows]
 
     @cached_property
     def support_sizes(self):
         """Number of candidate edges of every row."""
-        return np.count_nonzero(self.probabilities, axis=1)
+        return np.diff(self.probabilities.indptr).astype(np.int64)
 
-    @cached_property
-    def shifted_cumulative(self):
-        """The rows' cumulative distributions end to end, row r shifted by r (flat).
+    def shifted_cumulative(self, working_memory=None):
+        """The rows' cumulative distributions at their entries, row r shifted by r.
 
-        A uniform draw u for row r is the first entry above ``r + u``.
+        A uniform draw u for row r is the first entry above ``r + u``. The
+        sums run over each row in full (its other columns add zero), blocks
+        of rows at a time within ``working_memory``.
         """
-        cumulative = np.cumsum(self.probabilities, axis=1)
-        last = cumulative[:, -1:]
-        np.divide(cumulative, last, out=cumulative, where=last > 0)
-        cumulative += np.arange(self.n_rows)[:, np.newaxis]
-        return cumulative.ravel()
+        out = np.empty(self.nnz)
+        indptr, indices = self.probabilities.indptr, self.probabilities.indices
+        rows_per_block = chunk_rows(3 * self.n_cols * 8, self.n_rows, working_memory)
+        for block in gen_batches(self.n_rows, rows_per_block):
+            cumulative = np.cumsum(self.probabilities[block].toarray(), axis=1)
+            last = cumulative[:, -1:]
+            np.divide(cumulative, last, out=cumulative, where=last > 0)
+            cumulative += np.arange(block.start, block.stop)[:, np.newaxis]
+            lo, hi = indptr[block.start], indptr[block.stop]
+            local = np.repeat(np.arange(block.stop - block.start), self.support_sizes[block])
+            out[lo:hi] = cumulative[local, indices[lo:hi]]
+        return out
 
     @property
     def drawing_rows(self):
@@ -134,17 +187,33 @@ class SamplingPlan:
         value, _ = self._missed_and_slope(m, rows, slope=False)
         return value
 
-    def _missed_and_slope(self, m, rows, slope=True):
-        """Σ_j (1 − q_rj)^{m_r} and its derivative in m_r, for the rows of the mask."""
-        entry_rows, log_miss = self.support_log_miss
-        selected = rows[entry_rows]
-        entry_rows, log_miss = entry_rows[selected], log_miss[selected]
-        with np.errstate(over="ignore"):  # m log(1 − q) below −1e308: (1 − q)^m is 0
-            terms = np.exp(m[entry_rows] * log_miss)
-        value = np.bincount(entry_rows, weights=terms, minlength=self.n_rows)
-        if not slope:
-            return value, None
-        return value, np.bincount(entry_rows, weights=terms * log_miss, minlength=self.n_rows)
+    def _missed_and_slope(self, m, rows, slope=True, working_memory=None):
+        """Σ_j (1 − q_rj)^{m_r} and its derivative in m_r, for the rows of the mask.
+
+        Summed over blocks of whole rows that fit ``working_memory`` (each
+        row's terms add up in entry order, as in one pass).
+        """
+        value = np.zeros(self.n_rows)
+        derivative = np.zeros(self.n_rows) if slope else None
+        selected = np.flatnonzero(rows)
+        if selected.size == 0:
+            return value, derivative
+        # blocks of rows holding about the entries that fit working_memory
+        ends = np.cumsum(self.support_sizes[selected])
+        per_block = chunk_rows(40, int(ends[-1]), working_memory)
+        cuts = np.searchsorted(ends, np.arange(per_block, int(ends[-1]), per_block), side="left")
+        for block in np.split(selected, np.unique(cuts + 1)):
+            if block.size == 0:
+                continue
+            entries = self.row_entries(block)
+            entry_rows = np.repeat(block, self.support_sizes[block])
+            log_miss = self._log_miss[entries]
+            with np.errstate(over="ignore"):  # m log(1 − q) below −1e308: (1 − q)^m is 0
+                terms = np.exp(m[entry_rows] * log_miss)
+            value += np.bincount(entry_rows, weights=terms, minlength=self.n_rows)
+            if slope:
+                derivative += np.bincount(entry_rows, weights=terms * log_miss, minlength=self.n_rows)
+        return value, derivative
 
     def complete_rows(self, m):
         """Rows whose sample size keeps them whole: ``m >= whole_sizes``.
@@ -248,7 +317,18 @@ class SamplingPlan:
         return np.arange(self.n_rows) % self.shape[1]
 
 
-def neuron_plan(scores, weight_sign, allocation_per_neuron, active=None):
+    def entries_to_layer(self, values):
+        """Per-entry values on the layer's (n_in + 1, n_out) matrix, zero elsewhere.
+
+        Every edge is an entry of one row at most (in the neuron layout the
+        positive and negative rows of a neuron cover disjoint edges).
+        """
+        layer = np.zeros(self.shape[0] * self.shape[1], dtype=np.asarray(values).dtype)
+        layer[self.layer_index(self.entry_rows, self.probabilities.indices)] = values
+        return layer.reshape(self.shape)
+
+
+def neuron_plan(scores, weight_sign, allocation_per_neuron, active=None, working_memory=None):
     """A neuron-layout plan: per neuron and sign, q ∝ scores (Alg. 2, line 3).
 
     Parameters
@@ -263,17 +343,40 @@ def neuron_plan(scores, weight_sign, allocation_per_neuron, active=None):
     active : ndarray of bool of shape (n_out,), default=None
         Neurons to sparsify; the rows of the others are empty (CoreNet+
         removes them).
+    working_memory : int, default=None
+        The rows are normalised in blocks that fit this many MiB.
     """
     n_in1, n_out = scores.shape
-    rows = []
-    for sign in (1, -1):
-        part = np.where(weight_sign == sign, scores, 0).T  # (n_out, n_in + 1)
-        if active is not None:
-            part = part * active[:, np.newaxis]
-        rows.append(part)
-    probabilities = np.vstack(rows).astype(np.float64)
-    totals = probabilities.sum(axis=1)
-    np.divide(probabilities, totals[:, np.newaxis], out=probabilities, where=totals[:, np.newaxis] > 0)
+    if active is None:
+        active = np.ones(n_out, dtype=bool)
+    # at most one entry per edge: its sign's row (upper bound, exact unless q underflows)
+    candidates = (weight_sign != 0) & (scores > 0) & active[np.newaxis, :]
+    data = np.empty(int(np.count_nonzero(candidates)))
+    index_type = np.int32 if max(n_in1, data.size) < 2**31 else np.int64
+    indices = np.empty(data.size, dtype=index_type)
+    del candidates
+    totals = np.empty(2 * n_out)
+    counts = np.empty(2 * n_out, dtype=np.int64)
+    filled = 0
+    neurons_per_block = chunk_rows(6 * n_in1 * 8, n_out, working_memory)
+    for sign_index, sign in enumerate((1, -1)):
+        for block in gen_batches(n_out, neurons_per_block):
+            part = np.where(weight_sign[:, block] == sign, scores[:, block], 0) * active[np.newaxis, block]
+            # the rows of the block, contiguous: each row sums as a whole row does
+            rows = np.ascontiguousarray(part.T, dtype=np.float64)
+            row_totals = rows.sum(axis=1)
+            np.divide(rows, row_totals[:, np.newaxis], out=rows, where=row_totals[:, np.newaxis] > 0)
+            local, columns = np.nonzero(rows)
+            end = filled + local.size
+            data[filled:end] = rows[local, columns]
+            indices[filled:end] = columns
+            filled = end
+            first = sign_index * n_out
+            totals[first + block.start : first + block.stop] = row_totals
+            counts[first + block.start : first + block.stop] = np.bincount(local, minlength=rows.shape[0])
+    # indices and pointers of one integer type: scipy would copy them to match
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(index_type)
+    probabilities = sp.csr_array((data[:filled], indices[:filled], indptr), shape=(2 * n_out, n_in1))
     allocation = np.asarray(allocation_per_neuron, dtype=np.float64).reshape(-1).copy()
     allocation[totals == 0] = 0
     return SamplingPlan(probabilities, allocation, "neuron", (n_in1, n_out))
@@ -283,7 +386,8 @@ def matrix_plan(probabilities, allocation):
     """A single whole-layer sampling problem over all entries (Appendix B.1)."""
     flat = np.asarray(probabilities, dtype=np.float64)
     total = flat.sum()
-    row = (flat / total if total > 0 else flat).reshape(1, -1)
+    row = sp.csr_array((flat / total if total > 0 else flat).reshape(1, -1))
+    row.eliminate_zeros()
     return SamplingPlan(row, np.array([allocation if total > 0 else 0.0]), "matrix", flat.shape)
 
 
@@ -291,30 +395,49 @@ def matrix_plan(probabilities, allocation):
 class DrawSequence:
     """Ordered draws of every row of a plan, up to ``m_r(c_max)`` draws each.
 
+    What is kept is what later steps read, compactly: the entry of every
+    draw (rows and positions follow from the sizes) and the thresholds of
+    the entries that can be kept (see :meth:`entry_thresholds`).
+
     Attributes
     ----------
-    rows, cols : ndarray of shape (n_draws,)
-        Row and column of every draw, ordered by row, then draw order.
-    position : ndarray of shape (n_draws,)
-        Index of the draw within its row's sequence.
-    first : ndarray of int
-        Indices (into the draws) of the first draw of each distinct
-        (row, col): the edges in the sample.
+    sizes : ndarray of int of shape (n_rows,)
+        Draws of every row.
+    entries : ndarray of shape (n_draws,)
+        Entry (index into the plan's candidate edges) of every draw,
+        ordered by row, then draw order.
+    kept, thresholds : ndarray
+        The entries that can be kept (in entry order) and the allocation
+        constant above which each is kept.
     c_max : float
         The allocation constant the sequence was drawn for.
     """
 
     plan: SamplingPlan
-    rows: np.ndarray
-    cols: np.ndarray
-    position: np.ndarray
-    first: np.ndarray
+    sizes: np.ndarray
+    entries: np.ndarray
+    kept: np.ndarray
+    thresholds: np.ndarray
     c_max: float
+
+    @property
+    def rows(self):
+        """Row of every draw."""
+        return np.repeat(np.arange(self.plan.n_rows, dtype=self.entries.dtype), self.sizes)
+
+    @property
+    def position(self):
+        """Index of every draw within its row's sequence."""
+        starts = np.cumsum(self.sizes) - self.sizes
+        return (np.arange(self.entries.size) - np.repeat(starts, self.sizes)).astype(self.entries.dtype)
+
+    @property
+    def cols(self):
+        """Column of every draw in its row."""
+        return self.plan.probabilities.indices[self.entries]
 
     def entry_thresholds(self):
         """Every edge that can be kept, with the c above which it is kept.
-
-        Computed once per sequence.
 
         An edge whose first draw has position p in row r is kept when
         ``ceil(c α_r) > p``, i.e. when ``c > p / α_r``. A row that becomes
@@ -326,39 +449,20 @@ class DrawSequence:
         rows, thresholds : ndarray
             The row of each such edge and its threshold.
         """
-        return self._entries[:2]
+        rows = np.searchsorted(self.plan.probabilities.indptr, self.kept, side="right") - 1
+        return rows, self.thresholds
 
     def entry_layer_index(self):
         """Flat index into the layer's (n_in + 1, n_out) matrix of every entry
         of :meth:`entry_thresholds`, in the same order."""
-        return self._entries[2]
-
-    @cached_property
-    def _entries(self):
-        plan = self.plan
-        rows = self.rows[self.first]
-        thresholds = np.full(plan.n_rows * plan.n_cols, np.inf)
-        thresholds[rows * plan.n_cols + self.cols[self.first]] = (
-            self.position[self.first] / plan.allocation[rows]
-        )
-        whole_from = plan.whole_from
-        reachable = np.flatnonzero(whole_from < self.c_max)
-        if reachable.size:
-            # a row that becomes whole keeps every candidate edge from whole_from on
-            block = thresholds.reshape(plan.n_rows, plan.n_cols)
-            whole = np.where(plan.probabilities[reachable] > 0, whole_from[reachable, np.newaxis], np.inf)
-            block[reachable] = np.minimum(block[reachable], whole)
-        keys = np.flatnonzero(np.isfinite(thresholds))
-        rows, cols = keys // plan.n_cols, keys % plan.n_cols
-        return rows, thresholds[keys], plan.layer_index(rows, cols)
+        rows, _ = self.entry_thresholds()
+        return self.plan.layer_index(rows, self.plan.probabilities.indices[self.kept])
 
     def counts(self, c):
-        """Draw counts per (row, col) when rows take their first m_r(c) draws."""
+        """Draw counts per entry when rows take their first m_r(c) draws."""
         m = self._sizes(c)
         taken = self.position < m[self.rows]
-        keys = self.rows[taken].astype(np.int64) * self.plan.n_cols + self.cols[taken]
-        counts = np.bincount(keys, minlength=self.plan.n_rows * self.plan.n_cols)
-        return counts.reshape(self.plan.n_rows, self.plan.n_cols), m
+        return np.bincount(self.entries[taken], minlength=self.plan.nnz), m
 
     def factors(self, c, rows=None):
         """Reweighting factors of the layer at c; same as
@@ -371,22 +475,19 @@ class DrawSequence:
         m = self._sizes(c)
         if rows is not None:
             m = np.where(rows, m, 0)  # a row of no draws takes nothing
-        taken = self.position < m[self.rows]
-        index, inverse_q = self._layer_draws
-        weights = inverse_q[taken] / m[self.rows[taken]]
-        size = plan.shape[0] * plan.shape[1]
-        factors = np.bincount(index[taken], weights=weights, minlength=size)
+        drawn_rows = self.rows
+        taken = self.position < m[drawn_rows]
+        entries = self.entries[taken]
+        drawn_rows = drawn_rows[taken]
+        weights = (1.0 / plan.q[entries]) / m[drawn_rows]
+        index = plan.layer_index(drawn_rows, plan.probabilities.indices[entries])
+        factors = np.bincount(index, weights=weights, minlength=plan.shape[0] * plan.shape[1])
         complete = np.flatnonzero(plan.complete_rows(m))
         if complete.size:
-            support_rows, support_cols = np.nonzero(plan.probabilities[complete])
-            factors[plan.layer_index(complete[support_rows], support_cols)] = 1.0
+            entries = plan.row_entries(complete)
+            complete_rows = np.repeat(complete, plan.support_sizes[complete])
+            factors[plan.layer_index(complete_rows, plan.probabilities.indices[entries])] = 1.0
         return factors.reshape(plan.shape)
-
-    @cached_property
-    def _layer_draws(self):
-        """Layer index and 1 / q of every draw (read by each :meth:`factors` call)."""
-        index = self.plan.layer_index(self.rows, self.cols)
-        return index, 1.0 / self.plan.probabilities[self.rows, self.cols]
 
     def _sizes(self, c):
         if c > self.c_max * (1 + 1e-12):
@@ -394,63 +495,91 @@ class DrawSequence:
         return self.plan.draws_for(c)
 
 
-def draw_sequence(plan, c_max, rng):
+def draw_sequence(plan, c_max, rng, cumulative=None):
     """Draw ``m_r(c_max)`` ordered samples for every row of ``plan``.
 
     Inverse-CDF sampling of all rows at once: the rows' cumulative
     distributions are laid end to end (row r shifted by r), so one
-    ``searchsorted`` serves every draw.
+    ``searchsorted`` serves every draw. ``cumulative``, the plan's
+    :meth:`~SamplingPlan.shifted_cumulative`, is computed when None (pass it
+    to draw several sequences of one plan).
     """
     # draws past the size that keeps a row whole are never used
     m = np.minimum(plan.draws_for(c_max), np.maximum(plan.whole_sizes - 1, 0))
-    n_rows, n_cols = plan.probabilities.shape
-    index_type = np.int32 if max(n_rows, n_cols, int(m.max(initial=0))) < 2**31 else np.int64
+    n_rows, n_entries = plan.n_rows, plan.nnz
+    index_type = np.int32 if max(n_rows, n_entries, int(m.sum())) < 2**31 else np.int64
     rows = np.repeat(np.arange(n_rows, dtype=index_type), m)
-    starts = np.concatenate([[0], np.cumsum(m)[:-1]])
-    position = (np.arange(rows.size) - np.repeat(starts, m)).astype(index_type)
     targets = rows + rng.random(rows.size)
-    index = np.searchsorted(plan.shifted_cumulative, targets, side="right")
-    cols = np.minimum(index - rows.astype(np.int64) * n_cols, n_cols - 1).astype(index_type)
-    keys = rows.astype(np.int64) * n_cols + cols
-    # first draw of every (row, col), in key order: a scatter-min, no sort
-    first = np.full(n_rows * n_cols, rows.size, dtype=np.int64)
-    np.minimum.at(first, keys, np.arange(rows.size))
-    first = first[first < rows.size]
-    return DrawSequence(plan, rows, cols, position, first, float(c_max))
+    if cumulative is None:
+        cumulative = plan.shifted_cumulative()
+    entries = np.searchsorted(cumulative, targets, side="right")
+    del targets
+    # a draw that round-off puts past its row's last entry takes that entry
+    entries = np.minimum(entries, plan.probabilities.indptr[1:][rows] - 1).astype(index_type)
+    # first draw of every entry, in entry order
+    if rows.size < n_entries:
+        _, first = np.unique(entries, return_index=True)
+    else:  # a scatter-min: no sort of the many draws
+        first = np.full(n_entries, rows.size, dtype=np.int64)
+        np.minimum.at(first, entries, np.arange(rows.size))
+        first = first[first < rows.size]
+    first_rows = rows[first]
+    del rows
+    starts = np.cumsum(m) - m
+    position = first - starts[first_rows]
+    # thresholds of every entry: its first draw's, or its row's when the row turns whole
+    thresholds = np.full(n_entries, np.inf)
+    thresholds[entries[first]] = position.astype(index_type) / plan.allocation[first_rows]
+    del first, first_rows, position
+    whole_from = plan.whole_from
+    reachable = np.flatnonzero(whole_from < c_max)
+    if reachable.size:
+        # a row that becomes whole keeps every candidate edge from whole_from on
+        row_entries = plan.row_entries(reachable)
+        whole = np.repeat(whole_from[reachable], plan.support_sizes[reachable])
+        thresholds[row_entries] = np.minimum(thresholds[row_entries], whole)
+    kept = np.flatnonzero(np.isfinite(thresholds)).astype(index_type)
+    return DrawSequence(plan, m, entries, kept, thresholds[kept], float(c_max))
 
 
-def multinomial_counts(plan, m, rng):
+def multinomial_counts(plan, m, rng, working_memory=None):
     """Counts of ``m_r`` draws with replacement per row (Alg. 2, lines 5-7).
 
     Used when sample sizes come from the theory: ``m_r`` may be huge and the
-    multinomial draw costs the same for any size.
+    multinomial draw costs the same for any size. Returns the count of
+    every entry (candidate edge) and the sizes used; rows are drawn in
+    order, in blocks that fit ``working_memory``.
     """
     m = np.where(plan.support_sizes > 0, m, 0)
-    counts = np.zeros(plan.probabilities.shape, dtype=np.int64)
+    counts = np.zeros(plan.nnz, dtype=np.int64)
     # rows kept whole need no draw (their counts are not used)
-    drawn = (m > 0) & ~plan.complete_rows(m)
-    if drawn.any():
-        probabilities = plan.probabilities[drawn]
+    drawn = np.flatnonzero((m > 0) & ~plan.complete_rows(m))
+    rows_per_block = chunk_rows(3 * plan.n_cols * 8, drawn.size, working_memory)
+    indices = plan.probabilities.indices
+    for block in gen_batches(drawn.size, rows_per_block) if drawn.size else ():
+        rows = drawn[block]
+        probabilities = plan.probabilities[rows].toarray()
         probabilities /= probabilities.sum(axis=1, keepdims=True)
-        sample = rng.multinomial(m[drawn], probabilities)
+        sample = rng.multinomial(m[rows], probabilities)
+        entries = plan.row_entries(rows)
+        local = np.repeat(np.arange(rows.size), plan.support_sizes[rows])
         # numpy gives the last category whatever rounding leaves of the mass;
-        # with huge m that can be a draw of an edge outside the support
-        sample[probabilities == 0] = 0
-        counts[drawn] = sample
+        # with huge m that can be a draw of an edge outside the support: only
+        # the entries are read
+        counts[entries] = sample[local, indices[entries]]
     return counts, m
 
 
 def reweighting_factors(plan, counts, m):
     """Factor applied to every original weight: count / (m_r q) (Alg. 2, line 9).
 
-    A row whose sample size keeps it whole (``plan.complete_rows``) keeps its
-    edges at their original weights (factor 1). Returns an array of shape
+    ``counts`` are per entry (see :func:`multinomial_counts`). A row whose
+    sample size keeps it whole (``plan.complete_rows``) keeps its edges at
+    their original weights (factor 1). Returns an array of shape
     ``plan.shape``.
     """
-    q = plan.probabilities
-    factors = np.zeros_like(q)
-    denominator = m[:, np.newaxis] * q
-    np.divide(counts, denominator, out=factors, where=counts > 0)
-    complete = plan.complete_rows(m)
-    factors[complete] = q[complete] > 0
-    return plan.to_layer(factors)
+    rows = plan.entry_rows
+    factors = np.zeros(plan.nnz)
+    np.divide(counts, m[rows] * plan.q, out=factors, where=counts > 0)
+    factors[plan.complete_rows(m)[rows]] = 1.0
+    return plan.entries_to_layer(factors)

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.utils import gen_batches
 from tqdm.auto import tqdm
@@ -109,6 +110,39 @@ def max_product(points, inverse, out, n_jobs=None):
         out[:, block] = view
 
 
+def signed_max_product(points, inverses, positive, out, n_jobs=None):
+    """The (max, ×) product of :func:`max_product`, each edge with its sign's inverse.
+
+    Updates ``out[j, k] = max(out[j, k], max_x points[x, j] * inverse[x, k])``
+    with ``inverse = inverses[0]`` where ``positive[j, k]`` and
+    ``inverses[1]`` elsewhere: an edge's sensitivity reads the sums of its
+    own sign only (Alg. 2, line 2), so one array of running maxima serves
+    both signs. Column blocks are updated in threads, each in buffers of
+    its own (no copy of ``out``).
+    """
+    blocks = [
+        slice(start, min(start + _COLUMN_BLOCK, out.shape[1]))
+        for start in range(0, out.shape[1], _COLUMN_BLOCK)
+    ]
+
+    def update(block):
+        mask = positive[:, block]
+        running = out[:, block]
+        # entries of the other sign take products no weight bounds: they may
+        # overflow, and are discarded
+        with np.errstate(over="ignore"):
+            maxima = [np.where(mask, running, 0), np.where(mask, 0, running)]
+            for inverse, maximum in zip(inverses, maxima, strict=True):
+                _max_product_block(points, np.ascontiguousarray(inverse[:, block]), maximum)
+        out[:, block] = np.where(mask, *maxima)
+
+    if n_jobs is None:
+        n_jobs = min(os.cpu_count() or 1, len(blocks))
+    # shared memory: the blocks are updated in place, whatever joblib backend
+    # the caller has configured (a dask backend would copy them)
+    Parallel(n_jobs=n_jobs, require="sharedmem")(delayed(update)(block) for block in blocks)
+
+
 def _safe_inverse(D):
     """1 / D where D > 0, else 0: implements the 0/0 := 0 convention.
 
@@ -156,8 +190,9 @@ def compute_layer_statistics(
     ----------
     network : Network
         The network to compress.
-    X : ndarray of shape (n_points, n_features)
-        The calibration points S.
+    X : {ndarray, sparse matrix} of shape (n_points, n_features)
+        The calibration points S (a sparse matrix is densified one chunk of
+        rows at a time).
     delta_cap : float, default=1e3
         Cap on each Δ_i(x) before averaging.
     working_memory : int, default=None
@@ -180,10 +215,11 @@ def compute_layer_statistics(
     ``s_j = max_x g_j(x)``; likewise for W- with ``-w``. With
     ``D = A W+`` this is ``s_ij = w_ij · max_x A[x, j] / D[x, i]``.
     """
-    X = np.asarray(X, dtype=network.dtype)
-    weights = [augmented_weights(W, b) for W, b in zip(network.coefs, network.intercepts, strict=True)]
-    parts = [(np.maximum(W, 0), np.maximum(-W, 0)) for W in weights]
-    maxima = [(np.zeros_like(W), np.zeros_like(W)) for W in weights]
+    # the network's own stacked arrays (no copy); W+ and W- are formed one
+    # layer at a time, and one array of running maxima per layer serves both
+    # signs: the persistent state is the size of the model
+    weights = network.augmented_weights()
+    maxima = [np.zeros_like(W) for W in weights]
     condition_sums = [np.zeros(W.shape[1], dtype=np.float64) for W in weights]
     alive = [np.zeros(W.shape[1], dtype=bool) for W in weights]
 
@@ -193,16 +229,17 @@ def compute_layer_statistics(
         total=len(batches) * len(weights), desc="sensitivities", unit="layer", disable=verbose <= 0
     )
     for batch in batches:
-        activations = network.hidden_activations(X[batch])
+        rows = X[batch]
+        rows = rows.toarray() if sp.issparse(rows) else rows
+        activations = network.hidden_activations(np.asarray(rows, dtype=network.dtype))
         for layer, A in enumerate(activations):
             progress.update()
+            W = weights[layer]
             points = _split_inputs(A)
-            for part, maximum in zip(parts[layer], maxima[layer], strict=True):
-                inverse = _safe_inverse(points @ part)
-                max_product(points, inverse, maximum, n_jobs=n_jobs)
-            condition_sums[layer] += _relative_condition(
-                A, np.abs(weights[layer]), weights[layer], delta_cap
-            ).sum(axis=0)
+            inverses = [_safe_inverse(points @ np.maximum(W, 0)), _safe_inverse(points @ np.maximum(-W, 0))]
+            signed_max_product(points, inverses, W > 0, maxima[layer], n_jobs=n_jobs)
+            del inverses
+            condition_sums[layer] += _relative_condition(A, np.abs(W), W, delta_cap).sum(axis=0)
             if layer + 1 < len(activations):
                 alive[layer] |= np.any(activations[layer + 1] != 0, axis=0)
     progress.close()
@@ -210,10 +247,13 @@ def compute_layer_statistics(
     alive[-1][:] = True
 
     statistics = []
-    for layer in range(len(weights)):
-        positive, negative = parts[layer]
-        max_positive, max_negative = maxima[layer]
-        sensitivity = positive * max_positive + negative * max_negative
+    for layer, W in enumerate(weights):
+        # s_ij = |w_ij| · max_x A[x, j] / D[x, i], D of the sign of w_ij,
+        # computed in place of the maxima
+        sensitivity = maxima[layer]
+        with np.errstate(over="ignore", invalid="ignore"):
+            sensitivity *= np.abs(W)
+        sensitivity[W == 0] = 0
         statistics.append(
             LayerStatistics(
                 sensitivity=sensitivity,

@@ -61,21 +61,27 @@ class LayerSampler:
             factors = reweighting_factors(self.plan, *sample)
         else:
             factors = sample.factors(c)
-        return self.weights * factors.astype(self.weights.dtype)
+        return self.weights * factors.astype(self.weights.dtype, copy=False)
 
     def choose(self, c=None):
-        """The candidates, and per neuron the trial whose candidate has the
-        lowest mean relative error on T."""
-        candidates = [self.candidate(t, c) for t in range(len(self.trials))]
-        if len(candidates) == 1:
-            return candidates, np.zeros(self.weights.shape[1], dtype=int)
-        errors = np.vstack([_relative_error(self.inputs @ W, self.reference) for W in candidates])
-        return candidates, np.argmin(errors, axis=0)
+        """Per neuron, the trial whose candidate has the lowest mean relative
+        error on T (one candidate at a time: only their errors are kept)."""
+        if len(self.trials) == 1:
+            return np.zeros(self.weights.shape[1], dtype=int)
+        errors = np.vstack(
+            [_relative_error(self.inputs @ self.candidate(t, c), self.reference) for t in range(len(self.trials))]
+        )
+        return np.argmin(errors, axis=0)
 
     def best(self, c=None):
         """Per neuron, the candidate with the lowest mean relative error on T."""
-        candidates, choice = self.choose(c)
-        return self.combine(candidates, choice), choice
+        choice = self.choose(c)
+        chosen = self.candidate(0, c)
+        for t in range(1, len(self.trials)):
+            columns = choice == t
+            if columns.any():
+                chosen[:, columns] = self.candidate(t, c)[:, columns]
+        return chosen, choice
 
     @staticmethod
     def combine(candidates, choice):
@@ -93,7 +99,7 @@ class LayerSampler:
             return self.combine([self.candidate(t, c) for t in range(len(self.trials))], choice)
         trial_of_row = choice[self.plan.neuron_of_row()]
         factors = sum(sequence.factors(c, trial_of_row == t) for t, sequence in enumerate(self.trials))
-        return self.weights * factors.astype(self.weights.dtype)
+        return self.weights * factors.astype(self.weights.dtype, copy=False)
 
     def thresholds(self, choice):
         """Entry thresholds of the chosen trial of every neuron."""
@@ -137,6 +143,7 @@ def sparsify_theory(plans, weights, sample_sizes, rng, n_trials=1, inputs=None):
         # when every row is kept whole there is nothing random to amplify
         sampled = ((m > 0) & ~plan.complete_rows(m)).any()
         trials = [multinomial_counts(plan, m, rng) for _ in range(n_trials if sampled else 1)]
+        plan.release_solve_cache()  # read by the whole sizes only
         sampler = LayerSampler(plan, W, trials, None if inputs is None else inputs[index])
         layers.append(sampler.best()[0])
     return layers
@@ -175,7 +182,9 @@ def sparsify_to_budget(plans, weights, budget, c_hint, rng, n_trials=1, inputs=N
         c_max = min(c_max, c_whole * (1 + 1e-9) + 1e-300)
         samplers = []
         for index, (plan, W) in enumerate(zip(plans, weights, strict=True)):
-            trials = [draw_sequence(plan, c_max, rng) for _ in range(n_trials)]
+            cumulative = plan.shifted_cumulative()
+            trials = [draw_sequence(plan, c_max, rng, cumulative) for _ in range(n_trials)]
+            del cumulative
             samplers.append(LayerSampler(plan, W, trials, None if inputs is None else inputs[index]))
         # past c_whole every edge is in: keep what there is
         chosen = _choose(samplers, budget, c_max, n_trials, None if c_max >= c_whole else target)
@@ -208,7 +217,7 @@ def _choose(samplers, budget, c_max, n_trials, needed=None):
     if n_trials == 1:
         layers = [s.candidate(0, c) for s in samplers]
     else:
-        choices = [s.choose(c)[1] for s in samplers]
+        choices = [s.choose(c) for s in samplers]
         c = solve(choices)
         if c is None:
             return None

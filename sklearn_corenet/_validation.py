@@ -131,6 +131,8 @@ def check_calibration_data(X, network, model=None):
         if "convert" in message:
             raise ValueError(f"calibration data X must be numeric: {message}") from error
         raise
+    if sp.issparse(array) and array.format != "csr":
+        array = array.tocsr()  # compression reads rows
     if array.shape[1] != network.n_features_in:
         raise ValueError(
             f"X has {array.shape[1]} features, but the model expects "

@@ -6,6 +6,7 @@ from functools import partial
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
@@ -85,7 +86,7 @@ def _plan_arrays(plan):
     for stats in problem.statistics or []:
         arrays += [stats.sensitivity, stats.relative_condition, stats.alive]
     for sampling_plan in plan.sampling_plans or []:
-        arrays += [sampling_plan.probabilities, sampling_plan.allocation]
+        arrays += [sampling_plan.probabilities.toarray(), sampling_plan.allocation]
     arrays += list(plan.sample_sizes) + [plan.layer_epsilons]
     return copy.deepcopy(arrays)
 
@@ -173,7 +174,24 @@ def test_sparse_calibration_data_plans_like_dense(model):
     assert sparse.allocation_constant == dense.allocation_constant
     for a, b in zip(sparse.sample_sizes, dense.sample_sizes, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert isinstance(sparse.problem.X, np.ndarray)
+    # never densified whole: chunks are, where a step needs dense rows
+    assert sp.issparse(sparse.problem.X)
+
+
+@pytest.mark.parametrize(
+    "method, reweight",
+    [("corenet++", "unbiased"), ("corenet", "lstsq"), ("wanda", "lstsq"), ("neurons-activation", "none")],
+)
+def test_sparse_calibration_data_draws_like_dense(model, method, reweight):
+    network, X = model
+    with config_context(working_memory=1):  # several chunks of rows
+        drawn = [
+            _draw(_plan(network, data, method, keep_ratio=0.3), 2, reweight)
+            for data in (X, sp.csr_array(X), sp.csc_matrix(X))
+        ]
+    for other in drawn[1:]:
+        for a, b in zip(drawn[0].network.coefs, other.network.coefs, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 # -- S and T ---------------------------------------------------------------------
@@ -239,15 +257,18 @@ def test_split_calibration_given_size():
         split_calibration(X[:1], [30, 20, 10], METHODS["corenet++"], _settings(), np.random.RandomState(1))
 
 
-def test_split_calibration_is_seeded_and_dense():
+def test_split_calibration_is_seeded_and_keeps_sparse_points_sparse():
     X = _indexed_rows(300)
     first = split_calibration(sp.csr_matrix(X), [30, 20, 10], METHODS["corenet++"], _settings(), np.random.RandomState(4))
     again = split_calibration(X, [30, 20, 10], METHODS["corenet++"], _settings(), np.random.RandomState(4))
     other = split_calibration(X, [30, 20, 10], METHODS["corenet++"], _settings(), np.random.RandomState(5))
+    # S as the data came (sparse S is densified a chunk at a time); T, at most
+    # MAX_AMPLIFICATION_SIZE rows, dense
+    assert sp.issparse(first[0]) and isinstance(first[1], np.ndarray)
     for a, b in zip(first, again, strict=True):
-        assert isinstance(a, np.ndarray) and a.flags.c_contiguous
-        np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(first[0], other[0])
+        assert isinstance(b, np.ndarray) and b.flags.c_contiguous
+        np.testing.assert_array_equal(a.toarray() if sp.issparse(a) else a, b)
+    assert not np.array_equal(first[0].toarray(), other[0])
 
 
 # -- draws -------------------------------------------------------------------------
@@ -333,8 +354,11 @@ def test_lstsq_draw_returns_the_chosen_edges_as_start(model, method):
     plain = _draw(plan, 3, "unbiased" if plan.method.samples else "none")
     refit = _draw(plan, 3, "lstsq")
     assert plain.start is None and refit.start is not None
+    # the start holds the kept edges only: sparse weight matrices
+    assert all(sp.issparse(W) for W in refit.start.coefs)
+    start_coefs = [W.toarray() for W in refit.start.coefs]
     for start, fitted, chosen in zip(
-        refit.start.coefs + refit.start.intercepts,
+        start_coefs + refit.start.intercepts,
         refit.network.coefs + refit.network.intercepts,
         plain.network.coefs + plain.network.intercepts,
         strict=True,
@@ -342,7 +366,7 @@ def test_lstsq_draw_returns_the_chosen_edges_as_start(model, method):
         # the start is the draw without the re-fit, with its non-zero pattern
         np.testing.assert_array_equal(start, chosen)
         np.testing.assert_array_equal(start != 0, fitted != 0)
-    assert any(not np.array_equal(a, b) for a, b in zip(refit.start.coefs, refit.network.coefs, strict=True))
+    assert any(not np.array_equal(a, b) for a, b in zip(start_coefs, refit.network.coefs, strict=True))
 
 
 def test_corenet_plus_draw_removes_the_dead_neurons():
@@ -406,4 +430,4 @@ def test_build_sampling_plans_for_budgets(model):
         np.testing.assert_array_equal(b.allocation, a.allocation)
         # a negligible perturbation of the allocation, only to break ties
         np.testing.assert_allclose(b.allocation, t.allocation, rtol=1e-8)
-        np.testing.assert_array_equal(b.probabilities, t.probabilities)
+        np.testing.assert_array_equal(b.probabilities.toarray(), t.probabilities.toarray())

@@ -267,13 +267,13 @@ def test_sampling_scores_and_allocations():
     # uniform: every edge of a row equally likely
     plan = Uniform().plans(_problem(network, X), np.ones(3))[0]
     for row in np.flatnonzero(plan.support_sizes):
-        q = plan.probabilities[row]
+        q = plan.probabilities.toarray()[row]
         np.testing.assert_allclose(q[q > 0], 1 / plan.support_sizes[row], rtol=1e-12)
     # the whole-matrix baselines: l1, l2 and their mean, each a distribution
     W = weights[0]
-    l1 = MatrixSampling("l1").plans(_problem(network, X), np.ones(3))[0].probabilities.reshape(W.shape)
-    l2 = MatrixSampling("l2").plans(_problem(network, X), np.ones(3))[0].probabilities.reshape(W.shape)
-    mixed = MatrixSampling("l1+l2").plans(_problem(network, X), np.ones(3))[0].probabilities.reshape(W.shape)
+    l1 = MatrixSampling("l1").plans(_problem(network, X), np.ones(3))[0].probabilities.toarray().reshape(W.shape)
+    l2 = MatrixSampling("l2").plans(_problem(network, X), np.ones(3))[0].probabilities.toarray().reshape(W.shape)
+    mixed = MatrixSampling("l1+l2").plans(_problem(network, X), np.ones(3))[0].probabilities.toarray().reshape(W.shape)
     np.testing.assert_allclose(l1, np.abs(W) / np.abs(W).sum(), rtol=1e-12)
     np.testing.assert_allclose(l2, W**2 / (W**2).sum(), rtol=1e-12)
     np.testing.assert_allclose(mixed, (l1 + l2) / 2, rtol=1e-12)

@@ -79,7 +79,7 @@ def test_full_sample_size_definition(layer):
     plan, _, _ = layer
     sizes = plan.whole_sizes
     for row in range(plan.n_rows):
-        q = plan.probabilities[row]
+        q = plan.probabilities.toarray()[row]
         q = q[q > 0]
         if q.size == 0:
             continue

@@ -136,7 +136,7 @@ def test_sparsify_to_budget_beyond_capacity_keeps_every_candidate(network):
     layers, _ = sparsify_to_budget(plans, weights, capacity + 100, np.inf, np.random.default_rng(0))
     assert sum(int(np.count_nonzero(W)) for W in layers) == capacity
     for W, original, plan in zip(layers, weights, plans, strict=True):
-        candidates = plan.to_layer(plan.probabilities) > 0
+        candidates = plan.to_layer(plan.probabilities.toarray()) > 0
         # whole rows keep their original weights
         np.testing.assert_array_equal(W[candidates], original[candidates])
 
@@ -146,7 +146,7 @@ def test_sparsify_to_budget_keeps_only_candidate_edges(network):
     plans, weights = _budget_plans(net, points, "corenet+")
     layers, _ = sparsify_to_budget(plans, weights, 300, solve_allocation(plans, 300), np.random.default_rng(3))
     for W, plan in zip(layers, plans, strict=True):
-        candidates = plan.to_layer(plan.probabilities) > 0
+        candidates = plan.to_layer(plan.probabilities.toarray()) > 0
         assert not W[~candidates].any()
 
 
@@ -212,8 +212,11 @@ def test_amplified_budget_candidates_never_worse_than_the_first_trial(network, s
     rng = np.random.default_rng(seed)
     for plan, W, A in zip(plans, weights, inputs, strict=True):
         sampler = LayerSampler(plan, W, [draw_sequence(plan, c, rng) for _ in range(5)], A)
-        candidates, choice = sampler.choose(c)
+        choice = sampler.choose(c)
+        candidates = [sampler.candidate(t, c) for t in range(5)]
         combined = sampler.combine(candidates, choice)
+        # the best candidate, computed from the choice alone, is the same
+        np.testing.assert_array_equal(sampler.best(c)[0], combined)
         # the chosen layer, computed per neuron, is the combination of the candidates
         np.testing.assert_allclose(sampler.chosen(choice, c), combined, rtol=1e-12, atol=0)
         first = _mean_relative_error(A, candidates[0], W)
