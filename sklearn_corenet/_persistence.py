@@ -15,6 +15,7 @@ data, and :func:`dump` saves a :class:`CoreNetCompressor` the same way.
 
 from ._certificate import Certificate
 from ._compressor import CoreNetCompressor
+from ._fine_tune import FineTuneHistory
 from ._meta import CoreNetClassifier, CoreNetRegressor
 from ._methods import METHODS
 from ._network import OutputHead
@@ -37,7 +38,7 @@ def trusted_types():
     The library's estimators (``SparseMLPClassifier``,
     ``SparseMLPRegressor``, ``CoreNetClassifier``, ``CoreNetRegressor``,
     ``CoreNetCompressor``), the small objects they hold
-    (``CompressionInfo``, a ``Certificate``, the output head, the built-in
+    (``CompressionInfo``, a ``Certificate``, a fine-tuning history, the output head, the built-in
     compression methods) and the optimizer objects of a fitted
     scikit-learn MLP. Every
     one is rebuilt from its stored attributes, without running code from
@@ -75,6 +76,7 @@ def trusted_types():
         CompressionInfo,
         Certificate,
         OutputHead,
+        FineTuneHistory,
         *(type(method) for method in METHODS.values()),
     ]
     names = {_type_name(cls) for cls in classes if cls.__module__.startswith("sklearn_corenet.")}

@@ -150,3 +150,17 @@ def test_trusted_types_are_the_library_and_mlp_internals():
     assert "sklearn_corenet._meta.CoreNetRegressor" in names
     assert "sklearn.neural_network._stochastic_optimizers.AdamOptimizer" in names
     assert all(name.startswith(("sklearn_corenet.", "sklearn.neural_network.")) for name in names)
+
+
+def test_fine_tuned_model_round_trips_with_its_history_and_one_shot_model(data):
+    X, labels, _ = data
+    classifier, _ = _networks(data, "adam")
+    compressed = _quiet(CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform, classifier, X)
+    _quiet(compressed.fine_tune, X, labels, epochs=3, random_state=0)
+    loaded = _round_trip(compressed)
+    np.testing.assert_array_equal(loaded.predict(X), compressed.predict(X))
+    assert loaded.fine_tune_history_.best_epoch == compressed.fine_tune_history_.best_epoch
+    if getattr(compressed, "one_shot_estimator_", None) is not None:
+        np.testing.assert_allclose(
+            loaded.one_shot_estimator_.predict_proba(X), compressed.one_shot_estimator_.predict_proba(X)
+        )
