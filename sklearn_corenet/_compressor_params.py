@@ -58,12 +58,18 @@ method : str or method object, default="auto"
     fire on the calibration points) and "corenet++" (also keeps the best
     of ``n_trials`` candidates per neuron); the paper's baselines
     "uniform", "l1", "l2", "l1+l2" and "magnitude"; and, beyond the paper,
-    "wanda" (keep the edges with the largest weight × input RMS). "auto"
+    "wanda" (keep the edges with the largest weight × input RMS) and the
+    structured methods, which remove whole hidden neurons so that the
+    layers get narrower and stay dense (the fastest models): "neurons"
+    (ranked by empirical sensitivity, as Provable Filter Pruning),
+    "neurons-activation", "neuron-norm" (ranked by weight norm, as
+    Torch-Pruning) and "neurons+wanda" (structured, then sparse). "auto"
     is the recommended choice: "wanda" with ``reweight="lstsq"`` when a
     budget is given (the most accurate in our benchmarks), "corenet++"
-    in theory mode (the method the guarantee is about). All but the
-    CoreNet methods need ``keep_ratio``. A :class:`SamplingMethod` or
-    :class:`SelectionMethod` instance is used as it is.
+    in theory mode (the method the guarantee is about); for speed, take
+    "neurons". All but the CoreNet methods need ``keep_ratio``. A
+    :class:`SamplingMethod` or :class:`SelectionMethod` instance is used
+    as it is.
 reweight : {"auto", "unbiased", "lstsq", "none"}, default="auto"
     Values of the kept weights. "unbiased": the paper's count / (m q)
     (sampling methods); "none": the original values (deterministic
@@ -99,8 +105,9 @@ memory : str or object with the joblib.Memory interface, default=None
     ``random_state`` but not on ε or the budget: a grid search over
     ``epsilon`` or ``keep_ratio`` computes them once per fold.
 n_jobs : int, default=None
-    Threads for the sensitivity computation; None uses every core (as
-    BLAS does), 1 none.
+    Threads for the sensitivity computation (torch's threads with
+    ``device``); None uses every core, as BLAS does, also inside a
+    parallel search (then set 1); 1 uses no extra thread.
 device : str or torch.device, default=None
     Compute the sensitivities with torch on this device ("cpu", "cuda",
     ...) instead of numpy; requires the ``torch`` extra. Only methods
