@@ -198,7 +198,7 @@ def error_kinds(model, X_cal, X_test, keep_ratio=0.3):
 
 def table(name, description, n_cal, n_test, rows, score):
     lines = [
-        f"### {name} ({description}; {n_cal} calibration rows, {n_test} test points)",
+        f"## {name} ({description}; {n_cal} calibration rows, {n_test} test points)",
         "",
         "| ε | theory: kept | theory: test coverage | certified: kept | held-out: coverage ≥ | "
         f"held-out: ε certified | test: coverage | test: 95% quantile | test: {score} drop | "
@@ -250,7 +250,7 @@ def main(argv=None):
         sections += table(name, description, X_cal.shape[0], X_test.shape[0], rows, score) + [""]
         if name == "digits":
             kinds = [
-                "### The two errors (digits, default method at 30% kept)",
+                "## The two errors (digits, default method at 30% kept)",
                 "",
                 f"Smallest ε certified at δ = {DELTA} on the test set, for the ℓ1-relative error and for the "
                 "entry-wise error with several floors (entries below `output_floor` times the point's "
