@@ -9,6 +9,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
+from sklearn_corenet._network import Network
+from sklearn_corenet._sampling import neuron_plan
+from sklearn_corenet._sensitivity import (
+    augmented_weights,
+    compute_layer_statistics,
+    sensitivity_row_sums,
+)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_blas_thread():
@@ -47,3 +55,17 @@ def regression_mlp(regression_data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return MLPRegressor(hidden_layer_sizes=(50, 50), max_iter=300, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="session")
+def layer():
+    """One layer's sampling plan (CoreNet probabilities), its weights with the
+    bias row and its inputs with the constant column, on a small random network."""
+    rng = np.random.default_rng(0)
+    network = Network([rng.normal(size=(12, 6)), rng.normal(size=(6, 3))], [rng.normal(size=6), rng.normal(size=3)])
+    X = rng.normal(size=(20, 12))
+    stats = compute_layer_statistics(network, X)[0]
+    W = augmented_weights(network.coefs[0], network.intercepts[0])
+    plan = neuron_plan(stats.sensitivity, np.sign(W), sensitivity_row_sums(stats.sensitivity, W))
+    inputs = np.hstack([X, np.ones((20, 1))])
+    return plan, W, inputs

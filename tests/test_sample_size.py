@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from sklearn_corenet._network import Network
 from sklearn_corenet._sample_size import (
     TheoryConstants,
     auto_calibration_size,
@@ -13,24 +12,7 @@ from sklearn_corenet._sample_size import (
     theory_constants,
     theory_sample_sizes,
 )
-from sklearn_corenet._sampling import SamplingPlan, multinomial_counts, neuron_plan
-from sklearn_corenet._sensitivity import (
-    augmented_weights,
-    compute_layer_statistics,
-    sensitivity_row_sums,
-)
-
-
-@pytest.fixture(scope="module")
-def layer():
-    rng = np.random.default_rng(0)
-    network = Network([rng.normal(size=(12, 6)), rng.normal(size=(6, 3))], [rng.normal(size=6), rng.normal(size=3)])
-    X = rng.normal(size=(20, 12))
-    stats = compute_layer_statistics(network, X)[0]
-    W = augmented_weights(network.coefs[0], network.intercepts[0])
-    plan = neuron_plan(stats.sensitivity, np.sign(W), sensitivity_row_sums(stats.sensitivity, W))
-    inputs = np.hstack([X, np.ones((20, 1))])
-    return plan, W, inputs
+from sklearn_corenet._sampling import SamplingPlan, multinomial_counts
 
 
 def _two_row_plan():
