@@ -277,7 +277,7 @@ class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
             _raise_for_params(fit_params, self, "fit")
             network_params = {} if sample_weight is None else {"sample_weight": sample_weight}
         model = self._fitted_model(X, y, network_params)
-        compressor = self._compressor().fit(model, X)
+        compressor = self._compressor().fit(model, X, y)  # y: score targets of keep_ratio="certified"
         compressed = compressor.transform()
         self.estimator_, self.compressor_, self.compressed_ = model, compressor, compressed
         return self

@@ -414,3 +414,15 @@ def test_saved_estimator_holds_no_calibration_data(digits, method):
         loaded.compressor_.transform()
     # the estimator in memory is untouched by saving
     assert net.compressor_.transform().nnz_ == net.compressed_.nnz_
+
+
+def test_certified_score_target_reaches_the_compressor(digits):
+    X, y = digits
+    model = CoreNetClassifier(
+        MLPClassifier((32,), max_iter=100, random_state=0), keep_ratio="certified", score_tolerance=0.02, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X[:900], y[:900])
+    assert model.compressor_.certificate_.score_drop <= 0.02
+    assert model.compressed_.keep_ratio_ < 1.0
