@@ -59,6 +59,10 @@ class CompressionProblem:
         Per layer, the neurons the compressed network keeps.
     held_out_inputs : list of ndarray or None
         The original activations on T feeding each layer (amplification).
+    weights_owned : bool
+        Whether ``weights`` are arrays made for one draw that a method may
+        overwrite (structured-then-sparse hands its narrowed layers on), not
+        the network's own.
     """
 
     network: Network
@@ -67,6 +71,7 @@ class CompressionProblem:
     statistics: list | None
     active: list
     held_out_inputs: list | None
+    weights_owned: bool = False
 
 
 @dataclass(frozen=True)

@@ -125,9 +125,12 @@ def global_magnitude_threshold(weights, budget):
     budget = int(min(max(budget, 0), size))
     if budget == 0:
         return np.inf, 0
-    magnitudes = np.concatenate([np.abs(W).ravel() for W in weights])
-    magnitudes.partition(size - budget)
-    threshold = magnitudes[size - budget]
+    # the non-zero magnitudes (the others rank last, in order)
+    magnitudes = np.concatenate([np.abs(W[W != 0]) for W in weights])
+    if budget > magnitudes.size:
+        return magnitudes.dtype.type(0), budget - magnitudes.size
+    magnitudes.partition(magnitudes.size - budget)
+    threshold = magnitudes[magnitudes.size - budget]
     del magnitudes
     above = sum(int(np.count_nonzero(np.abs(W) > threshold)) for W in weights)
     return threshold, budget - above
@@ -223,12 +226,18 @@ class ActivationMagnitude(SelectionMethod):
         counts = within_capacity(counts, capacity)
         layers = []
         for index, (W, count, p, alive) in enumerate(zip(weights, counts, power, active, strict=True)):
-            # one layer's scores at a time
-            score = np.abs(W) * np.sqrt(p)[:, np.newaxis] * alive[np.newaxis, :]
+            # one layer's scores at a time, computed in place
+            score = np.abs(W, dtype=np.float64)
+            score *= np.sqrt(p)[:, np.newaxis]
+            score *= alive[np.newaxis, :]
             per_neuron = OUTPUT_EDGES_PER_NEURON if index == len(weights) - 1 else 0
             keep = top_edges(score, count, per_neuron)
             del score
-            layers.append(np.where(keep, W, 0).astype(W.dtype, copy=False))
+            if problem.weights_owned:  # this draw's arrays: pruned in place
+                W[~keep] = 0
+                layers.append(W)
+            else:
+                layers.append(np.where(keep, W, 0).astype(W.dtype, copy=False))
         return layers
 
 
@@ -302,7 +311,14 @@ def top_edges(score, count, per_neuron=0):
         columns = np.broadcast_to(np.arange(score.shape[1]), best.shape)
         boost = np.where(score[best, columns] > 0, float(key.max()) + 1.0, 0.0)
         key[best, columns] += boost
-    keep[np.argpartition(-key.ravel(), count - 1)[:count]] = True
+    # the count-th largest key, from a partitioned copy (no index array);
+    # ties at it are kept in row-major order
+    flat = key.ravel()
+    count = min(count, flat.size)
+    threshold = np.partition(flat, flat.size - count)[flat.size - count]
+    keep = flat > threshold
+    ties = count - int(np.count_nonzero(keep))
+    keep[np.flatnonzero(flat == threshold)[:ties]] = True
     return keep.reshape(score.shape)
 
 

@@ -52,10 +52,11 @@ def _layer_inputs(X, batch, fitted, originals, layer, activation):
     return compressed, original
 
 
-def _accumulate(gram, cross, compressed, original, original_layer, first_row, layer):
+def _accumulate(gram, cross, compressed, original, original_layer, first_row, layer, kept=None):
     """Add a chunk's Gram matrix of the compressed inputs and their cross
     product with the original pre-activations (None before the first chunk);
-    return the sums.
+    return the sums. ``kept``, (inputs, neurons), restricts both to those
+    inputs (the bias last) and neurons.
 
     Raises a ValueError naming the calibration row whose values overflow
     them (inputs whose squares are beyond the range of float64).
@@ -63,6 +64,8 @@ def _accumulate(gram, cross, compressed, original, original_layer, first_row, la
     with np.errstate(over="ignore", invalid="ignore"):
         inputs = augment(compressed)
         target = augment(original) @ original_layer
+        if kept is not None:
+            inputs, target = inputs[:, kept[0]], target[:, kept[1]]
         if gram is None:  # the first chunk's products are the sums so far
             gram, cross = inputs.T @ inputs, inputs.T @ target
         else:
@@ -143,7 +146,7 @@ def _solve_neurons(gram, cross, weights, mask, ridge, working_memory):
         # padded slots are edges not kept, their rows and columns zeroed
         index = np.argsort(~mask[:, neurons], axis=0, kind="stable").T[:, :width]
         system = gram[index[:, :, np.newaxis], index[:, np.newaxis, :]]
-        system[~(valid[:, :, np.newaxis] & valid[:, np.newaxis, :])] = 0.0
+        np.copyto(system, 0.0, where=~(valid[:, :, np.newaxis] & valid[:, np.newaxis, :]))
         kept_diagonal = np.where(valid, diagonal[index], 0)
         scale = kept_diagonal.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
         strength = ridge * np.where(scale > 0, scale, 1.0)
@@ -207,15 +210,27 @@ def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=No
     batches = list(gen_batches(X.shape[0], rows))
     carried = _layer_inputs(X, batches[0], fitted, originals, 0, network.activation) if len(batches) == 1 else None
     for layer, weights in enumerate(fitted):
+        mask = weights != 0
+        # the fit reads only the inputs and neurons with kept edges: a layer
+        # that keeps few of them (structured compression) solves a smaller problem
+        kept = (np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0)))
+        if 2 * kept[0].size > mask.shape[0] and 2 * kept[1].size > mask.shape[1]:
+            kept = None
         gram = cross = None
         for batch in batches:
             if carried is not None:
                 compressed, original = carried
             else:
                 compressed, original = _layer_inputs(X, batch, fitted, originals, layer, network.activation)
-            gram, cross = _accumulate(gram, cross, compressed, original, originals[layer], batch.start, layer)
-        _solve_neurons(gram, cross, weights, weights != 0, ridge, working_memory)
-        del gram, cross
+            gram, cross = _accumulate(gram, cross, compressed, original, originals[layer], batch.start, layer, kept)
+        if kept is None:
+            _solve_neurons(gram, cross, weights, mask, ridge, working_memory)
+        else:
+            block = np.ix_(*kept)
+            part = weights[block]
+            _solve_neurons(gram, cross, part, mask[block], ridge, working_memory)
+            weights[block] = part
+        del gram, cross, mask
         if carried is not None and layer + 1 < len(fitted):
             compressed, original = carried
             carried = (

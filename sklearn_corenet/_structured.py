@@ -152,10 +152,12 @@ class NeuronPruning(SelectionMethod):
         layers = []
         for layer, (W, mask) in enumerate(zip(problem.weights, kept, strict=True)):
             rows = np.append(kept[layer - 1], True) if layer else np.ones(W.shape[0], dtype=bool)
-            layers.append(np.where(rows[:, np.newaxis] & mask[np.newaxis, :], W, 0).astype(W.dtype))
+            layers.append(np.where(rows[:, np.newaxis] & mask[np.newaxis, :], W, 0).astype(W.dtype, copy=False))
         if self.edges is None:
             return layers
-        narrowed = replace(problem, weights=layers, active=kept)
+        # the narrowed layers are this draw's: the edge method may overwrite them
+        narrowed = replace(problem, weights=layers, active=kept, weights_owned=True)
+        del layers
         return self.edges.select(narrowed, budget)
 
     def neurons_kept(self, layers, problem):
