@@ -596,15 +596,28 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         return np.log(proba, out=proba)
 
     def predict(self, X):
-        """Predicted labels (a label-indicator matrix for multilabel models)."""
+        """Predicted labels (a label-indicator matrix for multilabel models).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Labels from ``classes_``, as the original model predicts them:
+            the argmax of a softmax output, the threshold of a single
+            logistic output, and the indicator matrix of several logistic
+            outputs (whatever the head says, never one label per output
+            entry).
+        """
         output = self._forward(X)
         head = self.head_
-        if head.kind == "multilabel":
+        if head.kind == "multilabel" or (head.kind == "binary" and output.shape[1] > 1):
             return (output > head.threshold).astype(int)
         if head.kind == "binary":
             if len(head.classes) == 1:  # a model fitted on one class (as scikit-learn predicts it)
                 return np.repeat(head.classes, output.shape[0])
-            return head.classes[(output.ravel() > head.threshold).astype(int)]
+            labels = head.classes[(output.ravel() > head.threshold).astype(int)]
+            if self.source_info_.get("skorch_class", "").endswith(".NeuralNetBinaryClassifier"):
+                labels = labels.astype(np.uint8)  # as skorch predicts them
+            return labels
         return head.classes[np.argmax(output, axis=1)]
 
     def __sklearn_tags__(self):
@@ -644,9 +657,15 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
     """
 
     def predict(self, X):
-        """Predicted values, shape (n_samples,) for a single output."""
+        """Predicted values, shape (n_samples,) for a single output.
+
+        A skorch net whose module returns one column keeps it, shape
+        (n_samples, 1), as skorch's ``predict`` does.
+        """
         output = self._forward(X)
-        if output.shape[1] == 1:
+        info = self.source_info_
+        one_column = "skorch_class" in info and not info.get("module_output_1d", False)
+        if output.shape[1] == 1 and not one_column:
             return output.ravel()
         return output
 
