@@ -255,6 +255,8 @@ class _BaseSparseMLP(BaseEstimator):
                 (values.astype(dtype), biases.astype(dtype))
                 for values, biases in converted.selected_values_
             ]
+        if getattr(converted, "one_shot_estimator_", None) is not None:
+            converted.one_shot_estimator_ = converted.one_shot_estimator_.astype(dtype)
         converted._clear_caches()
         return converted
 
@@ -514,6 +516,11 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         ``nnz_`` divided by the original model's parameter count.
     n_params_original_ : int
         Parameter count of the original model.
+    one_shot_estimator_ : SparseMLPClassifier or SparseMLPRegressor
+        After the first ``fine_tune`` that changed the weights: the model as
+        it was before (not kept with ``keep_one_shot=False``).
+    fine_tune_history_ : FineTuneHistory
+        After ``fine_tune``: losses and scores per epoch, the epoch kept.
     compression_info_ : CompressionInfo
         How the model was compressed (method, ε, per-layer figures); its
         fields read as attributes or by name.
