@@ -176,8 +176,9 @@ def input_power(network, X, working_memory=None):
 
     One chunked forward pass of the original network.
     """
-    widest = max(W.shape[0] for W in network.coefs)
-    rows = chunk_rows(4 * widest * 8, X.shape[0], working_memory)
+    # a chunk's activations of every layer at once, and a product
+    widths = sum(W.shape[0] for W in network.coefs) + max(W.shape[1] for W in network.coefs)
+    rows = chunk_rows(2 * widths * 8, X.shape[0], working_memory)
     sums = [np.zeros(W.shape[0] + 1) for W in network.coefs]
     for batch in gen_batches(X.shape[0], rows):
         for layer, A in enumerate(network.hidden_activations(X[batch])):

@@ -206,7 +206,8 @@ def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=No
         )
     originals = network.augmented_weights()
     widest = max(W.shape[0] for W in originals)
-    rows = chunk_rows(4 * widest * 8, X.shape[0], working_memory)
+    # a chunk's rows of X, both inputs, their augmented copies, the targets and a product
+    rows = chunk_rows(8 * widest * 8, X.shape[0], working_memory)
     batches = list(gen_batches(X.shape[0], rows))
     carried = _layer_inputs(X, batches[0], fitted, originals, 0, network.activation) if len(batches) == 1 else None
     for layer, weights in enumerate(fitted):
