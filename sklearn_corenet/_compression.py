@@ -539,7 +539,7 @@ def warn_constant_predictions(plan, estimator):
     )
     warnings.warn(
         f"the compressed network keeps {estimator.nnz_} of {estimator.n_params_original_} "
-        f"parameters{reason}: it predicts the same {kind} ({predicted[0]!r}) for all "
+        f"parameters{reason}: it predicts the same {kind} ({np.asarray(predicted[0]).tolist()!r}) for all "
         f"{rows.shape[0]} calibration rows checked, where the original predicts "
         f"{distinct} different ones. Keep more parameters (a larger keep_ratio).",
         UserWarning,
