@@ -6,7 +6,12 @@
     python -m benchmarks.beyond_paper        # the default method against magnitude pruning
     python -m benchmarks.selection_ablation  # edge scores x layer splits, with and without re-fit
     python -m benchmarks.grid_search         # a grid search over budgets with ``memory``
-    python -m benchmarks.speed               # speed, memory and size of the compressor
+    python -m benchmarks.speed               # predict speed and accuracy of every method, MNIST
+    python -m benchmarks.structured          # structured compression on MNIST: speed-up and accuracy
+    python -m benchmarks.kernels             # crossover densities of the sparse products
+    python -m benchmarks.memory              # peak memory of compression per method
+    python -m benchmarks.certified           # certified compression against theory mode
+    python -m benchmarks.fine_tune_start     # where fine-tuning should start, and its settings
     python -m benchmarks.torch_backend       # sensitivities with numpy or torch (``device=``)
 
 Each writes its results to ``benchmarks/results/``; ``--help`` lists its
