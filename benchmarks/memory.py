@@ -74,6 +74,25 @@ def peak_memory(model, X, method, working_memory):
     return fit_peak, transform_peak, seconds
 
 
+
+def target_row(model, X, method, working_memory, model_bytes):
+    """One table row: the peaks of ``method`` against its target (the model's size times
+    ``TARGETS[kind]`` plus ``working_memory``)."""
+    mib = 2**20
+    fit_peak, transform_peak, seconds = peak_memory(model, X, method, working_memory)
+    limit = TARGETS[kind(method)] * model_bytes + working_memory * mib
+    return (
+        working_memory,
+        f"`{method}`",
+        kind(method),
+        f"{fit_peak / mib:.1f} ({fit_peak / model_bytes:.1f}×)",
+        f"{transform_peak / mib:.1f} ({transform_peak / model_bytes:.1f}×)",
+        f"≤ {limit / mib:.0f} ({TARGETS[kind(method)]}× + {working_memory})",
+        "met" if max(fit_peak, transform_peak) <= limit else "**not met**",
+        f"{seconds:.1f}",
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=[*SELECTION, *SAMPLING])
@@ -105,19 +124,7 @@ def main(argv=None):
     rows = []
     for working_memory in args.working_memory:
         for method in args.methods:
-            fit_peak, transform_peak, seconds = peak_memory(model, X, method, working_memory)
-            peak = max(fit_peak, transform_peak)
-            limit = TARGETS[kind(method)] * model_bytes + working_memory * mib
-            rows.append((
-                working_memory,
-                f"`{method}`",
-                kind(method),
-                f"{fit_peak / mib:.1f} ({fit_peak / model_bytes:.1f}×)",
-                f"{transform_peak / mib:.1f} ({transform_peak / model_bytes:.1f}×)",
-                f"≤ {limit / mib:.0f} ({TARGETS[kind(method)]}× + {working_memory})",
-                "met" if peak <= limit else "**not met**",
-                f"{seconds:.1f}",
-            ))
+            rows.append(target_row(model, X, method, working_memory, model_bytes))
             print(rows[-1], flush=True)
     header = ("working_memory (MiB)", "method", "kind", "fit peak (MiB)", "transform peak (MiB)", "target (MiB)",
               "status", "seconds")
@@ -138,19 +145,7 @@ def main(argv=None):
         )
     rows = []
     for method in args.float32_methods:
-        fit_peak, transform_peak, seconds = peak_memory(small, X.astype(np.float32), method, 64)
-        peak = max(fit_peak, transform_peak)
-        limit = TARGETS[kind(method)] * small_bytes + 64 * mib
-        rows.append((
-            64,
-            f"`{method}`",
-            kind(method),
-            f"{fit_peak / mib:.1f} ({fit_peak / small_bytes:.1f}×)",
-            f"{transform_peak / mib:.1f} ({transform_peak / small_bytes:.1f}×)",
-            f"≤ {limit / mib:.0f} ({TARGETS[kind(method)]}× + 64)",
-            "met" if peak <= limit else "**not met**",
-            f"{seconds:.1f}",
-        ))
+        rows.append(target_row(small, X.astype(np.float32), method, 64, small_bytes))
         print(rows[-1], flush=True)
     if rows:
         emit(lines, *markdown_table(header, rows, align="rllrrrlr"))
