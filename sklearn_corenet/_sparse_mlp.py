@@ -367,8 +367,9 @@ class _BaseSparseMLP(BaseEstimator):
             Whether the first call that changes the weights keeps a copy of
             the model as it was in ``one_shot_estimator_`` (None when False).
         **params
-            Training settings, sized for small tabular data:
-            ``epochs=100`` (at most), ``learning_rate=1e-2``,
+            Training settings, sized by the data:
+            ``epochs=100`` (at most), ``learning_rate="auto"`` (1e-2
+            up to 50 mini-batches per epoch, smaller beyond, down to 1e-3),
             ``batch_size="auto"`` (a fiftieth of the training rows, 16 to
             200), ``validation_fraction=0.2``, ``early_stopping=True``,
             ``n_iter_no_change=10``, ``tol=1e-4``, ``alpha=0.0``,

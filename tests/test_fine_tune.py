@@ -19,6 +19,7 @@ from sklearn_corenet._fine_tune import (
     FineTuneHistory,
     fine_tune_network,
     resolve_batch_size,
+    resolve_learning_rate,
 )
 from sklearn_corenet._sparse_mlp import make_sparse_estimator
 
@@ -553,3 +554,29 @@ def test_auto_batch_size_is_sized_by_the_training_rows():
     assert resolve_batch_size("auto", 2_000) == 40
     assert resolve_batch_size("auto", 60_000) == 200
     assert resolve_batch_size(64, 50) == 50
+
+
+def test_auto_learning_rate_falls_with_the_steps_per_epoch():
+    def auto(n_train, batch_size="auto"):
+        return resolve_learning_rate("auto", n_train, resolve_batch_size(batch_size, n_train))
+
+    # up to 50 mini-batches per epoch (10,000 rows at the automatic batch size): 1e-2
+    assert auto(100) == auto(2_000) == auto(10_000) == 1e-2
+    # beyond, in proportion to the steps: 48,000 rows are 240 batches of 200
+    assert auto(48_000) == pytest.approx(1e-2 * 50 / 240)
+    # never below 1e-3, from 500 steps on
+    assert auto(100_000) == auto(1_000_000) == 1e-3
+    # smaller batches of the same rows: more steps, smaller steps
+    assert auto(2_000, batch_size=20) == pytest.approx(1e-2 / 2)
+    assert resolve_learning_rate(0.05, 48_000, 200) == 0.05
+
+
+def test_fine_tuning_records_the_learning_rate_it_used(digits, digits_mlp):
+    X_train, _, y_train, _ = digits
+    sparse = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X_train)
+    sparse.fine_tune(X_train, y_train, epochs=1, batch_size=5, random_state=0)
+    history = sparse.fine_tune_history_
+    n_train = X_train.shape[0] - history.validation_indices.size
+    assert history.learning_rate == pytest.approx(1e-2 * 50 / -(-n_train // 5))
+    with pytest.raises(ValueError, match="learning_rate"):
+        sparse.fine_tune(X_train, y_train, learning_rate="fast")
