@@ -13,6 +13,7 @@
     python -m benchmarks.certified           # certified compression against theory mode
     python -m benchmarks.fine_tune_start     # where fine-tuning should start, and its settings
     python -m benchmarks.torch_backend       # sensitivities with numpy or torch (``device=``)
+    python -m benchmarks.torch_export        # exported torch modules: dense, CSR and COO layers
 
 Each writes its results to ``benchmarks/results/``; ``--help`` lists its
 options. They use the library's public API only; what they share (the data

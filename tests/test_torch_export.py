@@ -105,13 +105,49 @@ def test_exported_modules_keep_the_dtype_and_the_sparsity():
     assert [layer.nnz for layer in layers] == [
         np.count_nonzero(W) for W in network.coefs
     ]
-    assert all(layer.weight.layout == torch.sparse_coo for layer in layers)
+    assert all(layer.weight.layout == torch.sparse_csr for layer in layers)
     as_float64 = _export(network, sparse=True, dtype=torch.float64)
     assert all(p.dtype == torch.float64 for p in as_float64.parameters())
     X = _data(dtype=np.float32)
     np.testing.assert_allclose(
         _run(sparse, X), network.forward(X.copy()), rtol=1e-5, atol=1e-6
     )
+
+
+def test_sparse_linear_gradients_are_the_dense_gradients_on_the_kept_weights():
+    """Training a SparseLinear is training nn.Linear with the dropped weights held at zero."""
+    network = _sparse_network(widths=(N_FEATURES, 6))
+    W, b = network.coefs[0], network.intercepts[0]
+    sparse = SparseLinear(sp.csr_array(W), b)
+    dense = nn.Linear(*W.shape, dtype=torch.float64)
+    with torch.no_grad():
+        dense.weight.copy_(torch.from_numpy(W.T))
+        dense.bias.copy_(torch.from_numpy(b))
+    x = torch.from_numpy(_data(n=11))
+    target = torch.from_numpy(np.random.default_rng(3).normal(size=(11, 6)))
+    for layer in (sparse, dense):
+        ((layer(x) - target) ** 2).sum().backward()
+    rows, cols = sparse.indices.numpy()
+    np.testing.assert_array_equal(np.sort(rows * W.shape[0] + cols), np.flatnonzero(W.T))
+    np.testing.assert_allclose(sparse.values.grad.numpy(), dense.weight.grad.numpy()[rows, cols], rtol=1e-12)
+    np.testing.assert_allclose(sparse.bias.grad.numpy(), dense.bias.grad.numpy(), rtol=1e-12)
+
+
+def test_sparse_linear_predicts_without_warnings():
+    # torch warns once per process about its CSR layout: a fresh process sees it
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, scipy.sparse as sp, torch\n"
+        "from sklearn_corenet._torch_export import SparseLinear\n"
+        "W = sp.random_array((5, 4), density=0.5, rng=0)\n"
+        "SparseLinear(W, np.zeros(4))(torch.ones(3, 5, dtype=torch.float64))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("sparse", [False, True])
