@@ -12,9 +12,22 @@ def _layers(density, dtype=np.float64, shapes=((40, 30), (30, 20))):
     ]
 
 
-@pytest.mark.parametrize("n_rows", [1, 5, 64, 700])
-@pytest.mark.parametrize("density", [0.02, 0.08, 0.5])
-@pytest.mark.parametrize("n_threads", [1, 3])
+ROWS, DENSITIES, THREADS = (1, 5, 64, 700), (0.02, 0.08, 0.5), (1, 3)
+
+
+def test_the_cases_below_reach_every_kernel():
+    chosen = {
+        LayerKernels(_layers(density), n_threads=n_threads).kernel(0, n_rows)
+        for n_rows in ROWS
+        for density in DENSITIES
+        for n_threads in THREADS
+    }
+    assert chosen == {"dense", "csr", "csr-threads"}
+
+
+@pytest.mark.parametrize("n_rows", ROWS)
+@pytest.mark.parametrize("density", DENSITIES)
+@pytest.mark.parametrize("n_threads", THREADS)
 def test_every_kernel_gives_the_dense_product(n_rows, density, n_threads):
     coefs = _layers(density)
     kernels = LayerKernels(coefs, n_threads=n_threads)
@@ -25,12 +38,16 @@ def test_every_kernel_gives_the_dense_product(n_rows, density, n_threads):
 
 
 def test_kernel_choice_follows_density_and_batch():
-    sparse_layer, dense_layer = _layers(0.02)[0], _layers(0.9)[0]
-    kernels = LayerKernels([sparse_layer, dense_layer], n_threads=2)
-    assert kernels.kernel(1, 1) == kernels.kernel(1, 10_000) == "dense"
-    assert kernels.kernel(0, 1) == "csr"
-    assert kernels.kernel(0, 10_000) == "csr-threads"
-    assert LayerKernels([sparse_layer], n_threads=1).kernel(0, 10_000) == "csr"
+    very_sparse, sparse_layer, dense_layer = (
+        _layers(density, shapes=((100, 100),))[0] for density in (0.005, 0.03, 0.9)
+    )
+    kernels = LayerKernels([very_sparse, sparse_layer, dense_layer], n_threads=2)
+    assert kernels.kernel(2, 1) == kernels.kernel(2, 10_000) == "dense"
+    assert kernels.kernel(0, 1) == kernels.kernel(1, 1) == kernels.kernel(1, 256) == "csr"
+    # large batches: the split product, and only for the sparsest layers
+    assert kernels.kernel(0, 1000) == kernels.kernel(1, 1000) == kernels.kernel(0, 10_000) == "csr-threads"
+    assert kernels.kernel(1, 10_000) == "dense"
+    assert LayerKernels([very_sparse], n_threads=1).kernel(0, 10_000) == "csr"
     # the density limit never grows with the batch
     limits = [sparse_density_limit(n) for n in (1, 2, 16, 64, 256, 10_000)]
     assert limits == sorted(limits, reverse=True)
