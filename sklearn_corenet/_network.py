@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, softmax
+from scipy.special import expit
 from sklearn import get_config
 from sklearn.utils import gen_batches
 
@@ -26,11 +26,13 @@ def apply_activation(name, Z):
     elif name == "tanh":
         np.tanh(Z, out=Z)
     elif name == "logistic":
-        Z[...] = expit(Z)
+        expit(Z, out=Z)
     elif name == "exp":
         np.exp(Z, out=Z)
     elif name == "softmax":
-        Z[...] = softmax(Z, axis=1)
+        Z -= Z.max(axis=1, keepdims=True)
+        np.exp(Z, out=Z)
+        Z /= Z.sum(axis=1, keepdims=True)
     elif name == "log_softmax":
         Z -= Z.max(axis=1, keepdims=True)
         Z -= np.log(np.exp(Z).sum(axis=1, keepdims=True))

@@ -66,3 +66,19 @@ def test_float32_model_predicts_in_float32(digits):
     model = CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform(mlp, X32[:300])
     assert model.predict_proba(X32[:5]).dtype == np.float32
     assert model.predict_proba(X[:5]).dtype == np.float32
+
+
+def test_assume_finite_skips_the_finiteness_check_as_in_scikit_learn(digits, compressed):
+    from sklearn import config_context
+
+    X, _ = digits
+    mlp, model = compressed
+    rows = X[:3].copy()
+    rows[1, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict_proba(rows)
+    with config_context(assume_finite=True):
+        dense, ours = mlp.predict_proba(rows), model.predict_proba(rows)
+    # neither checks: the row with a NaN gives NaN, the others their probabilities
+    assert np.isnan(dense[1]).all() and np.isnan(ours[1]).all()
+    np.testing.assert_allclose(ours[[0, 2]], model.predict_proba(X[[0, 2]]), rtol=1e-12)
