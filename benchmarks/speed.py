@@ -238,6 +238,7 @@ def measure(model, data, accuracy, method, keep_ratio, setting, fine_tune, phase
         record["fine_tuned"] = 100 * (accuracy - compressed.score(X_test, y_test))
         history = compressed.fine_tune_history_
         record["fine_tune_run"] = f"{len(history.loss_curve)} (best {history.best_epoch}), {history.backend}"
+        record["fine_tune_settings"] = (history.learning_rate, history.batch_size)
     return record
 
 
@@ -484,7 +485,13 @@ def plot_tradeoff(records, networks, methods, path):
     plt.close(fig)
 
 
-def setup_lines(setting, networks_facts, args):
+def _fine_tune_settings(records):
+    """The step sizes and batch sizes the library's "auto" settings chose, as text."""
+    chosen = sorted({r["fine_tune_settings"] for r in records if "fine_tune_settings" in r})
+    return ", ".join(f"learning rate {rate:.2g} with batches of {batch}" for rate, batch in chosen) or "none run"
+
+
+def setup_lines(setting, networks_facts, args, records):
     """What was measured and how: networks, timing, fine-tuning."""
     rows = [(network.name, facts["weights"], facts.get("training", "—"),
              "—" if facts.get("accuracy") is None else f"{100 * facts['accuracy']:.2f}%", facts["dtype"])
@@ -504,9 +511,10 @@ def setup_lines(setting, networks_facts, args):
         "Fine-tuning" + (" skipped (`--skip-fine-tune`)." if args.skip_fine_tune else
                          f": `compressed.fine_tune(X_train, y_train, epochs={setting.fine_tune_epochs}, "
                          f"random_state=0)` on the {n_train:,} training images, the library's settings otherwise "
-                         "(Adam, learning rate 1e-3, batch 300, `init='auto'`: a least-squares re-fitted model "
-                         "restarts from its selected edges' original values; early stopping on a 10% validation "
-                         "split, 3 epochs without improvement, the best validation epoch kept). "
+                         "(Adam, `learning_rate='auto'` and `batch_size='auto'`, here "
+                         f"{_fine_tune_settings(records)}; `init='auto'`: a least-squares re-fitted model "
+                         "restarts from its selected edges' original values; early stopping on a 20% validation "
+                         "split, the best validation epoch kept, epoch 0, the model as compressed, included). "
                          f"Fine-tuned methods: {tuned}."), "",
         "Methods:", "",
         *(f"- `{method}`: {DESCRIPTIONS[method]} (`{METHODS[method] or 'default parameters'}`)"
@@ -600,7 +608,7 @@ def main(argv=None):
     lines = header_lines(setting, argv, phases, (load, os.getloadavg()[0]))
     lines += ["## Targets (issue 12, ratios measured in this run)", "",
               *targets_table(records, setting.networks), ""]
-    lines += setup_lines(setting, networks_facts, args) + results_lines(setting, networks_facts, records, plot) + core
+    lines += setup_lines(setting, networks_facts, args, records) + results_lines(setting, networks_facts, records, plot) + core
     output.write_text("\n".join(lines) + "\n")
     print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     return 0
