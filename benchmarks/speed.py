@@ -6,10 +6,9 @@ Run from the project root (the torch extra trains the networks)::
     python -m benchmarks.speed --skip-fine-tune --repeat 3
     python -m benchmarks.speed --quick            # a smoke run, about 5 minutes
 
-On 2 cores the full run takes about 1.5 hours on an idle machine (half of it
-fine-tuning; the first run also trains the networks, about 25 minutes more)
-and up to twice that on a busy one; ``--skip-fine-tune`` leaves about 40
-minutes.
+On 2 cores the full run takes about 20 minutes on an idle machine with the
+networks cached (a third of it fine-tuning; the first run also trains them,
+about 17 minutes more) and up to twice that on a busy one.
 
 Two networks, 784-300-300-10 and 784-1000-1000-1000-10, are trained on MNIST
 with the paper's recipe (``_common.train_network``, cached in
