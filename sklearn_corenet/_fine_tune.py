@@ -42,9 +42,10 @@ from ._losses import loss_for, output_loss
 from ._network import apply_activation, chunk_rows
 from ._targets import encode_targets
 
-# Defaults, sized for small tabular data (hundreds to a few thousand rows);
-# measured with ``python -m benchmarks.fine_tune_start --sweep`` (the
-# table in docs/choosing_a_method.md, "Fine-tuning").
+# Defaults, measured on small tabular data (hundreds to a few thousand rows)
+# with ``python -m benchmarks.fine_tune_start --sweep`` (the table in
+# docs/choosing_a_method.md, "Fine-tuning"); the step size shrinks for large
+# data (``resolve_learning_rate``, measured on MNIST in the same section).
 EPOCHS = 100
 LEARNING_RATE = "auto"
 # learning_rate="auto": this step size up to STEPS_PER_EPOCH mini-batches per
