@@ -29,6 +29,7 @@ from benchmarks._common import (
     RESULTS_DIR,
     MissingDataError,
     Recipe,
+    alternating_best_times,
     command_line,
     emit,
     machine,
@@ -42,13 +43,10 @@ METHODS = {"neurons": {"method": "neurons"}, "neuron-norm": {"method": "neuron-n
 
 def speed_up(dense, compressed, X, repeat):
     """Dense predict time over the compressed model's, calls in turn (best of ``repeat``)."""
-    best = [np.inf, np.inf]
-    for _ in range(repeat):
-        for index, model in enumerate((dense, compressed)):
-            start = time.perf_counter()
-            model.predict_proba(X)
-            best[index] = min(best[index], time.perf_counter() - start)
-    return best[0] / best[1]
+    dense_time, compressed_time = alternating_best_times(
+        [lambda: dense.predict_proba(X), lambda: compressed.predict_proba(X)], repeat
+    )
+    return dense_time / compressed_time
 
 
 def run(args):

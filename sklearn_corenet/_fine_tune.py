@@ -244,7 +244,7 @@ def resolve_learning_rate(learning_rate, n_train, batch_size):
         return float(learning_rate)
     low, high = LEARNING_RATE_BOUNDS
     steps = -(-n_train // batch_size)
-    return float(np.clip(high * STEPS_PER_EPOCH / max(steps, STEPS_PER_EPOCH), low, high))
+    return float(np.clip(high * STEPS_PER_EPOCH / steps, low, high))
 
 
 def _kept_values(coefs, intercepts):
