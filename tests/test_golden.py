@@ -3,8 +3,13 @@
 Every method, theory mode and budgets of 5/20/50/100%, for a scikit-learn
 classifier, a regressor and a torch module, with fixed seeds. The stored
 compressed weights, ``nnz_``, fitted attributes and predictions must come out
-again exactly, up to 1e-12 of each array's largest magnitude where a change of
-summation order is documented (in the commit that makes it).
+again: counts and kept edges exactly, floating-point results to 1e-9 of each
+array's largest magnitude. That tolerance holds across x86-64 CPUs (numpy's
+AVX2 and AVX-512 code paths sum in different orders, and a least-squares
+re-fit carries those last bits to about 1e-11) and BLAS thread counts, and
+it still catches any real change of a result. ``make test`` runs this file a
+second time with numpy's AVX-512 code paths disabled, so that a dependence on
+the CPU shows up on any machine that has them.
 
 Regenerate (only for an intended change of results, said in the commit)::
 
@@ -23,7 +28,11 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn_corenet import CoreNetCompressor
 
 GOLDEN = Path(__file__).parent / "data" / "golden.npz"
-RTOL = 1e-12
+# floating-point results, relative to each array's largest magnitude
+RTOL = 1e-9
+# integer results derived from floats (the paper's sample sizes in theory mode
+# reach 1e17, where float64 round-off moves the last digits): exact below 1e12
+INTEGER_RTOL = 1e-12
 
 METHODS = ["corenet", "corenet+", "corenet++", "uniform", "l1", "l2", "l1+l2", "magnitude", "wanda", "auto"]
 THEORY_METHODS = ["corenet", "corenet+", "corenet++", "auto"]
@@ -145,14 +154,21 @@ def test_results_are_unchanged(models, golden, name, kind, params):
         pytest.skip("torch is not installed")
     got = _compress(models, kind, params)
     expected = {key.split("/", 1)[1]: value for key, value in golden.items() if key.startswith(name + "/")}
+    assert_same_results(got, expected, name)
+
+
+def assert_same_results(got, expected, name):
+    """Compare one case's results with the stored ones, at the tolerances above."""
     assert sorted(got) == sorted(expected)
     for key, value in expected.items():
         if value.dtype.kind == "f":
             # relative to the array's scale: a change of summation order moves
-            # the last bits of an entry near zero by that much, not by 1e-12 of it
+            # the last bits of an entry near zero by that much, not by 1e-9 of it
             finite = np.abs(value[np.isfinite(value)])
             scale = float(finite.max(initial=0.0))
             np.testing.assert_allclose(got[key], value, rtol=RTOL, atol=RTOL * scale, err_msg=f"{name}: {key}")
+        elif value.dtype.kind in "iu" and key != "predict":
+            np.testing.assert_allclose(got[key], value, rtol=INTEGER_RTOL, atol=0, err_msg=f"{name}: {key}")
         elif key == "predict" and "proba" in expected:
             # labels must agree wherever the stored probabilities are not tied
             # to round-off (a kernel's summation order may break a tie)
@@ -162,6 +178,25 @@ def test_results_are_unchanged(models, golden, name, kind, params):
         else:
             np.testing.assert_array_equal(got[key], value, err_msg=f"{name}: {key}")
 
+
+@pytest.mark.parametrize("change", ["weight", "count", "sample size"])
+def test_tolerance_catches_a_real_change(golden, change):
+    """The CPU-portable tolerances still see a change far below any real one."""
+    name = "classifier-corenet-theory"
+    expected = {key.split("/", 1)[1]: value for key, value in golden.items() if key.startswith(name + "/")}
+    got = {key: value.copy() for key, value in expected.items()}
+    assert_same_results(got, expected, name)
+    if change == "weight":
+        W = got["coef0"]
+        W.flat[np.argmax(np.abs(W))] *= 1 + 1e-7
+    elif change == "count":
+        got["nnz"] = got["nnz"] + 1
+    else:
+        sizes = got["sample_sizes_0"]
+        assert sizes.max() > 1e12  # the paper's sizes are this large here
+        sizes.flat[np.argmax(sizes)] += int(sizes.max() * 1e-9)
+    with pytest.raises(AssertionError):
+        assert_same_results(got, expected, name)
 
 if __name__ == "__main__":
     _generate()
