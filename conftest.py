@@ -17,13 +17,13 @@ def _importable(name):
 
 # module -> the optional packages it imports at the top
 _OPTIONAL_MODULES = {
-    "sklearn_corenet/_torch_adapter.py": ("torch",),
-    "sklearn_corenet/_torch_chain.py": ("torch",),
-    "sklearn_corenet/_torch_common.py": ("torch",),
-    "sklearn_corenet/_torch_compute.py": ("torch",),
-    "sklearn_corenet/_torch_export.py": ("torch",),
-    "sklearn_corenet/_torch_graph.py": ("torch",),
-    "sklearn_corenet/_torch_nodes.py": ("torch",),
+    "sklearn_corenet/adapters/_torch.py": ("torch",),
+    "sklearn_corenet/adapters/_torch_chain.py": ("torch",),
+    "sklearn_corenet/core/_torch_common.py": ("torch",),
+    "sklearn_corenet/algorithm/_torch_compute.py": ("torch",),
+    "sklearn_corenet/export/_torch.py": ("torch",),
+    "sklearn_corenet/adapters/_torch_graph.py": ("torch",),
+    "sklearn_corenet/adapters/_torch_nodes.py": ("torch",),
 }
 
 collect_ignore = [

@@ -3,22 +3,22 @@
 The public names are re-exported here; the modules behind them are private.
 """
 
-from ._certificate import Certificate, certify
-from ._class_scores import ClassScores
-from ._compressor import CoreNetCompressor
-from ._evaluation import compression_curve, plot_compression_curve, summarize_curve
-from ._meta import CoreNetClassifier, CoreNetRegressor
-from ._methods import METHODS, Method, SamplingMethod, SelectionMethod, register_method
-from ._metrics import accuracy_drop, network_output, relative_error
-from ._model_selection import (
+from .certification._certificate import Certificate, certify
+from .adapters._class_scores import ClassScores
+from .compressor._compressor import CoreNetCompressor
+from .evaluation._curve import compression_curve, plot_compression_curve, summarize_curve
+from .compressor._meta import CoreNetClassifier, CoreNetRegressor
+from .methods._registry import METHODS, Method, SamplingMethod, SelectionMethod, register_method
+from .evaluation._metrics import accuracy_drop, network_output, relative_error
+from .model_selection._scoring import (
     kept_fraction_scorer,
     make_kept_fraction_scorer,
     sparsest_within,
 )
 from ._onnx import register_onnx_converters, to_onnx
 from ._persistence import dump, load, trusted_types
-from ._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
-from ._summary import CompressionSummary
+from .models._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
+from .models._summary import CompressionSummary
 
 __version__ = "0.1.0.dev0"
 

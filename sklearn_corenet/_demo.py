@@ -16,8 +16,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
-from ._certificate import certify
-from ._compressor import CoreNetCompressor
+from .certification._certificate import certify
+from .compressor._compressor import CoreNetCompressor
 
 #: What each row of the demo is.
 METHODS = {

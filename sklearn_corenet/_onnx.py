@@ -17,8 +17,8 @@ that is smaller than the dense matrix (option ``sparse_weights``).
 
 import numpy as np
 
-from ._meta import CoreNetClassifier, CoreNetRegressor
-from ._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
+from .compressor._meta import CoreNetClassifier, CoreNetRegressor
+from .models._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
 
 _HIDDEN_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid", "identity": None}
 _OUTPUT_OPS = {

@@ -9,17 +9,17 @@ scikit-learn MLP holds; :func:`trusted_types` lists exactly those, and
 :func:`load` trusts them and nothing else unless told.
 
 Saved models are lean: a compressed estimator stores its weights packed
-(see :mod:`._storage`), a meta-estimator's compressor keeps no calibration
+(see :mod:`sklearn_corenet.models._storage`), a meta-estimator's compressor keeps no calibration
 data, and :func:`dump` saves a :class:`CoreNetCompressor` the same way.
 """
 
-from ._certificate import Certificate
-from ._compressor import CoreNetCompressor
-from ._fine_tune import FineTuneHistory
-from ._meta import CoreNetClassifier, CoreNetRegressor
-from ._methods import METHODS
-from ._network import OutputHead
-from ._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
+from .certification._certificate import Certificate
+from .compressor._compressor import CoreNetCompressor
+from .fine_tuning._fine_tune import FineTuneHistory
+from .compressor._meta import CoreNetClassifier, CoreNetRegressor
+from .methods._registry import METHODS
+from .core._network import OutputHead
+from .models._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
 
 # what a fitted scikit-learn MLP holds that skops does not trust by default
 _SKLEARN_TYPES = (
@@ -64,7 +64,7 @@ def trusted_types():
     Examples
     --------
     >>> from sklearn_corenet import trusted_types
-    >>> "sklearn_corenet._sparse_mlp.SparseMLPClassifier" in trusted_types()
+    >>> "sklearn_corenet.models._sparse_mlp.SparseMLPClassifier" in trusted_types()
     True
     """
     classes = [

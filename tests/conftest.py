@@ -9,9 +9,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
-from sklearn_corenet._network import Network
-from sklearn_corenet._sampling import neuron_plan
-from sklearn_corenet._sensitivity import (
+from sklearn_corenet.core._network import Network
+from sklearn_corenet.algorithm._sampling import neuron_plan
+from sklearn_corenet.algorithm._sensitivity import (
     augmented_weights,
     compute_layer_statistics,
     sensitivity_row_sums,

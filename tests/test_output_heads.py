@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet._sklearn_adapter import sklearn_head
+from sklearn_corenet.adapters._sklearn import sklearn_head
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(200, 5))

@@ -146,8 +146,8 @@ class _Untrusted:
 
 def test_trusted_types_are_the_library_and_mlp_internals():
     names = trusted_types()
-    assert "sklearn_corenet._sparse_mlp.SparseMLPClassifier" in names
-    assert "sklearn_corenet._meta.CoreNetRegressor" in names
+    assert "sklearn_corenet.models._sparse_mlp.SparseMLPClassifier" in names
+    assert "sklearn_corenet.compressor._meta.CoreNetRegressor" in names
     assert "sklearn.neural_network._stochastic_optimizers.AdamOptimizer" in names
     assert all(name.startswith(("sklearn_corenet.", "sklearn.neural_network.")) for name in names)
 

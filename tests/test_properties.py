@@ -19,7 +19,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet._methods import METHODS
+from sklearn_corenet.methods._registry import METHODS
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies

@@ -1,0 +1,540 @@
+"""Compression to a target: the sparsest budget whose certificate holds.
+
+The user states what the compressed network must do, (ε, δ) at a confidence
+or a tolerance on a score, and the budget is searched for. The calibration
+data is split once: the compression part is all the compression ever sees,
+the held-out part only certifies. Every budget tried is one plan and one draw
+(:func:`~._compression.plan_compression`, :func:`~._compression.draw_compression`);
+what does not depend on the budget is computed once per search: the
+calibration statistics and the sampling plans (through in-process caches
+handed to the planner), and the original network's outputs and predictions on
+the held-out points.
+
+The search runs over a geometric grid of budgets (each ``1 + search_step``
+times the one below, up to ``1 / (1 + search_step)`` of the parameters) and
+returns the smallest grid budget that holds whose grid neighbour below does
+not: a bracket [fails, holds] narrowed by interpolation, safeguarded by
+bisection (see :func:`smallest_passing`).
+"""
+
+import hashlib
+import time
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import _safe_indexing, check_consistent_length
+
+from ._certificate import (
+    check_enough_points,
+    make_certificate,
+    predictions,
+    required_successes,
+    score_name,
+)
+from ..algorithm._compression import draw_compression, plan_compression
+from ..core._held_out import split_held_out
+
+#: The smallest kept fraction searched: below a thousandth of the
+#: parameters a network keeps too few edges per neuron to be of use.
+SMALLEST_KEEP_RATIO = 1e-3
+
+#: The first budget tried, as a kept fraction; the next ones follow from
+#: what it gives.
+START_KEEP_RATIO = 0.1
+
+#: Farthest an extrapolated guess may go from the nearest budget tried, as a
+#: factor on the odds r / (1 − r) of the kept fraction r.
+MAX_JUMP = 4.0
+
+
+# -- the grid and the search ---------------------------------------------------
+
+
+def budget_grid(n_params, search_step, smallest=SMALLEST_KEEP_RATIO):
+    """The budgets searched, increasing: ``round(n_params / (1 + search_step)^j)``, j ≥ 1.
+
+    Down to ``smallest`` of the parameters (at least one parameter);
+    repeated budgets of small networks appear once.
+
+    Returns
+    -------
+    ndarray of int
+    """
+    n_steps = int(np.floor(np.log(1 / smallest) / np.log1p(search_step)))
+    ratios = (1 + search_step) ** -np.arange(max(n_steps, 1), 0, -1, dtype=np.float64)
+    budgets = np.unique(np.maximum(np.round(ratios * n_params), 1).astype(np.int64))
+    return budgets[budgets < n_params]
+
+
+def positions_of(keep_ratios):
+    """Where the search places kept fractions r: their log-odds, log(r / (1 − r)).
+
+    The certified ε of a budget falls roughly as a power of r at small
+    budgets and to 0 as r reaches 1 (the whole network); its logarithm is
+    then close to linear in the log-odds over the whole range, which is what
+    the interpolation of :func:`smallest_passing` assumes.
+    """
+    keep_ratios = np.asarray(keep_ratios, dtype=np.float64)
+    return np.log(keep_ratios) - np.log1p(-keep_ratios)
+
+
+def smallest_passing(evaluate, positions, start, slope=None):
+    """The smallest index whose evaluation passes, assuming passing is monotone.
+
+    Index ``len(positions)`` (beyond the grid) is taken to pass and index −1
+    to fail. The search keeps a bracket (largest index seen failing, smallest
+    seen passing) and stops when they are neighbours, so the answer passes
+    and the index below it fails (or is −1).
+
+    Each step guesses where the margin crosses zero, linear in ``positions``:
+    between the bracket's ends when both were evaluated (regula falsi), else
+    by extrapolating from the two nearest evaluated points (the steeper of
+    their slope and ``slope`` upwards, the shallower downwards; ``slope``
+    alone when only one point is known), no further than ``MAX_JUMP`` in the
+    odds of the kept fraction. A guess is
+    rounded towards the passing side, so that a good guess is confirmed by
+    evaluating its neighbour below; when two steps have not halved the
+    bracket, the step bisects.
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(index) -> (passes, margin)``: ``margin`` ≤ 0 when it
+        passes, and roughly linear in ``positions`` near zero (NaN or
+        infinite when unknown).
+    positions : ndarray of shape (n_grid,)
+        Increasing abscissae of the grid (log kept fractions).
+    start : int
+        First index to evaluate.
+    slope : float, default=None
+        Assumed d margin / d position when a single point is known; None
+        jumps by ``MAX_JUMP`` instead.
+
+    Returns
+    -------
+    index : int or None
+        The smallest passing index, None when none of the grid passes.
+    evaluated : list of int
+        Indices evaluated, in order.
+    """
+    n_grid = positions.size
+    failing, passing = -1, n_grid
+    margins, widths = {}, []  # widths of the bracket once both ends were evaluated
+    while passing - failing > 1:
+        if not margins:
+            index = start
+        elif len(widths) >= 3 and widths[-1] > widths[-3] / 2:
+            index = (failing + passing) // 2
+        else:
+            index = _guess(positions, margins, failing, passing, slope)
+        index = int(np.clip(index, failing + 1, passing - 1))
+        passes, margin = evaluate(index)
+        margins[index] = float(margin)
+        if passes:
+            passing = index
+        else:
+            failing = index
+        if failing >= 0 and passing < n_grid:
+            widths.append(passing - failing)
+    return (passing if passing < n_grid else None), list(margins)
+
+
+def _guess(positions, margins, failing, passing, slope):
+    """Index where the margin is expected to cross zero (see :func:`smallest_passing`)."""
+    known = {i: m for i, m in margins.items() if np.isfinite(m)}
+    x, jump = positions, np.log(MAX_JUMP)
+    if failing in known and passing in known:
+        (x0, m0), (x1, m1) = (x[failing], known[failing]), (x[passing], known[passing])
+        target = x0 + m0 * (x1 - x0) / (m0 - m1) if m0 != m1 else (x0 + x1) / 2
+    else:
+        side = failing if failing in known else passing if passing in known else None
+        if side is None:
+            return (failing + passing) // 2
+        # the two evaluated points nearest the bracket on that side
+        if side == failing:
+            near = sorted(i for i in known if i <= failing)[-2:]
+        else:
+            near = sorted(i for i in known if i >= passing)[:2]
+        fitted = None
+        if len(near) == 2 and x[near[1]] != x[near[0]]:
+            fitted = (known[near[1]] - known[near[0]]) / (x[near[1]] - x[near[0]])
+        step_slope = fitted if fitted is not None and fitted < 0 else slope
+        if slope is not None and fitted is not None and fitted < 0:
+            # the certified ε falls faster the closer the budget is to the
+            # whole network: a slope fitted below the crossing is too shallow
+            # to extrapolate upwards, one fitted above it too steep to go down
+            step_slope = min(fitted, slope) if side == failing else max(fitted, slope)
+        if step_slope is None or step_slope >= 0:
+            target = x[side] + (jump if side == failing else -jump)
+        else:
+            target = x[side] - known[side] / step_slope
+        target = np.clip(target, x[side] - jump, x[side] + jump)
+    # rounded towards the passing side: the smallest index at or past target
+    return int(np.searchsorted(positions, target - 1e-12))
+
+
+# -- the target ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a compressed network must meet on the held-out points.
+
+    Attributes
+    ----------
+    epsilon, delta, confidence : float
+        The certified statement: error ≤ ε with probability ≥ 1 − δ, at
+        this confidence.
+    error : {"l1", "entrywise"}
+    output_floor : float
+    score_tolerance : float or None
+        When set, the target is a score drop of at most this much instead
+        (accuracy for classifiers, R² for regressors, measured on the
+        held-out points).
+    """
+
+    epsilon: float
+    delta: float
+    confidence: float
+    error: str
+    output_floor: float
+    score_tolerance: float | None = None
+
+    def margin(self, certificate):
+        """≤ 0 when ``certificate`` meets the target; roughly linear in the log budget.
+
+        (ε, δ): log(ε certified / ε). Score: drop − tolerance.
+        """
+        if self.score_tolerance is not None:
+            return certificate.score_drop - self.score_tolerance
+        with np.errstate(divide="ignore"):
+            return float(np.log(certificate.epsilon_certified) - np.log(self.epsilon))
+
+    def met(self, certificate):
+        if self.score_tolerance is not None:
+            return bool(certificate.score_drop <= self.score_tolerance)
+        return certificate.holds
+
+    def describe(self):
+        if self.score_tolerance is not None:
+            return f"a score drop of at most {self.score_tolerance:g} on the held-out points"
+        return (
+            f"error ≤ epsilon={self.epsilon:g} with probability ≥ 1 - delta = {1 - self.delta:g} "
+            f"({self.error} error, confidence={self.confidence:g})"
+        )
+
+
+# -- caches shared by the budgets of one search --------------------------------
+
+
+class SearchCache:
+    """In-process caches of the budget-independent work of one search.
+
+    Within one search the network, the compression points and the planning
+    seed are fixed, so the statistics depend only on the points S and the
+    sampling plans only on the method, the layer scale and the seed.
+    """
+
+    def __init__(self, statistics, sampling_plans):
+        self._statistics, self._sampling_plans = statistics, sampling_plans
+        self._stored = {}
+        self.calls = {"statistics": 0, "sampling_plans": 0}
+
+    def statistics(self, network, points):
+        key = ("statistics", id(network), points.shape, hashlib.sha1(np.ascontiguousarray(points)).hexdigest())
+        if key not in self._stored:
+            self.calls["statistics"] += 1
+            self._stored[key] = self._statistics(network, points)
+        return self._stored[key]
+
+    def sampling_plans(self, method, problem, layer_scale, seed=None):
+        key = ("sampling_plans", method.name, np.asarray(layer_scale).tobytes(), seed)
+        if key not in self._stored:
+            self.calls["sampling_plans"] += 1
+            self._stored[key] = self._sampling_plans(method, problem, layer_scale, seed)
+        return self._stored[key]
+
+
+# -- the compression search ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetTrial:
+    """One budget tried: its certificate and what it took.
+
+    Attributes
+    ----------
+    budget : int
+        Parameters to keep.
+    keep_ratio : float
+        ``budget`` over the original parameter count.
+    passes : bool
+        Whether the certificate meets the target.
+    margin : float
+        :meth:`Target.margin` of the certificate.
+    certificate : Certificate
+    nnz : int
+        Non-zero parameters of the compressed network.
+    seconds : float
+        Time to plan, draw and certify.
+    plan : CompressionPlan
+    drawn : DrawnNetwork
+    warnings : list of warnings.WarningMessage
+        What planning and drawing warned about.
+    """
+
+    budget: int
+    keep_ratio: float
+    passes: bool
+    margin: float
+    certificate: object
+    nnz: int
+    seconds: float
+    plan: object
+    drawn: object
+    warnings: list
+
+
+class BudgetEvaluator:
+    """Compress at any budget and certify on held-out rows; shared work done once.
+
+    Construction splits the calibration rows (copies of a row on one side),
+    computes the original network's outputs and predictions on the held-out
+    rows, and sets up the caches; each call plans and draws at one budget
+    (same planning seed and draw seed for every budget: the budgets are
+    compared on common random numbers) and certifies the result.
+
+    Parameters
+    ----------
+    network : Network
+        The original network.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Validated calibration data, in the network's dtype.
+    y : array-like or None
+        Targets of ``X`` (score targets; reported otherwise).
+    keys : ndarray of uint64
+        :func:`~._held_out.row_keys` of ``X``.
+    method : Method
+    settings : CompressionSettings
+        Planning settings; ``keep_ratio`` is set per budget.
+    target : Target
+    reweight, ridge
+        As for :func:`~._compression.draw_compression`.
+    validation_fraction : float
+        Share of the distinct rows held out.
+    random : numpy.random.RandomState
+        Chooses the held-out rows and the planning seed.
+    draw_seed : int
+        Seeds every draw.
+    statistics, sampling_plans : callable
+        As for :func:`~._compression.plan_compression`; cached here.
+
+    Attributes
+    ----------
+    fit_rows, held_out_rows : ndarray of int
+        The split of the calibration rows.
+    cache : SearchCache
+    """
+
+    def __init__(
+        self,
+        network,
+        X,
+        y,
+        keys,
+        method,
+        settings,
+        target,
+        *,
+        reweight,
+        ridge,
+        validation_fraction,
+        random,
+        draw_seed,
+        statistics,
+        sampling_plans,
+    ):
+        self.fit_rows, self.held_out_rows = split_held_out(keys, validation_fraction, random)
+        check_enough_points(
+            self.held_out_rows.size,
+            target.delta,
+            target.confidence,
+            what=f"validation_fraction={validation_fraction:g} of the {X.shape[0]} calibration rows holds out",
+        )
+        if self.fit_rows.size == 0:
+            raise ValueError(
+                f"validation_fraction={validation_fraction:g} leaves no calibration rows to compress with"
+            )
+        self.y_held_out = None
+        if y is not None:
+            check_consistent_length(X, y)
+            self.y_held_out = _safe_indexing(y, self.held_out_rows)
+        elif target.score_tolerance is not None:
+            raise ValueError(
+                f"score_tolerance={target.score_tolerance!r} compares scores on held-out rows: "
+                "pass the targets, fit(model, X, y)"
+            )
+        self.network, self.method, self.settings, self.target = network, method, settings, target
+        self.reweight, self.ridge, self.draw_seed = reweight, ridge, draw_seed
+        self.X_fit, self.X_held_out = X[self.fit_rows], X[self.held_out_rows]
+        self.plan_seed = random.randint(np.iinfo(np.int32).max)
+        self.cache = SearchCache(statistics, sampling_plans)
+        self.reference = _dense(network.decision(self.X_held_out))
+        self.reference_predictions = predictions(network, self.reference)
+        self.score_name = score_name(network)
+        self.reference_score = None
+        if self.y_held_out is not None:
+            score = accuracy_score if self.score_name == "accuracy" else r2_score
+            self.reference_score = score(self.y_held_out, self.reference_predictions)
+        self.required = required_successes(self.held_out_rows.size, target.delta, target.confidence)
+
+    def __call__(self, budget):
+        """The :class:`BudgetTrial` of ``budget`` parameters."""
+        network, target = self.network, self.target
+        began = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan = plan_compression(
+                network,
+                self.X_fit,
+                self.method,
+                replace(self.settings, keep_ratio=budget / network.n_params),
+                np.random.RandomState(self.plan_seed),
+                statistics=self.cache.statistics,
+                sampling_plans=self.cache.sampling_plans,
+            )
+            drawn = draw_compression(
+                plan, np.random.default_rng(self.draw_seed), reweight=self.reweight, ridge=self.ridge
+            )
+        estimate = _dense(drawn.network.decision(self.X_held_out))
+        certificate = make_certificate(
+            self.reference,
+            estimate,
+            epsilon=target.epsilon,
+            delta=target.delta,
+            confidence=target.confidence,
+            error=target.error,
+            output_floor=target.output_floor,
+            predicted=(self.reference_predictions, predictions(network, estimate)),
+            y=self.y_held_out,
+            score_name=self.score_name,
+            reference_score=self.reference_score,
+            required=self.required,
+        )
+        return BudgetTrial(
+            budget=int(budget),
+            keep_ratio=budget / network.n_params,
+            passes=target.met(certificate),
+            margin=target.margin(certificate),
+            certificate=certificate,
+            nnz=_nnz(drawn.network),
+            seconds=time.perf_counter() - began,
+            plan=plan,
+            drawn=drawn,
+            warnings=list(caught),
+        )
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """What :func:`compress_to_target` found.
+
+    Attributes
+    ----------
+    trial : BudgetTrial
+        The chosen budget, its plan, network and certificate.
+    trials : list of BudgetTrial
+        Every budget tried, in order.
+    grid : ndarray of int
+        The budgets searched.
+    """
+
+    trial: BudgetTrial
+    trials: list
+    grid: np.ndarray
+
+
+def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
+    """The sparsest grid budget whose certificate meets ``target`` (see :func:`smallest_passing`).
+
+    Parameters
+    ----------
+    evaluate : BudgetEvaluator
+        Gives the :class:`BudgetTrial` of a budget.
+    n_params : int
+        Parameters of the original network.
+    target : Target
+    search_step : float
+        Relative step of the grid (:func:`budget_grid`).
+    verbose : int, default=0
+        Print a line per budget tried when > 0.
+
+    Returns
+    -------
+    TargetResult
+
+    Raises
+    ------
+    ValueError
+        When no budget of the grid meets the target; the message gives the
+        best one found.
+    """
+    grid = budget_grid(n_params, search_step)
+    if grid.size == 0:
+        raise ValueError(f"the network has {n_params} parameters: too few to search budgets")
+    trials = {}
+
+    def passes(index):
+        trial = trials[index] = evaluate(int(grid[index]))
+        if verbose > 0:
+            certificate = trial.certificate
+            print(
+                f"[certified] keep_ratio={trial.keep_ratio:.4f}: "
+                f"{'meets' if trial.passes else 'misses'} the target "
+                f"(epsilon certified {certificate.epsilon_certified:.4g}, "
+                f"coverage >= {certificate.coverage_lower:.4f}"
+                + (f", score drop {certificate.score_drop:.4g}" if certificate.score_drop is not None else "")
+                + f"; {trial.seconds:.2f} s)"
+            )
+        return trial.passes, trial.margin
+
+    ratios = grid / n_params
+    start = int(np.argmin(np.abs(ratios - START_KEEP_RATIO)))
+    # (ε, δ): the log of the certified ε falls roughly as minus the log-odds
+    slope = -1.0 if target.score_tolerance is None else None
+    index, evaluated = smallest_passing(passes, positions_of(ratios), start, slope)
+    tried = [trials[i] for i in evaluated]
+    if index is None:
+        best = min(tried, key=lambda t: t.margin)
+        raise ValueError(
+            f"no budget up to keep_ratio={ratios[-1]:.3g} meets the target, "
+            f"{target.describe()}. The best found, keep_ratio={best.keep_ratio:.3g}, "
+            + _shortfall(best.certificate, target)
+            + ". Loosen the target (a larger epsilon, delta or score_tolerance, a lower "
+            "confidence), hold out more rows (validation_fraction, more calibration data), "
+            "or keep the whole network (keep_ratio=1)"
+        )
+    return TargetResult(trial=trials[index], trials=tried, grid=grid)
+
+
+def _shortfall(certificate, target):
+    if target.score_tolerance is not None:
+        return f"drops the {certificate.score_name} by {certificate.score_drop:.4g}"
+    return (
+        f"certifies epsilon={certificate.epsilon_certified:.4g} at delta={target.delta:g} "
+        f"(coverage at epsilon={target.epsilon:g}: ≥ {certificate.coverage_lower:.4f} certified)"
+    )
+
+
+def _dense(values):
+    return values.toarray() if sp.issparse(values) else np.asarray(values)
+
+
+def _nnz(network):
+    return int(
+        sum(np.count_nonzero(W) for W in network.coefs)
+        + sum(np.count_nonzero(b) for b in network.intercepts)
+    )

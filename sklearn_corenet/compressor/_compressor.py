@@ -1,0 +1,604 @@
+"""``CoreNetCompressor``: the scikit-learn face of the algorithm."""
+
+import warnings
+from functools import partial
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
+from sklearn.utils.validation import check_is_fitted, check_memory
+
+from ..adapters._registry import network_from_model
+from ..certification._certificate import DEFAULT_OUTPUT_FLOOR, ERRORS, certify_networks
+from ..algorithm._compression import (
+    CompressionSettings,
+    build_sampling_plans,
+    draw_compression,
+    plan_compression,
+    warn_constant_predictions,
+)
+from ._params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
+from ..core._held_out import row_keys
+from ..methods._registry import METHODS, MethodOption, get_method
+from ..algorithm._reweight import DEFAULT_RIDGE
+from ..algorithm._sensitivity import DELTA_CAP, compute_layer_statistics
+from ..adapters._sklearn import is_sklearn_mlp
+from ..models._sparse_mlp import CompressionInfo, make_sparse_estimator
+from ..models._summary import CompressionSummary
+from ..certification._search import BudgetEvaluator, Target, compress_to_target
+from ..core._validation import (
+    check_activations,
+    check_calibration_data,
+    check_network,
+    same_weights,
+    unchanged_on_error,
+)
+
+
+@fill_docstring(compressor_parameters=COMPRESSOR_PARAMETERS_DOC)
+class CoreNetCompressor(BaseEstimator):
+    """Compress a trained MLP by sampling its edges (CoreNet, Baykal et al. 2019).
+
+    ``fit`` reads a trained network and calibration data, computes every
+    edge's empirical sensitivity and the sample sizes; ``transform`` draws a
+    sparsified network and returns it as a :class:`SparseMLPClassifier` or
+    :class:`SparseMLPRegressor`.
+
+    Parameters
+    ----------
+    {compressor_parameters}
+
+    Attributes
+    ----------
+    sensitivities_ : list of ndarray of shape (n_in, n_out)
+        Empirical sensitivity of every weight.
+    bias_sensitivities_ : list of ndarray of shape (n_out,)
+        Empirical sensitivity of every bias.
+    sample_sizes_ : list of ndarray of int
+        Draws per neuron and sign, shape (2, n_out) (positive row first);
+        shape (1,) for the whole-matrix baselines. In budget mode these are
+        the sizes that meet the budget in expectation; ``transform`` fixes
+        the allocation constant that meets it exactly.
+    epsilon_ : float
+        The ε used (theory mode) or the ε the budget's sample sizes amount to
+        (budget mode; NaN for methods without a guarantee).
+    layer_epsilons_ : ndarray of shape (n_layers,)
+        ε_ℓ per layer.
+    delta_hat_ : ndarray of shape (n_layers,)
+        Δ^ℓ per layer (Alg. 1, line 6).
+    calibration_size_ : int
+        ``|S|``.
+    amplification_size_ : int
+        ``|T|`` (0 unless the method amplifies).
+    dead_neurons_ : list of ndarray of int
+        Per hidden layer, the neurons that are zero on every point of S.
+    n_params_ : int
+        Parameter count of the original model.
+    budget_ : int or None
+        Number of parameters to keep (budget mode).
+    theoretical_nnz_ : int
+        Theory mode: the bound Σ_i min(m_i, edges of row i) on kept
+        parameters that the guarantee's sample sizes give.
+    certificate_ : Certificate or None
+        ``keep_ratio="certified"``: the certificate of the compressed network
+        on the held-out calibration rows (None in the other modes).
+    search_results_ : dict of ndarray or None
+        ``keep_ratio="certified"``: every budget tried, in order, with keys
+        ``keep_ratio``, ``budget``, ``nnz``, ``meets_target``,
+        ``epsilon_certified``, ``coverage``, ``coverage_lower``,
+        ``score_drop`` (NaN without targets) and ``seconds`` (None in the
+        other modes).
+    validation_size_ : int
+        Calibration rows held out to certify (0 unless
+        ``keep_ratio="certified"``).
+    method_ : Method
+        The compression method object ("auto" resolved).
+    reweight_ : str
+        The reweighting rule used ("auto" resolved).
+
+    See Also
+    --------
+    CoreNetClassifier : Train, compress and predict in one estimator.
+    SparseMLPClassifier : What ``transform`` returns for classifiers.
+    certify : Certify any compressed model on held-out points.
+
+    Notes
+    -----
+    Theorem 4 of the paper: with probability at least 1 − δ, the compressed
+    network's output is within (1 ± ε) of the original's, entry-wise, for a
+    random input. The sample sizes that guarantee it (theory mode) grow with
+    the product of the layers' Δ^ℓ; budget mode keeps the sampling
+    distribution and its unbiasedness but lets the user fix the size.
+
+    ``keep_ratio="certified"`` checks the statement instead of deriving it:
+    ``fit`` holds out ``validation_fraction`` of the calibration rows,
+    compresses with the others at budgets searched on a geometric grid, and
+    keeps the smallest budget whose certificate on the held-out rows holds
+    (see :func:`certify`); ``transform`` returns that certified network.
+
+    References
+    ----------
+    C. Baykal, L. Liebenwein, I. Gilitschenski, D. Feldman, D. Rus.
+    "Data-dependent coresets for compressing neural networks with
+    applications to generalization bounds", ICLR 2019.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.neural_network import MLPClassifier
+    >>> from sklearn_corenet import CoreNetCompressor
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X / 16
+    >>> mlp = MLPClassifier((100, 100), max_iter=300, random_state=0).fit(X, y)
+    >>> compressor = CoreNetCompressor(keep_ratio=0.3, random_state=0)
+    >>> sparse = compressor.fit_transform(mlp, X[:500])
+    >>> sparse.nnz_ == compressor.budget_
+    True
+    >>> bool(sparse.score(X, y) > 0.9)
+    True
+
+    Compression to a target, certified on held-out calibration rows:
+
+    >>> compressor = CoreNetCompressor(keep_ratio="certified", epsilon=0.3, delta=0.1,
+    ...                                random_state=0)
+    >>> sparse = compressor.fit_transform(mlp, X[:1000])
+    >>> compressor.certificate_.holds
+    True
+    >>> bool(sparse.keep_ratio_ < 1)
+    True
+    """
+
+    _parameter_constraints = {
+        "epsilon": [Interval(Real, 0, 1, closed="neither")],
+        "delta": [Interval(Real, 0, 1, closed="neither")],
+        "keep_ratio": [Interval(Real, 0, 1, closed="right"), StrOptions({"theory", "certified"}), None],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+        "error": [StrOptions(set(ERRORS))],
+        "output_floor": [Interval(Real, 0, 1, closed="both")],
+        "score_tolerance": [Interval(Real, 0, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "search_step": [Interval(Real, 0, None, closed="neither")],
+        # names are read from the registry when checked: methods can be
+        # registered after import
+        "method": [MethodOption()],
+        "reweight": [StrOptions({"auto", "unbiased", "lstsq", "none"})],
+        "ridge": [Interval(Real, 0, None, closed="left")],
+        "n_trials": [Interval(Integral, 1, None, closed="left")],
+        "calibration_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "allocation": [StrOptions({"sensitivity", "theory"})],
+        "K": [Interval(Real, 0, None, closed="neither"), None],
+        "delta_cap": [Interval(Real, 1, None, closed="left")],
+        "memory": [None, str, HasMethods(["cache"])],
+        "n_jobs": [Integral, None],
+        "device": "no_validation",  # a str or a torch.device, checked by torch
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        epsilon=0.1,
+        delta=0.1,
+        keep_ratio=None,
+        confidence=0.95,
+        error="l1",
+        output_floor=DEFAULT_OUTPUT_FLOOR,
+        score_tolerance=None,
+        validation_fraction=0.3,
+        search_step=0.1,
+        method="auto",
+        reweight="auto",
+        ridge=DEFAULT_RIDGE,
+        n_trials=5,
+        calibration_size="auto",
+        allocation="sensitivity",
+        K=None,
+        delta_cap=DELTA_CAP,
+        memory=None,
+        n_jobs=None,
+        device=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.epsilon = epsilon
+        self.delta = delta
+        self.keep_ratio = keep_ratio
+        self.confidence = confidence
+        self.error = error
+        self.output_floor = output_floor
+        self.score_tolerance = score_tolerance
+        self.validation_fraction = validation_fraction
+        self.search_step = search_step
+        self.method = method
+        self.reweight = reweight
+        self.ridge = ridge
+        self.n_trials = n_trials
+        self.calibration_size = calibration_size
+        self.allocation = allocation
+        self.K = K
+        self.delta_cap = delta_cap
+        self.memory = memory
+        self.n_jobs = n_jobs
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _resolve_method(self):
+        """The method object and reweighting rule this fit uses."""
+        method = self.method
+        if isinstance(method, str) and method == "auto":
+            method = "corenet++" if self._theory_mode() else "wanda"
+        method = get_method(method)
+        reweight = method.reweights[0] if self.reweight == "auto" else self.reweight
+        if reweight not in method.reweights:
+            combinations = "; ".join(
+                f"{m.name!r}: {', '.join(map(repr, m.reweights))}" for m in METHODS.values()
+            )
+            raise InvalidParameterError(
+                f"method={method.name!r} cannot use reweight={reweight!r}. Valid "
+                f"combinations: {combinations} (or 'auto')"
+            )
+        return method, reweight
+
+    def _theory_mode(self):
+        return self.keep_ratio is None or (isinstance(self.keep_ratio, str) and self.keep_ratio == "theory")
+
+    def _certified_mode(self):
+        return isinstance(self.keep_ratio, str) and self.keep_ratio == "certified"
+
+    # -- fit -------------------------------------------------------------------
+
+    def fit(self, model, X, y=None):
+        """Compute sensitivities and sample sizes for ``model`` over ``X``.
+
+        Parameters
+        ----------
+        model : MLPClassifier, MLPRegressor, skorch net or torch.nn.Module
+            A trained network; it is read, never modified.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Calibration data P, as the model expects it. With
+            ``keep_ratio="certified"``, ``validation_fraction`` of its
+            distinct rows are held out to certify and never compress.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets of ``X``: needed by ``score_tolerance``, and the
+            certificate then reports the score drop; ignored unless
+            ``keep_ratio="certified"``.
+
+        Returns
+        -------
+        self : CoreNetCompressor
+        """
+        # a fit that raises leaves the compressor as it was, the state of a
+        # RandomState given as random_state included
+        random_state = self.random_state
+        saved = random_state.get_state() if isinstance(random_state, np.random.RandomState) else None
+        try:
+            with unchanged_on_error(self):
+                return self._fit(model, X, y)
+        except BaseException:
+            if saved is not None:
+                random_state.set_state(saved)
+            raise
+
+    def _fit(self, model, X, y):
+        self._validate_params()
+        statistics = self._statistics_function()  # torch must be there for device=, whatever the method
+        method, reweight = self._resolve_method()
+        network = check_network(network_from_model(model, X))
+        if network.activation != "relu":
+            warnings.warn(
+                f"the model's hidden activation is {network.activation!r}: it is "
+                "compressed with the positive/negative split of the paper's "
+                "Appendix A.2.4, but the guarantee of Theorem 4 assumes ReLU",
+                UserWarning,
+                stacklevel=2,
+            )
+        X = check_calibration_data(X, network, model if is_sklearn_mlp(model) else None)
+        check_activations(network, X)
+        random = check_random_state(self.random_state)
+        transform_seed = random.randint(np.iinfo(np.int32).max)
+        settings = CompressionSettings(
+            epsilon=self.epsilon,
+            delta=self.delta,
+            keep_ratio=None if self._theory_mode() or self._certified_mode() else self.keep_ratio,
+            n_trials=self.n_trials,
+            calibration_size=self.calibration_size,
+            allocation=self.allocation,
+            K=self.K,
+        )
+        sampling_plans = check_memory(self.memory).cache(build_sampling_plans)
+        if self._certified_mode():
+            return self._fit_to_target(
+                network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans
+            )
+        plan = plan_compression(
+            network,
+            X,
+            method,
+            settings,
+            random,
+            statistics=statistics,
+            sampling_plans=sampling_plans,
+        )
+        self._set_fitted_attributes(plan, reweight, transform_seed)
+        self._certified = self.certificate_ = self.search_results_ = None
+        self._calibration_keys = None
+        self.validation_size_ = 0
+        return self
+
+    def _fit_to_target(
+        self, network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans
+    ):
+        """``keep_ratio="certified"``: search the sparsest budget that meets the target."""
+        keys = row_keys(X)
+        target = Target(
+            epsilon=self.epsilon,
+            delta=self.delta,
+            confidence=self.confidence,
+            error=self.error,
+            output_floor=self.output_floor,
+            score_tolerance=self.score_tolerance,
+        )
+        evaluate = BudgetEvaluator(
+            network,
+            X,
+            y,
+            keys,
+            method,
+            settings,
+            target,
+            reweight=reweight,
+            ridge=self.ridge,
+            validation_fraction=self.validation_fraction,
+            random=random,
+            draw_seed=transform_seed,
+            statistics=statistics,
+            sampling_plans=sampling_plans,
+        )
+        result = compress_to_target(evaluate, network.n_params, target, self.search_step, self.verbose)
+        chosen = result.trial
+        for warning in chosen.warnings:  # what the chosen budget warned about
+            warnings.warn(warning.message, stacklevel=3)
+        self._set_fitted_attributes(chosen.plan, reweight, transform_seed)
+        self._certified = chosen.drawn
+        self._calibration_keys = keys
+        self._search = evaluate
+        self.certificate_ = chosen.certificate
+        self.validation_size_ = int(evaluate.held_out_rows.size)
+        trials = result.trials
+        self.search_results_ = {
+            "keep_ratio": np.array([t.keep_ratio for t in trials]),
+            "budget": np.array([t.budget for t in trials]),
+            "nnz": np.array([t.nnz for t in trials]),
+            "meets_target": np.array([t.passes for t in trials]),
+            "epsilon_certified": np.array([t.certificate.epsilon_certified for t in trials]),
+            "coverage": np.array([t.certificate.coverage for t in trials]),
+            "coverage_lower": np.array([t.certificate.coverage_lower for t in trials]),
+            "score_drop": np.array(
+                [np.nan if t.certificate.score_drop is None else t.certificate.score_drop for t in trials]
+            ),
+            "seconds": np.array([t.seconds for t in trials]),
+        }
+        return self
+
+    def _statistics_function(self):
+        """``statistics(network, points)``, through ``memory``, on ``device``."""
+        if self.device is None:
+            function, options = compute_layer_statistics, {"n_jobs": self.n_jobs}
+        else:
+            function = _torch_statistics(self.device)
+            options = {"device": str(self.device), "n_jobs": self.n_jobs}
+        cached = check_memory(self.memory).cache(function, ignore=[*options, "verbose"])
+        return partial(cached, delta_cap=self.delta_cap, verbose=self.verbose, **options)
+
+    def _set_fitted_attributes(self, plan, reweight, transform_seed):
+        """Copy the plan's figures to the fitted attributes (all at once)."""
+        statistics = plan.problem.statistics
+        self._plan = plan
+        self._transform_seed = transform_seed
+        # what transform reads is fixed here: set_params after fit, or a refit
+        # that fails, leaves the draws of this fit as they are
+        self._ridge = self.ridge
+        self._draw_random = ("seed", transform_seed) if isinstance(self.random_state, Integral) else ("state", self.random_state)
+        self.method_ = plan.method
+        self.reweight_ = reweight
+        self.n_params_ = plan.problem.network.n_params
+        self.calibration_size_ = plan.calibration_size
+        self.amplification_size_ = plan.amplification_size
+        self.budget_ = plan.budget
+        self.epsilon_ = plan.epsilon
+        self.layer_epsilons_ = plan.layer_epsilons
+        self.delta_hat_ = plan.delta_hat
+        self.sample_sizes_ = plan.sample_sizes
+        self.theoretical_nnz_ = plan.theoretical_nnz
+        if statistics is None:
+            self.sensitivities_ = self.bias_sensitivities_ = self.dead_neurons_ = None
+        else:
+            self.sensitivities_ = [s.sensitivity[:-1] for s in statistics]
+            self.bias_sensitivities_ = [s.sensitivity[-1] for s in statistics]
+            self.dead_neurons_ = [np.flatnonzero(~s.alive) for s in statistics[:-1]]
+
+    # -- transform -------------------------------------------------------------
+
+    def transform(self, model=None):
+        """Draw a compressed network.
+
+        Parameters
+        ----------
+        model : object, default=None
+            The model given to ``fit`` (the default); another model is
+            refused, since the sensitivities belong to the fitted one.
+
+        Returns
+        -------
+        SparseMLPClassifier or SparseMLPRegressor
+            A new estimator; ``random_state`` makes it reproducible. With
+            ``keep_ratio="certified"``, always the network that
+            ``certificate_`` is about.
+        """
+        check_is_fitted(self, "n_params_")
+        plan = self._plan
+        network = plan.problem.network
+        if model is not None and not same_weights(network_from_model(model), network):
+            raise ValueError(
+                "transform(model) got a model other than the one given to fit; "
+                "fit the compressor on that model first"
+            )
+        drawn = getattr(self, "_certified", None)
+        if drawn is None:
+            kind, source = self._draw_random
+            if kind == "seed":
+                rng = np.random.default_rng(source)
+            else:
+                rng = np.random.default_rng(check_random_state(source).randint(2**31))
+            drawn = draw_compression(plan, rng, reweight=self.reweight_, ridge=self._ridge)
+        info = CompressionInfo(
+            method=plan.method.name,
+            reweight=self.reweight_,
+            epsilon=self.epsilon_,
+            n_trials=plan.n_trials,
+            allocation_constant=drawn.allocation_constant,
+            layer_epsilons=self.layer_epsilons_,
+            delta_hat=self.delta_hat_,
+            dead_neurons=[np.flatnonzero(~a) for a in drawn.active[:-1]],
+            original_shapes=[W.shape for W in network.coefs],
+            calibration_size=self.calibration_size_,
+        )
+        estimator = make_sparse_estimator(drawn.network, self.n_params_, info, start=drawn.start)
+        warn_constant_predictions(plan, estimator)
+        return estimator
+
+    def fit_transform(self, model, X, y=None):
+        """``fit(model, X)`` then ``transform()``."""
+        return self.fit(model, X, y).transform()
+
+    def summary(self, compressed=None):
+        """Per-layer table: widths, parameters kept/total, ε_ℓ, Δ^ℓ, dead neurons.
+
+        With ``keep_ratio="certified"``, the certificate follows the table.
+
+        Parameters
+        ----------
+        compressed : SparseMLPClassifier or SparseMLPRegressor, default=None
+            A model returned by ``transform``; when None, a fresh one is drawn.
+        """
+        check_is_fitted(self, "n_params_")
+        if compressed is None:
+            compressed = self.transform()
+        certificate = getattr(self, "certificate_", None)
+        if certificate is not None and not same_weights(compressed.to_network(), self._certified.network):
+            certificate = None  # another model than the certified one
+        return CompressionSummary.from_estimator(compressed, certificate=certificate)
+
+    def certify(self, X, y=None, *, compressed=None):
+        """Certify the compressed network against the fitted model on held-out points.
+
+        Uses this compressor's ``epsilon``, ``delta``, ``confidence``,
+        ``error`` and ``output_floor``; see :func:`certify`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Points that played no part in the compression: rows equal to a
+            calibration row given to ``fit`` are refused.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets: the certificate then reports the score drop.
+        compressed : SparseMLPClassifier or SparseMLPRegressor, default=None
+            The model to certify; when None, ``transform()``.
+
+        Returns
+        -------
+        Certificate
+        """
+        check_is_fitted(self, "n_params_")
+        self._validate_params()
+        if compressed is None:
+            compressed = self.transform()
+        seen = getattr(self, "_calibration_keys", None)
+        if seen is None:
+            calibration = getattr(getattr(self._plan, "problem", None), "X", None)
+            seen = None if calibration is None else row_keys(calibration)
+        return certify_networks(
+            self._plan.problem.network,
+            compressed.to_network(),
+            X,
+            y,
+            epsilon=self.epsilon,
+            delta=self.delta,
+            confidence=self.confidence,
+            error=self.error,
+            output_floor=self.output_floor,
+            seen_keys=seen,
+        )
+
+    # -- a copy without the calibration data (saved by the meta-estimators) ----
+
+    def _without_calibration(self):
+        """A copy keeping the hyperparameters and the small fitted figures.
+
+        Left out: the private state (the plan, which holds the calibration
+        points and their activations, and whatever was drawn from it) and the
+        per-edge sensitivities, as large as the network. A fitted
+        ``CoreNetClassifier`` or ``CoreNetRegressor`` saves this copy as its
+        ``compressor_``, so that a saved model holds nothing of the
+        calibration data; ``transform`` on the copy needs a new ``fit``.
+        """
+        lean = type(self).__new__(type(self))
+        lean.__dict__.update(
+            (name, value)
+            for name, value in self.__dict__.items()
+            if not name.startswith("_") and name not in ("sensitivities_", "bias_sensitivities_")
+        )
+        return lean
+
+    def __getattr__(self, name):
+        # only reached for a missing attribute: say why when it is the private
+        # state that _without_calibration leaves out
+        state = self.__dict__
+        if name.startswith("_") and not name.startswith("__") and "n_params_" in state and "_plan" not in state:
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                f"this {type(self).__name__} was saved without its calibration data "
+                "(as the compressor_ of a CoreNetClassifier or CoreNetRegressor): "
+                "fit it again to draw or check a compressed network"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+def _torch_statistics(device):
+    """The torch sensitivity function, or an ImportError naming the extra."""
+    try:
+        from ..algorithm._torch_compute import compute_layer_statistics_torch  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            f"device={device!r} computes with torch, which is not installed: "
+            "pip install 'sklearn-corenet[torch]'"
+        ) from error
+    return torch_layer_statistics
+
+
+def torch_layer_statistics(
+    network, X, *, delta_cap=DELTA_CAP, working_memory=None, device="cpu", n_jobs=None, verbose=0
+):
+    """The statistics of :func:`compute_layer_statistics_torch`; sparse
+    points S are densified for it (S, not the whole calibration data)."""
+    from ..algorithm._torch_compute import compute_layer_statistics_torch
+
+    return compute_layer_statistics_torch(
+        network,
+        X.toarray() if sp.issparse(X) else X,
+        delta_cap=delta_cap,
+        working_memory=working_memory,
+        device=device,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )

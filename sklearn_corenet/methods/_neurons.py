@@ -1,0 +1,165 @@
+"""Neuron-level (structured) compression: remove whole hidden neurons (beyond the paper).
+
+Removing a hidden neuron removes its column of its layer (weights and bias)
+and its row of the next layer: the compressed network's layers are narrower
+and stay dense, so the fastest kernel (dense BLAS) runs on fewer numbers.
+Edge-level sparsity at the same parameter count needs sparse kernels, which
+beat dense BLAS only at low densities.
+
+Neurons are ranked by a score and every hidden layer keeps the same fraction
+of its neurons, the largest fraction whose dense parameter count fits the
+budget. The default score is a neuron's empirical sensitivity, its largest
+relative contribution to a neuron of the next layer over the calibration
+points (Provable Filter Pruning, Liebenwein, Baykal, Lang, Feldman and Rus,
+ICLR 2020): the largest CoreNet sensitivity among its outgoing edges. The
+least-squares re-fit of the kept weights (``reweight="lstsq"``) then repairs
+what the removal breaks, layer by layer.
+"""
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+
+from ._base import SelectionMethod
+
+#: Scores a neuron can be ranked by.
+NEURON_SCORES = ("sensitivity", "activation", "norm")
+
+
+def dense_parameters(n_features, hidden_widths, n_outputs):
+    """Weights and biases of a dense network with these widths."""
+    widths = [n_features, *hidden_widths, n_outputs]
+    return int(sum((n_in + 1) * n_out for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)))
+
+
+def narrowed_widths(n_features, hidden_widths, n_outputs, budget):
+    """Hidden widths that keep one fraction of every hidden layer within ``budget``.
+
+    Every hidden layer keeps ``max(1, round(r · width))`` neurons for the
+    largest fraction r whose dense parameter count is at most ``budget``
+    (at least one neuron per layer, whatever the budget).
+    """
+    hidden_widths = np.asarray(hidden_widths, dtype=np.int64)
+
+    def widths_at(fraction):
+        return np.maximum(1, np.round(fraction * hidden_widths)).astype(np.int64)
+
+    if dense_parameters(n_features, hidden_widths, n_outputs) <= budget:
+        return hidden_widths.tolist()
+    low, high = 0.0, 1.0
+    for _ in range(60):  # bisection to well below one neuron of the widest layer
+        middle = (low + high) / 2
+        if dense_parameters(n_features, widths_at(middle), n_outputs) <= budget:
+            low = middle
+        else:
+            high = middle
+    return widths_at(low).tolist()
+
+
+def neuron_scores(problem, score):
+    """Importance of every hidden neuron, one array per hidden layer.
+
+    "sensitivity": the largest empirical sensitivity among the neuron's
+    outgoing edges (needs the calibration statistics); "activation": the
+    root-mean-square of its activation over the calibration points times the
+    ℓ2 norm of its outgoing weights (its typical contribution to the next
+    layer); "norm": the ℓ2 norm of its incoming weights, bias and outgoing
+    weights together (the group magnitude of Torch-Pruning).
+    """
+    weights = problem.weights
+    scores = []
+    if score == "activation":
+        from ._registry import input_power  # _methods registers this module's methods
+
+        # the mean square of each hidden neuron is that of an input of the next layer
+        power = input_power(problem.network, problem.X)[1:]
+    for layer in range(len(weights) - 1):
+        outgoing = weights[layer + 1][:-1]
+        if score == "sensitivity":
+            scores.append(problem.statistics[layer + 1].sensitivity[:-1].max(axis=1))
+        elif score == "activation":
+            rms = np.sqrt(power[layer][:-1])
+            scores.append(rms * np.linalg.norm(outgoing, axis=1))
+        else:
+            incoming = weights[layer]
+            scores.append(np.sqrt(np.square(incoming).sum(axis=0) + np.square(outgoing).sum(axis=1)))
+    return scores
+
+
+class NeuronPruning(SelectionMethod):
+    """Keep the highest-scoring hidden neurons; narrower dense layers (beyond the paper).
+
+    Parameters
+    ----------
+    name : str
+        The name the method is registered under.
+    score : {"sensitivity", "activation", "norm"}, default="sensitivity"
+        How neurons are ranked (see :func:`neuron_scores`).
+    edges : SelectionMethod, default=None
+        Structured, then sparse: after the neurons are removed, this method
+        keeps ``budget`` edges of the narrowed network. None keeps every
+        edge of the kept neurons (structured only: fastest).
+    edge_density : float, default=1.0
+        With ``edges``: the narrowed network holds ``budget / edge_density``
+        parameters, of which ``edges`` keeps ``budget``.
+    """
+
+    in_paper = False
+    structured = True
+    reweights = ("lstsq", "none")
+
+    def __init__(self, name, score="sensitivity", edges=None, edge_density=1.0):
+        if score not in NEURON_SCORES:
+            raise ValueError(f"score must be one of {NEURON_SCORES}; got {score!r}")
+        self.name = name
+        self.score = score
+        self.edges = edges
+        self.edge_density = edge_density
+        self.needs_statistics = score == "sensitivity"
+
+    def kept_neurons(self, problem, budget):
+        """Per layer, a mask of the neurons kept (the output layer keeps all)."""
+        network = problem.network
+        if network.n_layers < 2:
+            raise ValueError(
+                f"method={self.name!r} removes hidden neurons, but the network has no "
+                "hidden layer; compress it with an edge method such as 'wanda'"
+            )
+        dense_budget = budget if self.edges is None else budget / self.edge_density
+        widths = narrowed_widths(
+            network.n_features_in, network.hidden_layer_sizes, network.n_outputs, dense_budget
+        )
+        floor = dense_parameters(network.n_features_in, [1] * len(widths), network.n_outputs)
+        if dense_budget < floor:
+            warnings.warn(
+                f"a budget of {budget} parameters is below one neuron per hidden layer "
+                f"for method={self.name!r}; the compressed network keeps {floor}",
+                UserWarning,
+                stacklevel=5,
+            )
+        kept = []
+        for width, score, alive in zip(widths, neuron_scores(problem, self.score), problem.active, strict=False):
+            mask = np.zeros(score.size, dtype=bool)
+            # neurons already removed (never firing, CoreNet+) rank last
+            order = np.argsort(-np.where(alive, score, -np.inf), kind="stable")
+            mask[order[:width]] = True
+            kept.append(mask)
+        return [*kept, np.ones(network.n_outputs, dtype=bool)]
+
+    def select(self, problem, budget):
+        kept = self.kept_neurons(problem, budget)
+        layers = []
+        for layer, (W, mask) in enumerate(zip(problem.weights, kept, strict=True)):
+            rows = np.append(kept[layer - 1], True) if layer else np.ones(W.shape[0], dtype=bool)
+            layers.append(np.where(rows[:, np.newaxis] & mask[np.newaxis, :], W, 0).astype(W.dtype, copy=False))
+        if self.edges is None:
+            return layers
+        # the narrowed layers are this draw's: the edge method may overwrite them
+        narrowed = replace(problem, weights=layers, active=kept, weights_owned=True)
+        del layers
+        return self.edges.select(narrowed, budget)
+
+    def neurons_kept(self, layers, problem):
+        """A neuron whose column (weights and bias) is all zero is removed."""
+        return [np.any(W != 0, axis=0) & alive for W, alive in zip(layers, problem.active, strict=True)]

@@ -1,0 +1,117 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_corenet import CoreNetCompressor
+from sklearn_corenet.algorithm._reweight import lstsq_reweight
+from sklearn_corenet.algorithm._sensitivity import augmented_weights
+from sklearn_corenet.adapters._sklearn import network_from_sklearn
+
+
+def _relative_error(model, compressed, X):
+    reference = model.predict_proba(X)
+    return np.mean(np.abs(compressed.predict_proba(X) - reference).sum(axis=1) / np.abs(reference).sum(axis=1))
+
+
+@pytest.mark.parametrize("keep_ratio", [0.1, 0.2, 0.3])
+def test_lstsq_lowers_error_of_corenet_plus_plus(digits, digits_mlp, keep_ratio):
+    X, _ = digits
+    errors = {}
+    for reweight in ("unbiased", "lstsq"):
+        compressed = CoreNetCompressor(
+            keep_ratio=keep_ratio, method="corenet++", reweight=reweight, random_state=0
+        ).fit_transform(digits_mlp, X[:1000])
+        errors[reweight] = _relative_error(digits_mlp, compressed, X[1000:])
+    assert errors["lstsq"] < 0.7 * errors["unbiased"]
+
+
+def test_lstsq_keeps_the_sparsity_pattern(digits, digits_mlp):
+    X, _ = digits
+    network = network_from_sklearn(digits_mlp)
+    rng = np.random.default_rng(0)
+    layers = [augmented_weights(W, b) * (rng.random((W.shape[0] + 1, W.shape[1])) < 0.2)
+              for W, b in zip(network.coefs, network.intercepts, strict=True)]
+    fitted = lstsq_reweight(network, layers, X[:800])
+    for before, after in zip(layers, fitted, strict=True):
+        assert np.array_equal(before != 0, after != 0)
+        assert np.all(np.isfinite(after))
+
+
+def test_lstsq_reproduces_a_layer_it_can_represent(digits, digits_mlp):
+    # keeping every edge of the first layer, the re-fit must give back the
+    # original weights (the least-squares optimum is the original itself)
+    X, _ = digits
+    network = network_from_sklearn(digits_mlp)
+    layers = [augmented_weights(W, b) for W, b in zip(network.coefs, network.intercepts, strict=True)]
+    fitted = lstsq_reweight(network, layers, X[:1500], ridge=1e-9)
+    Z = np.hstack([X, np.ones((len(X), 1))]) @ layers[0]
+    Z_fit = np.hstack([X, np.ones((len(X), 1))]) @ fitted[0]
+    assert np.max(np.abs(Z - Z_fit)) < 1e-6 * np.max(np.abs(Z))
+
+
+def test_too_few_points_warns_and_stays_finite(digits, digits_mlp):
+    X, _ = digits
+    with pytest.warns(UserWarning, match="calibration points"):
+        compressed = CoreNetCompressor(keep_ratio=0.5, method="magnitude", reweight="lstsq", random_state=0).fit_transform(
+            digits_mlp, X[:20]
+        )
+    assert all(np.all(np.isfinite(W.data)) for W in compressed.coefs_)
+
+
+def test_default_is_the_recommended_method(digits, digits_mlp):
+    X, y = digits
+    auto = CoreNetCompressor(keep_ratio=0.1, random_state=0).fit(digits_mlp, X[:1000])
+    assert auto.method_.name == "wanda" and auto.reweight_ == "lstsq"
+    theory = CoreNetCompressor(random_state=0).fit(digits_mlp, X[:1000])
+    assert theory.method_.name == "corenet++" and theory.reweight_ == "unbiased"
+    # the recommended method loses less accuracy than magnitude pruning
+    for keep_ratio in (0.05, 0.1, 0.2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = CoreNetCompressor(keep_ratio=keep_ratio, random_state=0).fit_transform(digits_mlp, X[:1000])
+        magnitude = CoreNetCompressor(keep_ratio=keep_ratio, method="magnitude").fit_transform(digits_mlp, X[:1000])
+        assert ours.score(X[1000:], y[1000:]) >= magnitude.score(X[1000:], y[1000:])
+
+
+@pytest.mark.parametrize("method, reweight", [("magnitude", "unbiased"), ("wanda", "unbiased"), ("corenet", "none")])
+def test_invalid_reweight_combinations(digits, digits_mlp, method, reweight):
+    with pytest.raises(InvalidParameterError, match="Valid combinations"):
+        CoreNetCompressor(keep_ratio=0.5, method=method, reweight=reweight).fit(digits_mlp, digits[0][:50])
+
+
+def test_fine_tune_starts_from_selected_edges_after_lstsq(digits, digits_mlp):
+    X, y = digits
+    compressed = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X[:1000])
+    assert compressed.compression_info_["reweight"] == "lstsq"
+    refitted = [W.copy() for W in compressed.coefs_]
+    # a negligible learning rate shows where training starts
+    compressed.fine_tune(X, y, epochs=1, learning_rate=1e-12, early_stopping=False, random_state=0)
+    for W, before, original in zip(compressed.coefs_, refitted, digits_mlp.coefs_, strict=True):
+        rows, cols = W.nonzero()
+        np.testing.assert_allclose(W.data, original[rows, cols], rtol=1e-6, atol=1e-9)
+        assert (W != 0).sum() == (before != 0).sum()
+        assert not np.allclose(before.data, W.data)
+    with pytest.raises(ValueError, match="reweight='lstsq'"):
+        compressed.fine_tune(X, y, init="selected", epochs=1)
+
+
+def test_fine_tune_current_keeps_refitted_start(digits, digits_mlp):
+    X, y = digits
+    compressed = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X[:1000])
+    refitted = [W.data.copy() for W in compressed.coefs_]
+    compressed.fine_tune(X, y, init="current", epochs=1, learning_rate=1e-12, early_stopping=False, random_state=0)
+    for W, before in zip(compressed.coefs_, refitted, strict=True):
+        np.testing.assert_allclose(W.data, before, rtol=1e-6, atol=1e-9)
+
+
+def test_ridge_zero_with_too_few_points_gives_a_finite_least_norm_fit(digits, digits_mlp):
+    # fewer points than kept edges and no ridge: singular systems are solved
+    # by their pseudo-inverse, never a LinAlgError
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sparse = CoreNetCompressor(keep_ratio=0.3, ridge=0.0, random_state=0).fit_transform(digits_mlp, X[:20])
+    assert all(np.isfinite(W.data).all() for W in sparse.coefs_)
+    assert sparse.score(X[:20], digits_mlp.predict(X[:20])) > 0.5
