@@ -3,20 +3,30 @@
 The public names are re-exported here; the modules behind them are private.
 """
 
-from .certification._certificate import Certificate, certify
+from ._onnx import register_onnx_converters, to_onnx
+from ._persistence import dump, load, trusted_types
 from .adapters._class_scores import ClassScores
+from .certification._certificate import Certificate, certify
 from .compressor._compressor import CoreNetCompressor
-from .evaluation._curve import compression_curve, plot_compression_curve, summarize_curve
 from .compressor._meta import CoreNetClassifier, CoreNetRegressor
-from .methods._registry import METHODS, Method, SamplingMethod, SelectionMethod, register_method
+from .evaluation._curve import (
+    compression_curve,
+    plot_compression_curve,
+    summarize_curve,
+)
 from .evaluation._metrics import accuracy_drop, network_output, relative_error
+from .methods._registry import (
+    METHODS,
+    Method,
+    SamplingMethod,
+    SelectionMethod,
+    register_method,
+)
 from .model_selection._scoring import (
     kept_fraction_scorer,
     make_kept_fraction_scorer,
     sparsest_within,
 )
-from ._onnx import register_onnx_converters, to_onnx
-from ._persistence import dump, load, trusted_types
 from .models._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
 from .models._summary import CompressionSummary
 

@@ -15,10 +15,10 @@ data, and :func:`dump` saves a :class:`CoreNetCompressor` the same way.
 
 from .certification._certificate import Certificate
 from .compressor._compressor import CoreNetCompressor
-from .fine_tuning._fine_tune import FineTuneHistory
 from .compressor._meta import CoreNetClassifier, CoreNetRegressor
-from .methods._registry import METHODS
 from .core._network import OutputHead
+from .fine_tuning._fine_tune import FineTuneHistory
+from .methods._registry import METHODS
 from .models._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
 
 # what a fitted scikit-learn MLP holds that skops does not trust by default

@@ -40,8 +40,8 @@ import torch
 from torch import fx, nn
 from torch.nn.parameter import is_lazy
 
-from ._torch_chain import LayerChain
 from ..export._torch import SparseLinear
+from ._torch_chain import LayerChain
 from ._torch_nodes import SUPPORTED_GRAPH, classify, describe
 
 

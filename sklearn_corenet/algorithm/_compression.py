@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from ..certification._certificate import predictions
 from ..core._network import Network, forward_pass
+from ..core._validation import check_finite_layers
 from ._reweight import REWEIGHT_RULES, keep_values
 from ._sample_size import (
     auto_calibration_size,
@@ -30,7 +31,6 @@ from ._sample_size import (
 )
 from ._sampling import BUDGET_DRAWS_PER_EDGE
 from ._sparsify import sparsify_theory, sparsify_to_budget
-from ..core._validation import check_finite_layers
 
 #: Held-out points used for amplification are capped: beyond this many the
 #: choice of the best candidate no longer changes measurably.

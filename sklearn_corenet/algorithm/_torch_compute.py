@@ -26,8 +26,8 @@ from sklearn.utils import gen_batches
 from tqdm.auto import tqdm
 
 from ..core._network import chunk_rows
-from ._sensitivity import DELTA_CAP, LayerStatistics, _chunk_rows, augmented_weights
 from ..core._torch_common import HIDDEN_FUNCTIONS, torch_dtype
+from ._sensitivity import DELTA_CAP, LayerStatistics, _chunk_rows, augmented_weights
 
 # Device types with torch's CSR "amax" reduction (torch.sparse.mm documents
 # it for CSR tensors on the CPU only).

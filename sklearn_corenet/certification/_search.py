@@ -27,6 +27,8 @@ import scipy.sparse as sp
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import _safe_indexing, check_consistent_length
 
+from ..algorithm._compression import draw_compression, plan_compression
+from ..core._held_out import split_held_out
 from ._certificate import (
     check_enough_points,
     make_certificate,
@@ -34,8 +36,6 @@ from ._certificate import (
     required_successes,
     score_name,
 )
-from ..algorithm._compression import draw_compression, plan_compression
-from ..core._held_out import split_held_out
 
 #: The smallest kept fraction searched: below a thousandth of the
 #: parameters a network keeps too few edges per neuron to be of use.

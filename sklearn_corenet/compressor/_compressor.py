@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ..adapters._registry import network_from_model
-from ..certification._certificate import DEFAULT_OUTPUT_FLOOR, ERRORS, certify_networks
+from ..adapters._sklearn import is_sklearn_mlp
 from ..algorithm._compression import (
     CompressionSettings,
     build_sampling_plans,
@@ -25,15 +25,11 @@ from ..algorithm._compression import (
     plan_compression,
     warn_constant_predictions,
 )
-from ._params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
-from ..core._held_out import row_keys
-from ..methods._registry import METHODS, MethodOption, get_method
 from ..algorithm._reweight import DEFAULT_RIDGE
 from ..algorithm._sensitivity import DELTA_CAP, compute_layer_statistics
-from ..adapters._sklearn import is_sklearn_mlp
-from ..models._sparse_mlp import CompressionInfo, make_sparse_estimator
-from ..models._summary import CompressionSummary
+from ..certification._certificate import DEFAULT_OUTPUT_FLOOR, ERRORS, certify_networks
 from ..certification._search import BudgetEvaluator, Target, compress_to_target
+from ..core._held_out import row_keys
 from ..core._validation import (
     check_activations,
     check_calibration_data,
@@ -41,6 +37,10 @@ from ..core._validation import (
     same_weights,
     unchanged_on_error,
 )
+from ..methods._registry import METHODS, MethodOption, get_method
+from ..models._sparse_mlp import CompressionInfo, make_sparse_estimator
+from ..models._summary import CompressionSummary
+from ._params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
 
 
 @fill_docstring(compressor_parameters=COMPRESSOR_PARAMETERS_DOC)

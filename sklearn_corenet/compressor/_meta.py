@@ -44,9 +44,9 @@ from sklearn.utils.validation import (
 )
 
 from ..adapters._registry import is_supported, unsupported_model_error
+from ..core._validation import unchanged_on_error
 from ._compressor import CoreNetCompressor
 from ._params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
-from ..core._validation import unchanged_on_error
 
 
 def compressor_parameters():

@@ -13,8 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
-from ._losses import inplace_activation_derivative, output_loss, torch_output_loss
 from ..core._network import chunk_rows, forward_pass
+from ._losses import inplace_activation_derivative, output_loss, torch_output_loss
 from ._optimizers import ADAM_BETAS, ADAM_EPSILON, Adam
 
 # numpy backend, per layer. Below this density the products with the weight

@@ -37,9 +37,9 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from ..core._network import apply_activation, chunk_rows
 from ._backends import BACKENDS, KeptLayer, choose_backend
 from ._losses import loss_for, output_loss
-from ..core._network import apply_activation, chunk_rows
 from ._targets import encode_targets
 
 # Defaults, measured on small tabular data (hundreds to a few thousand rows)

@@ -10,12 +10,12 @@ import scipy.sparse as sp
 from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import StrOptions
 
-from ._base import Method, SamplingMethod, SelectionMethod
-from ..core._network import chunk_rows
 from ..algorithm._sampling import matrix_plan, neuron_plan
 from ..algorithm._sensitivity import sensitivity_row_sums
-from ._neurons import NeuronPruning
+from ..core._network import chunk_rows
 from ..core._validation import overflow_error
+from ._base import Method, SamplingMethod, SelectionMethod
+from ._neurons import NeuronPruning
 
 __all__ = ["METHODS", "Method", "SamplingMethod", "SelectionMethod", "get_method", "register_method"]
 

@@ -21,8 +21,8 @@ from sklearn.utils.validation import (
     _check_n_features,
 )
 
-from ._kernels import LayerKernels
 from ..core._network import Network, apply_activation, chunked, forward_pass
+from ._kernels import LayerKernels
 from ._predict import check_predict_input
 from ._storage import pack_layers, unpack_layers
 

@@ -10,6 +10,7 @@ from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
+from sklearn_corenet.adapters._sklearn import network_from_sklearn
 from sklearn_corenet.algorithm._compression import (
     HELD_OUT_FRACTION,
     MAX_AMPLIFICATION_SIZE,
@@ -22,12 +23,11 @@ from sklearn_corenet.algorithm._compression import (
     remove_neurons,
     split_calibration,
 )
-from sklearn_corenet.methods._registry import METHODS
-from sklearn_corenet.core._network import Network
 from sklearn_corenet.algorithm._sample_size import auto_calibration_size, expected_kept
 from sklearn_corenet.algorithm._sampling import BUDGET_DRAWS_PER_EDGE
 from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics
-from sklearn_corenet.adapters._sklearn import network_from_sklearn
+from sklearn_corenet.core._network import Network
+from sklearn_corenet.methods._registry import METHODS
 
 SAMPLING = ["corenet", "corenet+", "corenet++", "uniform", "l1", "l2", "l1+l2"]
 SELECTION = ["magnitude", "wanda"]

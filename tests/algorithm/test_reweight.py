@@ -5,9 +5,9 @@ import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_corenet import CoreNetCompressor
+from sklearn_corenet.adapters._sklearn import network_from_sklearn
 from sklearn_corenet.algorithm._reweight import lstsq_reweight
 from sklearn_corenet.algorithm._sensitivity import augmented_weights
-from sklearn_corenet.adapters._sklearn import network_from_sklearn
 
 
 def _relative_error(model, compressed, X):

@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
 
+from sklearn_corenet.algorithm._sensitivity import (
+    compute_layer_statistics,
+    sensitivity_row_sums,
+)
 from sklearn_corenet.core._network import Network
-from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics, sensitivity_row_sums
 
 
 @pytest.fixture

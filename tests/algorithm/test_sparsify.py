@@ -1,11 +1,16 @@
 import numpy as np
 import pytest
 
-from sklearn_corenet.algorithm._compression import CompressionProblem, build_sampling_plans
-from sklearn_corenet.methods._registry import METHODS
-from sklearn_corenet.core._network import Network, augment
+from sklearn_corenet.algorithm._compression import (
+    CompressionProblem,
+    build_sampling_plans,
+)
 from sklearn_corenet.algorithm._sample_size import solve_allocation
-from sklearn_corenet.algorithm._sampling import draw_sequence, multinomial_counts, neuron_plan
+from sklearn_corenet.algorithm._sampling import (
+    draw_sequence,
+    multinomial_counts,
+    neuron_plan,
+)
 from sklearn_corenet.algorithm._sensitivity import (
     compute_layer_statistics,
     sensitivity_row_sums,
@@ -16,6 +21,8 @@ from sklearn_corenet.algorithm._sparsify import (
     sparsify_theory,
     sparsify_to_budget,
 )
+from sklearn_corenet.core._network import Network, augment
+from sklearn_corenet.methods._registry import METHODS
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.core._network import Network
 from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics, max_product
+from sklearn_corenet.core._network import Network
 
 try:
     import torch

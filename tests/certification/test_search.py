@@ -8,8 +8,12 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_corenet import Certificate, CoreNetCompressor
+from sklearn_corenet.certification._search import (
+    budget_grid,
+    positions_of,
+    smallest_passing,
+)
 from sklearn_corenet.core._held_out import row_keys
-from sklearn_corenet.certification._search import budget_grid, positions_of, smallest_passing
 
 # -- the grid and the search ---------------------------------------------------
 

@@ -8,6 +8,7 @@ from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
+from sklearn_corenet.adapters._sklearn import network_from_sklearn
 from sklearn_corenet.core._network import (
     Network,
     OutputHead,
@@ -19,7 +20,6 @@ from sklearn_corenet.core._network import (
     layer_product,
     stack_layers,
 )
-from sklearn_corenet.adapters._sklearn import network_from_sklearn
 
 
 def _random_network(rng, sizes=(12, 9, 7, 4), activation="relu", density=1.0):

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.evaluation._metrics import accuracy_drop, network_output, relative_error
+from sklearn_corenet.evaluation._metrics import (
+    accuracy_drop,
+    network_output,
+    relative_error,
+)
 
 
 def _scaled_output(mlp, factor):

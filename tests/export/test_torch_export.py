@@ -11,8 +11,8 @@ skorch = pytest.importorskip("skorch")
 
 from torch import nn  # noqa: E402
 
-from sklearn_corenet.core._network import Network, OutputHead  # noqa: E402
 from sklearn_corenet.adapters._torch import network_from_torch_world  # noqa: E402
+from sklearn_corenet.core._network import Network, OutputHead  # noqa: E402
 from sklearn_corenet.export._torch import (  # noqa: E402
     SparseLinear,
     network_to_skorch,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from sklearn_corenet.core._network import Network
 from sklearn_corenet.fine_tuning import _backends as backends
 from sklearn_corenet.fine_tuning._backends import (
     KeptLayer,
@@ -12,7 +13,6 @@ from sklearn_corenet.fine_tuning._backends import (
     choose_backend,
 )
 from sklearn_corenet.fine_tuning._losses import output_loss
-from sklearn_corenet.core._network import Network
 
 # (sparse product density, gathered gradient density) thresholds putting every
 # layer on one of the numpy backend's kernel paths

@@ -5,6 +5,11 @@ import pytest
 from scipy.special import expit, softmax
 from sklearn.metrics import log_loss, mean_poisson_deviance, mean_squared_error
 
+from sklearn_corenet.core._network import (
+    HIDDEN_ACTIVATIONS,
+    OutputHead,
+    apply_activation,
+)
 from sklearn_corenet.fine_tuning._losses import (
     LOSSES,
     inplace_activation_derivative,
@@ -12,7 +17,6 @@ from sklearn_corenet.fine_tuning._losses import (
     output_loss,
     torch_output_loss,
 )
-from sklearn_corenet.core._network import HIDDEN_ACTIVATIONS, OutputHead, apply_activation
 
 
 @pytest.fixture(scope="module")

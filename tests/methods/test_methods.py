@@ -6,6 +6,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_corenet import CoreNetCompressor
 from sklearn_corenet.algorithm._compression import CompressionProblem
+from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics
+from sklearn_corenet.core._network import Network
 from sklearn_corenet.methods._registry import (
     METHODS,
     OUTPUT_EDGES_PER_NEURON,
@@ -22,8 +24,6 @@ from sklearn_corenet.methods._registry import (
     register_method,
     top_edges,
 )
-from sklearn_corenet.core._network import Network
-from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics
 
 
 def _pattern(shape):

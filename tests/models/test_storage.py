@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sklearn_corenet.models._storage import pack_layers, smallest_unsigned_dtype, unpack_layers
+from sklearn_corenet.models._storage import (
+    pack_layers,
+    smallest_unsigned_dtype,
+    unpack_layers,
+)
 
 
 def _network(density, shapes=((64, 100), (100, 100), (100, 10)), dtype=np.float64, seed=0):
