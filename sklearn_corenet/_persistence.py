@@ -16,7 +16,7 @@ data, and :func:`dump` saves a :class:`CoreNetCompressor` the same way.
 from .certification._certificate import Certificate
 from .compressor._compressor import CoreNetCompressor
 from .compressor._meta import CoreNetClassifier, CoreNetRegressor
-from .core._network import OutputHead
+from .core._head import OutputHead
 from .fine_tuning._fine_tune import FineTuneHistory
 from .methods._registry import METHODS
 from .models._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor

@@ -11,6 +11,7 @@ new kind of model is one more entry.
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ..core._network import NetworkModel
 from ._class_scores import ClassScores
 from ._sklearn import is_sklearn_mlp, network_from_sklearn
 
@@ -151,3 +152,15 @@ def network_from_model(model, X=None):
     if adapter is None:
         raise unsupported_model_error(model)
     return adapter.read(model, X)
+
+
+def network_of(model, X=None):
+    """The :class:`~sklearn_corenet.core._network.Network` of any model the library reads.
+
+    A compressed model (a :class:`~sklearn_corenet.core._network.NetworkModel`)
+    gives its own; any other goes through the adapter that reads it (see
+    :func:`network_from_model`).
+    """
+    if isinstance(model, NetworkModel):
+        return model.to_network()
+    return network_from_model(model, X)

@@ -4,7 +4,8 @@ import numpy as np
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from ..core._network import Network, OutputHead, stack_layers
+from ..core._head import OutputHead
+from ..core._network import Network, stack_layers
 
 
 def is_sklearn_mlp(model):

@@ -26,7 +26,8 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
-from ..core._network import Network, OutputHead
+from ..core._head import OutputHead
+from ..core._network import Network
 from ._torch_graph import read_module
 from ._torch_nodes import ACTIVATION_FUNCTIONS, SOFTMAX_FUNCTIONS
 

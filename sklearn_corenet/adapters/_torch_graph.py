@@ -40,7 +40,7 @@ import torch
 from torch import fx, nn
 from torch.nn.parameter import is_lazy
 
-from ..export._torch import SparseLinear
+from ..core._torch_common import SparseLinear
 from ._torch_chain import LayerChain
 from ._torch_nodes import SUPPORTED_GRAPH, classify, describe
 

@@ -26,8 +26,7 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
-from ..core._torch_common import HIDDEN_MODULES
-from ..export._torch import SparseLinear
+from ..core._torch_common import HIDDEN_MODULES, SparseLinear
 
 SUPPORTED_GRAPH = (
     "supported: a chain of nn.Linear layers with one kind of hidden activation "

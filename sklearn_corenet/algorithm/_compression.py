@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from ..certification._certificate import predictions
+from ..core._head import predictions
 from ..core._network import Network, forward_pass
 from ..core._validation import check_finite_layers
 from ._reweight import REWEIGHT_RULES, keep_values

@@ -27,10 +27,9 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_array, check_consistent_length
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ..adapters._registry import network_from_model
+from ..adapters._registry import network_of
+from ..core._head import predictions, score_name
 from ..core._held_out import row_keys, seen_rows
-from ..core._network import apply_activation
-from ..models._sparse_mlp import _BaseSparseMLP
 
 #: Names of the errors a certificate can be about.
 ERRORS = ("l1", "entrywise")
@@ -354,39 +353,6 @@ def _same_labels(a, b):
 
 
 # -- networks and their predictions --------------------------------------------
-
-
-def network_of(model, X=None):
-    """The :class:`Network` of any model the library reads."""
-    if isinstance(model, _BaseSparseMLP):
-        return model.to_network()
-    return network_from_model(model, X)
-
-
-def predictions(network, decision):
-    """What the network's ``predict`` returns, from its last layer's values.
-
-    As the compressed estimators predict: class labels from the output head
-    (multiclass argmax, binary and multilabel thresholds), the output after
-    the output activation for regressors.
-    """
-    head = network.head
-    if head.kind == "regression":
-        values = apply_activation(network.out_activation, np.array(decision, dtype=np.float64))
-        return values.ravel() if values.shape[1] == 1 else values
-    if head.kind == "multiclass":
-        return head.classes[np.argmax(decision, axis=1)]
-    output = apply_activation(network.out_activation, np.array(decision, dtype=np.float64))
-    if head.kind == "multilabel":
-        return (output > head.threshold).astype(int)
-    if len(head.classes) == 1:
-        return np.repeat(head.classes, output.shape[0])
-    return head.classes[(output.ravel() > head.threshold).astype(int)]
-
-
-def score_name(network):
-    """The score of a network's ``score`` method: "accuracy" or "r2"."""
-    return "r2" if network.head.kind == "regression" else "accuracy"
 
 
 def check_enough_points(n_points, delta, confidence, what="X has"):

@@ -28,14 +28,9 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import _safe_indexing, check_consistent_length
 
 from ..algorithm._compression import draw_compression, plan_compression
+from ..core._head import predictions, score_name
 from ..core._held_out import split_held_out
-from ._certificate import (
-    check_enough_points,
-    make_certificate,
-    predictions,
-    required_successes,
-    score_name,
-)
+from ._certificate import check_enough_points, make_certificate, required_successes
 
 #: The smallest kept fraction searched: below a thousandth of the
 #: parameters a network keeps too few edges per neuron to be of use.

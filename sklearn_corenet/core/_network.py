@@ -10,35 +10,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 from sklearn import get_config
 from sklearn.utils import gen_batches
 
-HIDDEN_ACTIVATIONS = ("relu", "identity", "tanh", "logistic")
-OUTPUT_ACTIVATIONS = ("identity", "softmax", "logistic", "exp", "log_softmax")
-HEAD_KINDS = ("regression", "binary", "multiclass", "multilabel")
-
-
-def apply_activation(name, Z):
-    """Apply activation ``name`` to ``Z`` in place and return it."""
-    if name == "relu":
-        np.maximum(Z, 0, out=Z)
-    elif name == "tanh":
-        np.tanh(Z, out=Z)
-    elif name == "logistic":
-        expit(Z, out=Z)
-    elif name == "exp":
-        np.exp(Z, out=Z)
-    elif name == "softmax":
-        Z -= Z.max(axis=1, keepdims=True)
-        np.exp(Z, out=Z)
-        Z /= Z.sum(axis=1, keepdims=True)
-    elif name == "log_softmax":
-        Z -= Z.max(axis=1, keepdims=True)
-        Z -= np.log(np.exp(Z).sum(axis=1, keepdims=True))
-    elif name != "identity":
-        raise ValueError(f"unknown activation {name!r}")
-    return Z
+from ._activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, apply_activation
+from ._head import OutputHead
 
 
 def chunk_rows(row_bytes, n_rows, working_memory=None):
@@ -182,28 +158,17 @@ def chunked(X, function, n_outputs, row_bytes, working_memory=None):
     return out
 
 
-@dataclass
-class OutputHead:
-    """How the network's output becomes predictions.
+class NetworkModel:
+    """Base of the fitted models that hold a :class:`Network` of their own.
 
-    Parameters
-    ----------
-    kind : {"regression", "binary", "multiclass", "multilabel"}
-        The prediction semantics.
-    classes : ndarray or None
-        Class labels returned by ``predict`` (``None`` for regression). For a
-        multilabel head, the label indices.
-    threshold : float
-        Probability above which a binary or multilabel output is positive.
+    :func:`~sklearn_corenet.adapters.network_of` reads such a model with its
+    :meth:`to_network`, so that code below the compressed estimators reads
+    them without importing them.
     """
 
-    kind: str
-    classes: np.ndarray | None = None
-    threshold: float = 0.5
-
-    def __post_init__(self):
-        if self.kind not in HEAD_KINDS:
-            raise ValueError(f"unknown head kind {self.kind!r}")
+    def to_network(self):
+        """The model as a :class:`Network` (arrays copied)."""
+        raise NotImplementedError
 
 
 @dataclass

@@ -15,7 +15,8 @@ import scipy.sparse as sp
 from sklearn.utils import check_array, gen_batches
 from sklearn.utils.validation import _check_feature_names
 
-from ._network import apply_activation, chunk_rows, layer_product, stack_layers
+from ._activations import apply_activation
+from ._network import chunk_rows, layer_product, stack_layers
 
 
 def _describe(value):

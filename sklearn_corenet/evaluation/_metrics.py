@@ -14,8 +14,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-from ..adapters._registry import network_from_model
-from ..models._sparse_mlp import _BaseSparseMLP
+from ..adapters._registry import network_of
 
 
 def network_output(model, X):
@@ -44,7 +43,7 @@ def network_output(model, X):
     >>> network_output(mlp, X[:4]).shape
     (4, 3)
     """
-    network = model.to_network() if isinstance(model, _BaseSparseMLP) else network_from_model(model, X)
+    network = network_of(model, X)
     X = check_array(X, accept_sparse=["csr", "csc"], dtype=network.dtype, input_name="X")
     output = network.decision(X)
     return output.toarray() if sp.issparse(output) else np.asarray(output)

@@ -37,7 +37,8 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from ..core._network import apply_activation, chunk_rows
+from ..core._activations import apply_activation
+from ..core._network import chunk_rows
 from ._backends import BACKENDS, KeptLayer, choose_backend
 from ._losses import loss_for, output_loss
 from ._targets import encode_targets

@@ -21,7 +21,8 @@ from sklearn.utils.validation import (
     _check_n_features,
 )
 
-from ..core._network import Network, apply_activation, chunked, forward_pass
+from ..core._activations import apply_activation
+from ..core._network import Network, NetworkModel, chunked, forward_pass
 from ._kernels import LayerKernels
 from ._predict import check_predict_input
 from ._storage import pack_layers, unpack_layers
@@ -123,7 +124,7 @@ def make_sparse_estimator(network, n_params_original, info=None, start=None):
     return estimator
 
 
-class _BaseSparseMLP(BaseEstimator):
+class _BaseSparseMLP(NetworkModel, BaseEstimator):
     """Shared inference code of the compressed estimators.
 
     Instances are produced by :meth:`CoreNetCompressor.transform`; they take no

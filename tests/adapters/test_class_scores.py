@@ -6,9 +6,9 @@ from scipy.special import expit, softmax
 
 torch = pytest.importorskip("torch")
 
-from torch import nn  # noqa: E402
+from torch import nn
 
-from sklearn_corenet import (  # noqa: E402
+from sklearn_corenet import (
     ClassScores,
     CoreNetCompressor,
     SparseMLPClassifier,

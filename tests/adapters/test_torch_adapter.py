@@ -6,11 +6,11 @@ import pytest
 torch = pytest.importorskip("torch")
 skorch = pytest.importorskip("skorch")
 
-from sklearn.exceptions import NotFittedError  # noqa: E402
-from torch import nn  # noqa: E402
+from sklearn.exceptions import NotFittedError
+from torch import nn
 
-from sklearn_corenet.adapters._torch import network_from_torch_world  # noqa: E402
-from tests.adapters.test_torch_graph import (  # noqa: E402
+from sklearn_corenet.adapters._torch import network_from_torch_world
+from tests.adapters.test_torch_graph import (
     MODULES,
     N_FEATURES,
     assert_parity,

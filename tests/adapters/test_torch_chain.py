@@ -5,11 +5,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch import fx, nn  # noqa: E402
+from torch import fx, nn
 
-from sklearn_corenet.adapters._torch_chain import LayerChain  # noqa: E402
-from sklearn_corenet.adapters._torch_nodes import classify  # noqa: E402
-from tests.adapters.test_torch_graph import (  # noqa: E402
+from sklearn_corenet.adapters._torch_chain import LayerChain
+from sklearn_corenet.adapters._torch_nodes import classify
+from tests.adapters.test_torch_graph import (
     N_FEATURES,
     assert_parity,
     assert_rejected_by_name,

@@ -5,10 +5,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+from torch import nn
+from torch.nn import functional as F
 
-from sklearn_corenet.adapters._torch import network_from_torch_world  # noqa: E402
+from sklearn_corenet.adapters._torch import network_from_torch_world
 
 N_FEATURES = 6
 

@@ -6,11 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch import fx, nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+from torch import fx, nn
+from torch.nn import functional as F
 
-from sklearn_corenet.adapters._torch_nodes import classify, describe  # noqa: E402
-from tests.adapters.test_torch_graph import (  # noqa: E402
+from sklearn_corenet.adapters._torch_nodes import classify, describe
+from tests.adapters.test_torch_graph import (
     N_FEATURES,
     assert_rejected_by_name,
     seed_and_one_thread,  # noqa: F401 - autouse fixture

@@ -9,10 +9,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sklearn_corenet.adapters._sklearn import network_from_sklearn
+from sklearn_corenet.core._activations import apply_activation
+from sklearn_corenet.core._head import OutputHead
 from sklearn_corenet.core._network import (
     Network,
-    OutputHead,
-    apply_activation,
     augment,
     chunk_rows,
     chunked,

@@ -9,17 +9,15 @@ import scipy.sparse as sp
 torch = pytest.importorskip("torch")
 skorch = pytest.importorskip("skorch")
 
-from torch import nn  # noqa: E402
+from torch import nn
 
-from sklearn_corenet.adapters._torch import network_from_torch_world  # noqa: E402
-from sklearn_corenet.core._network import Network, OutputHead  # noqa: E402
-from sklearn_corenet.export._torch import (  # noqa: E402
-    SparseLinear,
-    network_to_skorch,
-    network_to_torch,
-)
-from tests.adapters.test_torch_adapter import head_predict, head_predict_proba  # noqa: E402
-from tests.adapters.test_torch_graph import (  # noqa: E402
+from sklearn_corenet.adapters._torch import network_from_torch_world
+from sklearn_corenet.core._head import OutputHead
+from sklearn_corenet.core._network import Network
+from sklearn_corenet.core._torch_common import SparseLinear
+from sklearn_corenet.export._torch import network_to_skorch, network_to_torch
+from tests.adapters.test_torch_adapter import head_predict, head_predict_proba
+from tests.adapters.test_torch_graph import (
     N_FEATURES,
     seed_and_one_thread,  # noqa: F401 - autouse fixture
 )
