@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from ..core._head import predictions
 from ..core._network import Network, forward_pass
 from ..core._validation import check_finite_layers
-from ._reweight import REWEIGHT_RULES, keep_values
+from ._reweight import REWEIGHT_RULES
 from ._sample_size import (
     auto_calibration_size,
     epsilon_for_allocation,
@@ -454,10 +454,10 @@ def draw_compression(plan, rng, *, reweight, ridge):
     start = None
     if plan.mode != "keep_all":
         rule = REWEIGHT_RULES[reweight]
-        if rule is not keep_values:  # a re-fit: its starting values are kept too, sparsely
+        if rule.refits:  # its starting values are kept too, sparsely
             start = remove_neurons(problem.network, [sp.csr_array(W) for W in layers], active)
         # the layers are this draw's own arrays: a re-fit overwrites them
-        layers = rule(problem.network, layers, problem.X, ridge=ridge, overwrite=True)
+        layers = rule.function(problem.network, layers, problem.X, ridge=ridge, overwrite=True)
     check_finite_layers(layers, f"the compressed weights (method={method.name!r}, reweight={reweight!r})")
     return DrawnNetwork(remove_neurons(problem.network, layers, active), start, c, active)
 

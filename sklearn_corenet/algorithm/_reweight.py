@@ -16,11 +16,15 @@ the weights towards their starting values, which keeps every fit finite and
 stable when there are few points.
 """
 
+import textwrap
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import gen_batches
+from sklearn.utils._param_validation import StrOptions
 
 from ..core._network import augment, chunk_rows, forward_pass
 from ..core._validation import overflow_error
@@ -246,5 +250,98 @@ def keep_values(network, layers, X, *, ridge=DEFAULT_RIDGE, overwrite=False):
     return layers
 
 
-#: Reweighting rules by name; each is ``rule(network, layers, X, *, ridge, overwrite)``.
-REWEIGHT_RULES = {"unbiased": keep_values, "none": keep_values, "lstsq": lstsq_reweight}
+@dataclass(frozen=True)
+class ReweightRule:
+    """A reweighting rule and where it applies.
+
+    Parameters
+    ----------
+    function : callable
+        ``function(network, layers, X, *, ridge, overwrite)``: the layers with
+        their final values. :func:`keep_values` for rules set when the edges
+        are chosen.
+    sampling : bool
+        Whether sampling methods may use it.
+    selection : bool
+        Whether selection (deterministic) methods may use it.
+    description : str
+        What it does, for the ``reweight`` parameter's documentation.
+    """
+
+    function: Callable
+    sampling: bool
+    selection: bool
+    description: str
+
+    @property
+    def refits(self):
+        """Whether the rule changes the values the edges were chosen with."""
+        return self.function is not keep_values
+
+
+#: The reweighting rules by name: ``CoreNetCompressor(reweight=...)`` accepts
+#: these (and "auto"), each method the ones of its kind, and the parameter's
+#: documentation lists them. A new rule is one function and one entry here.
+REWEIGHT_RULES = {
+    "unbiased": ReweightRule(
+        keep_values,
+        sampling=True,
+        selection=False,
+        description="the paper's count / (m q) (sampling methods)",
+    ),
+    "none": ReweightRule(
+        keep_values,
+        sampling=False,
+        selection=True,
+        description="the original values (deterministic methods)",
+    ),
+    "lstsq": ReweightRule(
+        lstsq_reweight,
+        sampling=True,
+        selection=True,
+        description=(
+            "(beyond the paper) each neuron's kept weights are re-fitted by "
+            "ridge-regularised least squares so that the compressed layer "
+            "reproduces the original pre-activations on the calibration points, "
+            "layer by layer with the compressed earlier layers feeding it"
+        ),
+    ),
+}
+
+
+class ReweightOption(StrOptions):
+    """Parameter constraint of ``reweight``: "auto" or a rule of :data:`REWEIGHT_RULES`.
+
+    The registry is read when a value is checked, so a rule added after
+    import is accepted (a :class:`StrOptions` so that scikit-learn's
+    parameter validation takes it).
+    """
+
+    def __init__(self):
+        super().__init__({"auto"})
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, str) and (val == "auto" or val in REWEIGHT_RULES)
+
+    def __str__(self):
+        names = ", ".join(repr(name) for name in ["auto", *REWEIGHT_RULES])
+        return f"a str among {{{names}}}"
+
+
+def rules_for(sampling):
+    """Names of the rules that sampling (True) or selection (False) methods may use."""
+    return tuple(
+        name for name, rule in REWEIGHT_RULES.items() if (rule.sampling if sampling else rule.selection)
+    )
+
+
+def reweight_doc():
+    """The ``reweight`` entry of the compressor's parameter documentation."""
+    names = ", ".join(f'"{name}"' for name in ["auto", *REWEIGHT_RULES])
+    entries = [
+        "Values of the kept weights.",
+        *(f'"{name}": {rule.description}.' for name, rule in REWEIGHT_RULES.items()),
+        "\"auto\": the method's own rule (\"lstsq\" for \"wanda\").",
+    ]
+    body = textwrap.fill(" ".join(entries), width=76, initial_indent="    ", subsequent_indent="    ")
+    return f"reweight : {{{names}}}, default=\"auto\"\n{body}"

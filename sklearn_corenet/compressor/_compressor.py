@@ -25,7 +25,7 @@ from ..algorithm._compression import (
     plan_compression,
     warn_constant_predictions,
 )
-from ..algorithm._reweight import DEFAULT_RIDGE
+from ..algorithm._reweight import DEFAULT_RIDGE, ReweightOption
 from ..algorithm._sensitivity import DELTA_CAP, compute_layer_statistics
 from ..certification._certificate import DEFAULT_OUTPUT_FLOOR, ERRORS, certify_networks
 from ..certification._search import BudgetEvaluator, Target, compress_to_target
@@ -169,7 +169,7 @@ class CoreNetCompressor(BaseEstimator):
         # names are read from the registry when checked: methods can be
         # registered after import
         "method": [MethodOption()],
-        "reweight": [StrOptions({"auto", "unbiased", "lstsq", "none"})],
+        "reweight": [ReweightOption()],
         "ridge": [Interval(Real, 0, None, closed="left")],
         "n_trials": [Interval(Integral, 1, None, closed="left")],
         "calibration_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],

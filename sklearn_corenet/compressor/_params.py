@@ -4,11 +4,13 @@
 hyperparameter (their signature is the compressor's, with ``estimator`` in
 front), so they document them in the compressor's words:
 :func:`fill_docstring` puts :data:`COMPRESSOR_PARAMETERS_DOC` where a class
-docstring has the line ``{compressor_parameters}``. The module imports
-nothing from the package, so that any estimator module can use it.
+docstring has the line ``{compressor_parameters}``. The list of
+reweighting rules comes from their registry (:data:`REWEIGHT_RULES`).
 """
 
 import textwrap
+
+from ..algorithm._reweight import reweight_doc
 
 #: The "Parameters" entries of every :class:`CoreNetCompressor`
 #: hyperparameter, in signature order, unindented.
@@ -70,14 +72,7 @@ method : str or method object, default="auto"
     "neurons". All but the CoreNet methods need ``keep_ratio``. A
     :class:`SamplingMethod` or :class:`SelectionMethod` instance is used
     as it is.
-reweight : {"auto", "unbiased", "lstsq", "none"}, default="auto"
-    Values of the kept weights. "unbiased": the paper's count / (m q)
-    (sampling methods); "none": the original values (deterministic
-    methods); "lstsq" (beyond the paper): each neuron's kept weights are
-    re-fitted by ridge-regularised least squares so that the compressed
-    layer reproduces the original pre-activations on the calibration
-    points, layer by layer with the compressed earlier layers feeding
-    it. "auto": the method's own rule ("lstsq" for "wanda").
+@reweight@
 ridge : float, default=1e-3
     Ridge strength of the "lstsq" re-fit, relative to the mean squared
     input of a neuron's kept edges; it pulls the weights towards their
@@ -118,6 +113,7 @@ random_state : int, RandomState instance or None, default=None
 verbose : int, default=0
     Show progress bars when > 0.
 """
+COMPRESSOR_PARAMETERS_DOC = COMPRESSOR_PARAMETERS_DOC.replace("@reweight@", reweight_doc())
 
 
 def fill_docstring(**sections):

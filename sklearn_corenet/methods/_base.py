@@ -9,6 +9,8 @@ theory sample sizes and amplification from :mod:`sklearn_corenet.algorithm._spar
 
 import numpy as np
 
+from ..algorithm._reweight import rules_for
+
 
 class Method:
     """Base class of compression methods.
@@ -33,8 +35,12 @@ class Method:
     theory_mode : bool
         Whether it can run without ``keep_ratio``, from ``epsilon`` and
         ``delta``.
+    default_reweight : str
+        The method's own reweighting rule (``reweight="auto"``).
     reweights : tuple of str
-        Reweighting rules the method accepts; the first is its own default.
+        Reweighting rules the method accepts, its own first: by default
+        every rule of the registry (``REWEIGHT_RULES``) that applies to the
+        method's kind (sampling or selection).
     """
 
     name = None
@@ -44,7 +50,13 @@ class Method:
     amplifies = False
     structured = False
     theory_mode = False
-    reweights = ("unbiased", "lstsq")
+    default_reweight = "unbiased"
+
+    @property
+    def reweights(self):
+        """Reweighting rules the method accepts, its own default first."""
+        others = rules_for(sampling=isinstance(self, SamplingMethod))
+        return (self.default_reweight, *(name for name in others if name != self.default_reweight))
 
     @property
     def samples(self):
@@ -106,7 +118,7 @@ class SelectionMethod(Method):
     Subclasses implement :meth:`select`.
     """
 
-    reweights = ("none", "lstsq")
+    default_reweight = "none"
 
     def select(self, problem, budget):
         """Sparsified weights of every layer.

@@ -22,6 +22,7 @@ from dataclasses import replace
 import numpy as np
 
 from ._base import SelectionMethod
+from ._wanda import input_power
 
 #: Scores a neuron can be ranked by.
 NEURON_SCORES = ("sensitivity", "activation", "norm")
@@ -70,8 +71,6 @@ def neuron_scores(problem, score):
     weights = problem.weights
     scores = []
     if score == "activation":
-        from ._registry import input_power  # _methods registers this module's methods
-
         # the mean square of each hidden neuron is that of an input of the next layer
         power = input_power(problem.network, problem.X)[1:]
     for layer in range(len(weights) - 1):
@@ -107,7 +106,7 @@ class NeuronPruning(SelectionMethod):
 
     in_paper = False
     structured = True
-    reweights = ("lstsq", "none")
+    default_reweight = "lstsq"
 
     def __init__(self, name, score="sensitivity", edges=None, edge_density=1.0):
         if score not in NEURON_SCORES:

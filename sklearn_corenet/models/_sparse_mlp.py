@@ -23,9 +23,12 @@ from sklearn.utils.validation import (
 
 from ..core._activations import apply_activation
 from ..core._network import Network, NetworkModel, chunked, forward_pass
+from ..export._sklearn import sparse_to_sklearn
+from ..fine_tuning._fine_tune import fine_tune_estimator
 from ._kernels import LayerKernels
 from ._predict import check_predict_input
 from ._storage import pack_layers, unpack_layers
+from ._summary import CompressionSummary
 
 
 @dataclass(frozen=True)
@@ -323,8 +326,6 @@ class _BaseSparseMLP(NetworkModel, BaseEstimator):
 
     def summary(self):
         """Per-layer table of the compression (see ``CoreNetCompressor.summary``)."""
-        from ._summary import CompressionSummary
-
         return CompressionSummary.from_estimator(self)
 
     # -- training ------------------------------------------------------------
@@ -403,8 +404,6 @@ class _BaseSparseMLP(NetworkModel, BaseEstimator):
         >>> history.best_validation_score >= history.initial_validation_score
         True
         """
-        from ..fine_tuning._fine_tune import fine_tune_estimator
-
         return fine_tune_estimator(self, X, y, init=init, keep_one_shot=keep_one_shot, **params)
 
     # -- export --------------------------------------------------------------
@@ -431,8 +430,6 @@ class _BaseSparseMLP(NetworkModel, BaseEstimator):
             If the prediction semantics have no scikit-learn MLP equivalent
             (a threshold other than 0.5, a log-softmax output).
         """
-        from ..export._sklearn import sparse_to_sklearn
-
         self._check_fitted()
         return sparse_to_sklearn(self)
 

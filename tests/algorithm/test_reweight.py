@@ -4,9 +4,14 @@ import numpy as np
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_corenet import CoreNetCompressor
+from sklearn_corenet import METHODS, CoreNetCompressor
 from sklearn_corenet.adapters._sklearn import network_from_sklearn
-from sklearn_corenet.algorithm._reweight import lstsq_reweight
+from sklearn_corenet.algorithm._reweight import (
+    REWEIGHT_RULES,
+    ReweightRule,
+    lstsq_reweight,
+    reweight_doc,
+)
 from sklearn_corenet.algorithm._sensitivity import augmented_weights
 
 
@@ -115,3 +120,25 @@ def test_ridge_zero_with_too_few_points_gives_a_finite_least_norm_fit(digits, di
         sparse = CoreNetCompressor(keep_ratio=0.3, ridge=0.0, random_state=0).fit_transform(digits_mlp, X[:20])
     assert all(np.isfinite(W.data).all() for W in sparse.coefs_)
     assert sparse.score(X[:20], digits_mlp.predict(X[:20])) > 0.5
+
+
+def test_a_new_rule_is_one_function_and_its_registration(digits, digits_mlp, monkeypatch):
+    """A rule added to the registry is accepted, documented and used by every method of its kind."""
+
+    def halve(network, layers, X, *, ridge, overwrite=False):
+        return [W * 0.5 for W in layers]
+
+    rule = ReweightRule(halve, sampling=False, selection=True, description="half the kept values")
+    monkeypatch.setitem(REWEIGHT_RULES, "halve", rule)
+    X, _ = digits
+    assert "halve" in METHODS["magnitude"].reweights
+    assert "halve" not in METHODS["corenet"].reweights
+    assert '"halve": half the kept values' in " ".join(reweight_doc().split())
+    plain = CoreNetCompressor(method="magnitude", keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X)
+    halved = CoreNetCompressor(
+        method="magnitude", keep_ratio=0.2, reweight="halve", random_state=0
+    ).fit_transform(digits_mlp, X)
+    for W, W_half in zip(plain.coefs_, halved.coefs_, strict=True):
+        np.testing.assert_allclose(W_half.toarray(), 0.5 * W.toarray())
+    with pytest.raises(ValueError, match="cannot use reweight='halve'"):
+        CoreNetCompressor(method="corenet", keep_ratio=0.2, reweight="halve").fit(digits_mlp, X)

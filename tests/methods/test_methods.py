@@ -8,22 +8,23 @@ from sklearn_corenet import CoreNetCompressor
 from sklearn_corenet.algorithm._compression import CompressionProblem
 from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics
 from sklearn_corenet.core._network import Network
+from sklearn_corenet.methods._budget import (
+    OUTPUT_EDGES_PER_NEURON,
+    output_floor,
+    top_edges,
+)
+from sklearn_corenet.methods._corenet import Uniform
+from sklearn_corenet.methods._magnitude import Magnitude, global_magnitude_masks
+from sklearn_corenet.methods._matrix import MatrixSampling
 from sklearn_corenet.methods._registry import (
     METHODS,
-    OUTPUT_EDGES_PER_NEURON,
-    ActivationMagnitude,
-    Magnitude,
-    MatrixSampling,
     Method,
     SamplingMethod,
     SelectionMethod,
-    Uniform,
     get_method,
-    global_magnitude_masks,
-    output_floor,
     register_method,
-    top_edges,
 )
+from sklearn_corenet.methods._wanda import ActivationMagnitude
 
 
 def _pattern(shape):
