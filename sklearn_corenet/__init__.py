@@ -6,7 +6,8 @@ The public names are re-exported here; the modules behind them are private.
 from ._onnx import register_onnx_converters, to_onnx
 from ._persistence import dump, load, trusted_types
 from .adapters._class_scores import ClassScores
-from .certification._certificate import Certificate, certify
+from .certification._certificate import Certificate
+from .certification._certify import certify
 from .compressor._compressor import CoreNetCompressor
 from .compressor._meta import CoreNetClassifier, CoreNetRegressor
 from .evaluation._curve import (

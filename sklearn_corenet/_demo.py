@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
-from .certification._certificate import certify
+from .certification._certify import certify
 from .compressor._compressor import CoreNetCompressor
 
 #: What each row of the demo is.

@@ -27,8 +27,10 @@ from ..algorithm._compression import (
 )
 from ..algorithm._reweight import DEFAULT_RIDGE, ReweightOption
 from ..algorithm._sensitivity import DELTA_CAP, compute_layer_statistics
-from ..certification._certificate import DEFAULT_OUTPUT_FLOOR, ERRORS, certify_networks
-from ..certification._search import BudgetEvaluator, Target, compress_to_target
+from ..certification._bounds import DEFAULT_OUTPUT_FLOOR, ERRORS
+from ..certification._certify import certify_networks
+from ..certification._evaluator import BudgetEvaluator
+from ..certification._search import Target, compress_to_target
 from ..core._held_out import row_keys
 from ..core._validation import (
     check_activations,

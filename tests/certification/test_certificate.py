@@ -11,14 +11,14 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_corenet import Certificate, CoreNetCompressor, certify
-from sklearn_corenet.certification._certificate import (
+from sklearn_corenet.certification._bounds import (
     certified_epsilon,
     coverage_lower_bound,
-    make_certificate,
     points_needed,
     pointwise_errors,
     required_successes,
 )
+from sklearn_corenet.certification._certificate import make_certificate
 
 # -- the statistics, checked by hand -------------------------------------------
 

@@ -1,0 +1,157 @@
+"""The statistics of a certificate: per-point errors and the confidence bounds on their coverage.
+
+Theorem 4 of Baykal et al. (2019) bounds, for a random input x, the
+probability that the compressed network's output leaves (1 ± ε) of the
+original's. On held-out points the points that meet the event are a binomial
+count, so the Clopper–Pearson interval gives a lower confidence bound on the
+coverage, and an order statistic of the errors an upper confidence bound on
+their (1 − δ)-quantile, the smallest ε certified at that δ."""
+
+import numpy as np
+from scipy.stats import beta, binom
+
+#: Names of the errors a certificate can be about.
+ERRORS = ("l1", "entrywise")
+
+
+#: Default of ``output_floor``: entries below 1% of the point's largest output
+#: are held to an absolute tolerance (see :func:`pointwise_errors`).
+DEFAULT_OUTPUT_FLOOR = 0.01
+
+
+def _ratio(numerator, denominator):
+    """numerator / denominator with 0/0 := 0 and x/0 := inf."""
+    ratio = np.zeros_like(numerator)
+    np.divide(numerator, denominator, out=ratio, where=denominator > 0)
+    ratio[(denominator <= 0) & (numerator > 0)] = np.inf
+    return ratio
+
+
+def pointwise_errors(reference, estimate, error="l1", output_floor=DEFAULT_OUTPUT_FLOOR):
+    """The error of every point, so that a point meets the ε event iff its error ≤ ε.
+
+    Parameters
+    ----------
+    reference : ndarray of shape (n_points, n_outputs)
+        The original network's outputs f(x).
+    estimate : ndarray of shape (n_points, n_outputs)
+        The compressed network's outputs f̂(x).
+    error : {"l1", "entrywise"}, default="l1"
+        "l1": ``‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁`` (Appendix B.2 of the paper).
+        "entrywise": ``max_k |f̂_k(x) − f_k(x)| / max(|f_k(x)|, floor(x))``
+        with ``floor(x) = output_floor · max_k |f_k(x)|``: error ≤ ε is the
+        event ``f̂(x) ∈ (1 ± ε) f(x)`` of Theorem 4 for every entry at least
+        ``output_floor`` times the point's largest, and an absolute tolerance
+        ``ε · floor(x)`` for the smaller ones.
+    output_floor : float, default=0.01
+        See ``error``; 0 gives Theorem 4's event exactly, under which an
+        entry near zero fails for any error at all.
+
+    Returns
+    -------
+    ndarray of shape (n_points,)
+        0 for equal outputs; infinite when the reference is 0 and the
+        estimate is not.
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    difference = np.abs(np.asarray(estimate, dtype=np.float64) - reference)
+    magnitude = np.abs(reference)
+    if error == "l1":
+        return _ratio(difference.sum(axis=1), magnitude.sum(axis=1))
+    floor = output_floor * magnitude.max(axis=1, keepdims=True)
+    return _ratio(difference, np.maximum(magnitude, floor)).max(axis=1)
+
+
+def coverage_lower_bound(successes, n_points, confidence):
+    """One-sided Clopper–Pearson lower confidence bound on a binomial proportion.
+
+    With ``successes`` of ``n_points`` independent trials, the returned p
+    satisfies ``P(p ≤ true proportion) ≥ confidence``: it is the
+    ``1 − confidence`` quantile of Beta(k, n − k + 1) (0 when k = 0).
+
+    Parameters
+    ----------
+    successes : int or ndarray of int
+    n_points : int
+    confidence : float in (0, 1)
+
+    Returns
+    -------
+    float or ndarray
+    """
+    successes = np.asarray(successes)
+    with np.errstate(invalid="ignore"):
+        lower = beta.ppf(1 - confidence, successes, n_points - successes + 1)
+    lower = np.where(successes > 0, lower, 0.0)
+    return float(lower) if lower.ndim == 0 else lower
+
+
+def required_successes(n_points, delta, confidence):
+    """Fewest of ``n_points`` points meeting an event that certify its probability ≥ 1 − δ.
+
+    The smallest k whose Clopper–Pearson lower bound at ``confidence`` is at
+    least ``1 − delta``; ``n_points + 1`` when even k = n does not reach it.
+    By the duality of the bound with the binomial tail, k − 1 is the
+    ``confidence`` quantile of Bin(n, 1 − δ).
+    """
+
+    def enough(k):
+        return k <= n_points and coverage_lower_bound(k, n_points, confidence) >= 1 - delta
+
+    k = min(int(binom.ppf(confidence, n_points, 1 - delta)) + 1, n_points + 1)
+    # the quantile, rounded, against the bound itself
+    while k <= n_points and not enough(k):
+        k += 1
+    while k > 1 and enough(k - 1):
+        k -= 1
+    return k
+
+
+def points_needed(delta, confidence):
+    """Fewest held-out points that can certify a coverage of 1 − δ.
+
+    With all n points meeting the event, the lower bound is
+    ``(1 − confidence)^(1/n)``, so ``n ≥ log(1 − confidence) / log(1 − δ)``.
+    """
+    n_points = max(int(np.ceil(np.log1p(-confidence) / np.log1p(-delta))), 1)
+    # the closed form, rounded, against the bound itself
+    while coverage_lower_bound(n_points, n_points, confidence) < 1 - delta:
+        n_points += 1
+    while n_points > 1 and coverage_lower_bound(n_points - 1, n_points - 1, confidence) >= 1 - delta:
+        n_points -= 1
+    return n_points
+
+
+def certified_epsilon(errors, delta, confidence, required=None):
+    """Smallest ε whose coverage is certified at least 1 − δ: an order statistic.
+
+    The k-th smallest error, k from :func:`required_successes`, is an upper
+    confidence bound on the (1 − δ)-quantile of the error distribution:
+    fewer than k of n independent errors fall below that quantile with
+    probability ≥ ``confidence`` (whatever the distribution), so the k-th is
+    at least the quantile. Infinite when there are too few points.
+    ``required``: that k, when already known.
+    """
+    errors = np.asarray(errors, dtype=np.float64)
+    k = required_successes(errors.size, delta, confidence) if required is None else required
+    if k > errors.size:
+        return float("inf")
+    return float(np.partition(errors, k - 1)[k - 1])
+
+
+def check_enough_points(n_points, delta, confidence, what="X has"):
+    """ValueError when ``n_points`` cannot certify 1 − δ at ``confidence``."""
+    needed = points_needed(delta, confidence)
+    if n_points < needed:
+        raise ValueError(
+            f"{what} {n_points} held-out points, too few to certify a coverage of "
+            f"1 - delta = {1 - delta:g} at confidence={confidence:g}: that needs at least "
+            f"{needed} points (log(1 - confidence) / log(1 - delta)), and a few times more "
+            "to certify anything short of a perfect score"
+        )
+
+
+def _same_labels(a, b):
+    """Per point, whether two predictions agree (every label, for multilabel)."""
+    equal = np.asarray(a) == np.asarray(b)
+    return equal.reshape(equal.shape[0], -1).all(axis=1)

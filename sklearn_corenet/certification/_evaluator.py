@@ -1,0 +1,233 @@
+"""One trial of the certified search: compress at a budget, certify on held-out rows, and remember what was computed."""
+
+import hashlib
+import time
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import _safe_indexing, check_consistent_length
+
+from ..algorithm._compression import draw_compression, plan_compression
+from ..core._head import predictions, score_name
+from ..core._held_out import split_held_out
+from ._bounds import check_enough_points, required_successes
+from ._certificate import make_certificate
+
+
+class SearchCache:
+    """In-process caches of the budget-independent work of one search.
+
+    Within one search the network, the compression points and the planning
+    seed are fixed, so the statistics depend only on the points S and the
+    sampling plans only on the method, the layer scale and the seed.
+    """
+
+    def __init__(self, statistics, sampling_plans):
+        self._statistics, self._sampling_plans = statistics, sampling_plans
+        self._stored = {}
+        self.calls = {"statistics": 0, "sampling_plans": 0}
+
+    def statistics(self, network, points):
+        key = ("statistics", id(network), points.shape, hashlib.sha1(np.ascontiguousarray(points)).hexdigest())
+        if key not in self._stored:
+            self.calls["statistics"] += 1
+            self._stored[key] = self._statistics(network, points)
+        return self._stored[key]
+
+    def sampling_plans(self, method, problem, layer_scale, seed=None):
+        key = ("sampling_plans", method.name, np.asarray(layer_scale).tobytes(), seed)
+        if key not in self._stored:
+            self.calls["sampling_plans"] += 1
+            self._stored[key] = self._sampling_plans(method, problem, layer_scale, seed)
+        return self._stored[key]
+
+
+@dataclass(frozen=True)
+class BudgetTrial:
+    """One budget tried: its certificate and what it took.
+
+    Attributes
+    ----------
+    budget : int
+        Parameters to keep.
+    keep_ratio : float
+        ``budget`` over the original parameter count.
+    passes : bool
+        Whether the certificate meets the target.
+    margin : float
+        :meth:`Target.margin` of the certificate.
+    certificate : Certificate
+    nnz : int
+        Non-zero parameters of the compressed network.
+    seconds : float
+        Time to plan, draw and certify.
+    plan : CompressionPlan
+    drawn : DrawnNetwork
+    warnings : list of warnings.WarningMessage
+        What planning and drawing warned about.
+    """
+
+    budget: int
+    keep_ratio: float
+    passes: bool
+    margin: float
+    certificate: object
+    nnz: int
+    seconds: float
+    plan: object
+    drawn: object
+    warnings: list
+
+
+class BudgetEvaluator:
+    """Compress at any budget and certify on held-out rows; shared work done once.
+
+    Construction splits the calibration rows (copies of a row on one side),
+    computes the original network's outputs and predictions on the held-out
+    rows, and sets up the caches; each call plans and draws at one budget
+    (same planning seed and draw seed for every budget: the budgets are
+    compared on common random numbers) and certifies the result.
+
+    Parameters
+    ----------
+    network : Network
+        The original network.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Validated calibration data, in the network's dtype.
+    y : array-like or None
+        Targets of ``X`` (score targets; reported otherwise).
+    keys : ndarray of uint64
+        :func:`~._held_out.row_keys` of ``X``.
+    method : Method
+    settings : CompressionSettings
+        Planning settings; ``keep_ratio`` is set per budget.
+    target : Target
+    reweight, ridge
+        As for :func:`~._compression.draw_compression`.
+    validation_fraction : float
+        Share of the distinct rows held out.
+    random : numpy.random.RandomState
+        Chooses the held-out rows and the planning seed.
+    draw_seed : int
+        Seeds every draw.
+    statistics, sampling_plans : callable
+        As for :func:`~._compression.plan_compression`; cached here.
+
+    Attributes
+    ----------
+    fit_rows, held_out_rows : ndarray of int
+        The split of the calibration rows.
+    cache : SearchCache
+    """
+
+    def __init__(
+        self,
+        network,
+        X,
+        y,
+        keys,
+        method,
+        settings,
+        target,
+        *,
+        reweight,
+        ridge,
+        validation_fraction,
+        random,
+        draw_seed,
+        statistics,
+        sampling_plans,
+    ):
+        self.fit_rows, self.held_out_rows = split_held_out(keys, validation_fraction, random)
+        check_enough_points(
+            self.held_out_rows.size,
+            target.delta,
+            target.confidence,
+            what=f"validation_fraction={validation_fraction:g} of the {X.shape[0]} calibration rows holds out",
+        )
+        if self.fit_rows.size == 0:
+            raise ValueError(
+                f"validation_fraction={validation_fraction:g} leaves no calibration rows to compress with"
+            )
+        self.y_held_out = None
+        if y is not None:
+            check_consistent_length(X, y)
+            self.y_held_out = _safe_indexing(y, self.held_out_rows)
+        elif target.score_tolerance is not None:
+            raise ValueError(
+                f"score_tolerance={target.score_tolerance!r} compares scores on held-out rows: "
+                "pass the targets, fit(model, X, y)"
+            )
+        self.network, self.method, self.settings, self.target = network, method, settings, target
+        self.reweight, self.ridge, self.draw_seed = reweight, ridge, draw_seed
+        self.X_fit, self.X_held_out = X[self.fit_rows], X[self.held_out_rows]
+        self.plan_seed = random.randint(np.iinfo(np.int32).max)
+        self.cache = SearchCache(statistics, sampling_plans)
+        self.reference = _dense(network.decision(self.X_held_out))
+        self.reference_predictions = predictions(network, self.reference)
+        self.score_name = score_name(network)
+        self.reference_score = None
+        if self.y_held_out is not None:
+            score = accuracy_score if self.score_name == "accuracy" else r2_score
+            self.reference_score = score(self.y_held_out, self.reference_predictions)
+        self.required = required_successes(self.held_out_rows.size, target.delta, target.confidence)
+
+    def __call__(self, budget):
+        """The :class:`BudgetTrial` of ``budget`` parameters."""
+        network, target = self.network, self.target
+        began = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan = plan_compression(
+                network,
+                self.X_fit,
+                self.method,
+                replace(self.settings, keep_ratio=budget / network.n_params),
+                np.random.RandomState(self.plan_seed),
+                statistics=self.cache.statistics,
+                sampling_plans=self.cache.sampling_plans,
+            )
+            drawn = draw_compression(
+                plan, np.random.default_rng(self.draw_seed), reweight=self.reweight, ridge=self.ridge
+            )
+        estimate = _dense(drawn.network.decision(self.X_held_out))
+        certificate = make_certificate(
+            self.reference,
+            estimate,
+            epsilon=target.epsilon,
+            delta=target.delta,
+            confidence=target.confidence,
+            error=target.error,
+            output_floor=target.output_floor,
+            predicted=(self.reference_predictions, predictions(network, estimate)),
+            y=self.y_held_out,
+            score_name=self.score_name,
+            reference_score=self.reference_score,
+            required=self.required,
+        )
+        return BudgetTrial(
+            budget=int(budget),
+            keep_ratio=budget / network.n_params,
+            passes=target.met(certificate),
+            margin=target.margin(certificate),
+            certificate=certificate,
+            nnz=_nnz(drawn.network),
+            seconds=time.perf_counter() - began,
+            plan=plan,
+            drawn=drawn,
+            warnings=list(caught),
+        )
+
+
+def _dense(values):
+    return values.toarray() if sp.issparse(values) else np.asarray(values)
+
+
+def _nnz(network):
+    return int(
+        sum(np.count_nonzero(W) for W in network.coefs)
+        + sum(np.count_nonzero(b) for b in network.intercepts)
+    )
