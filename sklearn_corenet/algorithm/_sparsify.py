@@ -10,11 +10,7 @@ and keeps, per neuron, the one closest to the original on held-out points T.
 import numpy as np
 
 from ..core._network import augment
-from ._sampling import (
-    draw_sequence,
-    multinomial_counts,
-    reweighting_factors,
-)
+from ._draw_sequence import draw_sequence, multinomial_counts, reweighting_factors
 
 
 def count_threshold(thresholds, count, ceiling):

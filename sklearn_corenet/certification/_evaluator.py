@@ -10,7 +10,8 @@ import scipy.sparse as sp
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import _safe_indexing, check_consistent_length
 
-from ..algorithm._compression import draw_compression, plan_compression
+from ..algorithm._draw import draw_compression
+from ..algorithm._plan import plan_compression
 from ..core._head import predictions, score_name
 from ..core._held_out import split_held_out
 from ._bounds import check_enough_points, required_successes

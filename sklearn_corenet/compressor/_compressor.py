@@ -18,12 +18,11 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ..adapters._registry import network_from_model
 from ..adapters._sklearn import is_sklearn_mlp
-from ..algorithm._compression import (
+from ..algorithm._draw import draw_compression, warn_constant_predictions
+from ..algorithm._plan import (
     CompressionSettings,
     build_sampling_plans,
-    draw_compression,
     plan_compression,
-    warn_constant_predictions,
 )
 from ..algorithm._reweight import DEFAULT_RIDGE, ReweightOption
 from ..algorithm._sensitivity import DELTA_CAP, compute_layer_statistics

@@ -11,16 +11,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from sklearn_corenet.adapters._sklearn import network_from_sklearn
-from sklearn_corenet.algorithm._compression import (
+from sklearn_corenet.algorithm._draw import draw_compression, remove_neurons
+from sklearn_corenet.algorithm._plan import (
     HELD_OUT_FRACTION,
     MAX_AMPLIFICATION_SIZE,
     CompressionSettings,
     build_sampling_plans,
     compression_mode,
-    draw_compression,
     layer_scale,
     plan_compression,
-    remove_neurons,
     split_calibration,
 )
 from sklearn_corenet.algorithm._sample_size import auto_calibration_size, expected_kept

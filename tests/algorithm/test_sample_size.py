@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from sklearn_corenet.algorithm._draw_sequence import multinomial_counts
 from sklearn_corenet.algorithm._sample_size import (
     TheoryConstants,
     auto_calibration_size,
@@ -12,7 +13,7 @@ from sklearn_corenet.algorithm._sample_size import (
     theory_constants,
     theory_sample_sizes,
 )
-from sklearn_corenet.algorithm._sampling import SamplingPlan, multinomial_counts
+from sklearn_corenet.algorithm._sampling import SamplingPlan
 
 
 def _two_row_plan():

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from sklearn_corenet.algorithm._sampling import (
+from sklearn_corenet.algorithm._draw_sequence import (
     draw_sequence,
     multinomial_counts,
-    neuron_plan,
     reweighting_factors,
 )
+from sklearn_corenet.algorithm._sampling import neuron_plan
 
 
 def _mean_and_std(samples):

@@ -1,16 +1,13 @@
 import numpy as np
 import pytest
 
-from sklearn_corenet.algorithm._compression import (
+from sklearn_corenet.algorithm._draw_sequence import draw_sequence, multinomial_counts
+from sklearn_corenet.algorithm._plan import (
     CompressionProblem,
     build_sampling_plans,
 )
 from sklearn_corenet.algorithm._sample_size import solve_allocation
-from sklearn_corenet.algorithm._sampling import (
-    draw_sequence,
-    multinomial_counts,
-    neuron_plan,
-)
+from sklearn_corenet.algorithm._sampling import neuron_plan
 from sklearn_corenet.algorithm._sensitivity import (
     compute_layer_statistics,
     sensitivity_row_sums,

@@ -5,7 +5,7 @@ import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.algorithm._compression import CompressionProblem
+from sklearn_corenet.algorithm._plan import CompressionProblem
 from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics
 from sklearn_corenet.core._network import Network
 from sklearn_corenet.methods._budget import (

@@ -1,4 +1,4 @@
-"""The compression pipeline as two pure functions: plan, then draw.
+"""The compression pipeline, first of two pure functions: plan (then draw, in :mod:`._draw`).
 
 :func:`plan_compression` reads a network and its calibration data once: it
 splits the data into the sensitivity points S and the held-out points T,
@@ -11,15 +11,12 @@ the method drops.
 """
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..core._head import predictions
-from ..core._network import Network, forward_pass
-from ..core._validation import check_finite_layers
-from ._reweight import REWEIGHT_RULES
+from ..core._network import Network
 from ._sample_size import (
     auto_calibration_size,
     epsilon_for_allocation,
@@ -30,7 +27,6 @@ from ._sample_size import (
     theory_sample_sizes,
 )
 from ._sampling import BUDGET_DRAWS_PER_EDGE
-from ._sparsify import sparsify_theory, sparsify_to_budget
 
 #: Held-out points used for amplification are capped: beyond this many the
 #: choice of the best candidate no longer changes measurably.
@@ -386,162 +382,3 @@ def _warn_unreachable_budget(plans, budget, c, keep_ratio, method):
         )
 
 
-@dataclass(frozen=True)
-class DrawnNetwork:
-    """One draw of :func:`draw_compression`.
-
-    Attributes
-    ----------
-    network : Network
-        The compressed network, removed neurons dropped.
-    start : Network or None
-        The same edges before a least-squares re-fit, in sparse weight
-        matrices (None without one).
-    allocation_constant : float or None
-        Budget mode of sampling methods: the constant that met the budget.
-    active : list of ndarray of bool
-        Per layer, the neurons of the original network that were kept.
-    """
-
-    network: Network
-    start: Network | None
-    allocation_constant: float | None
-    active: list
-
-
-def draw_compression(plan, rng, *, reweight, ridge):
-    """Draw one compressed network from ``plan`` (Alg. 1, lines 10-13).
-
-    Parameters
-    ----------
-    plan : CompressionPlan
-    rng : numpy.random.Generator
-    reweight : {"unbiased", "none", "lstsq"}
-        The reweighting rule applied to the kept edges.
-    ridge : float
-        Ridge strength of the "lstsq" rule.
-
-    Returns
-    -------
-    DrawnNetwork
-    """
-    problem, method = plan.problem, plan.method
-    c = None
-    if plan.mode == "keep_all":
-        # copies: the drawn network must share no memory with the plan
-        layers = [np.array(W, copy=True) for W in problem.weights]
-        active = [np.ones(W.shape[1], dtype=bool) for W in problem.weights]
-    elif not method.samples:
-        layers = method.select(problem, plan.budget)
-        active = method.neurons_kept(layers, problem)
-    elif plan.mode == "theory":
-        sizes = [m.reshape(-1) for m in plan.sample_sizes]
-        layers = sparsify_theory(
-            plan.sampling_plans, problem.weights, sizes, rng, plan.n_trials, problem.held_out_inputs
-        )
-        active = problem.active
-    else:
-        layers, c = sparsify_to_budget(
-            plan.sampling_plans,
-            problem.weights,
-            plan.budget,
-            plan.allocation_constant,
-            rng,
-            plan.n_trials,
-            problem.held_out_inputs,
-        )
-        active = problem.active
-    start = None
-    if plan.mode != "keep_all":
-        rule = REWEIGHT_RULES[reweight]
-        if rule.refits:  # its starting values are kept too, sparsely
-            start = remove_neurons(problem.network, [sp.csr_array(W) for W in layers], active)
-        # the layers are this draw's own arrays: a re-fit overwrites them
-        layers = rule.function(problem.network, layers, problem.X, ridge=ridge, overwrite=True)
-    check_finite_layers(layers, f"the compressed weights (method={method.name!r}, reweight={reweight!r})")
-    return DrawnNetwork(remove_neurons(problem.network, layers, active), start, c, active)
-
-
-def remove_neurons(network, layers, active):
-    """A :class:`Network` from sparsified augmented weights, inactive neurons removed.
-
-    Parameters
-    ----------
-    network : Network
-        The original network (activations, head, names).
-    layers : list of {ndarray, csr_array} of shape (n_in + 1, n_out)
-        Sparsified weights with the bias as last row (sparse layers stay
-        sparse).
-    active : list of ndarray of bool of shape (n_out,)
-        Per layer, the neurons to keep; a removed hidden neuron takes its
-        column of its layer and its row of the next layer with it.
-    """
-    coefs = [W[:-1] for W in layers]
-    intercepts = [W[-1].toarray() if sp.issparse(W) else np.array(W[-1]) for W in layers]
-    for layer, alive in enumerate(active[:-1]):
-        if alive.all():
-            continue
-        coefs[layer] = coefs[layer][:, alive]
-        intercepts[layer] = intercepts[layer][alive]
-        coefs[layer + 1] = coefs[layer + 1][alive, :]
-    return replace(
-        network,
-        coefs=[
-            sp.csr_array(W, dtype=network.dtype) if sp.issparse(W) else np.ascontiguousarray(W, dtype=network.dtype)
-            for W in coefs
-        ],
-        intercepts=[b.astype(network.dtype) for b in intercepts],
-        extra=dict(network.extra),
-    )
-
-
-#: Calibration rows on which a compressed network is checked for predicting
-#: one thing only.
-CONSTANT_CHECK_ROWS = 1000
-
-
-def inputs_reach_outputs(coefs):
-    """Whether a path of non-zero weights connects some input to some output."""
-    reached = np.ones(coefs[0].shape[0])
-    for W in coefs:
-        reached = (np.asarray(abs(W).T @ reached).ravel() > 0).astype(np.float64)
-    return bool(reached.any())
-
-
-def _constant(values):
-    return bool(np.all(values == values[:1]))
-
-
-def warn_constant_predictions(plan, estimator):
-    """Warn when the compressed ``estimator`` predicts one thing on the calibration rows.
-
-    Checked on the first ``CONSTANT_CHECK_ROWS`` calibration rows; a network
-    that predicts one thing there where the original predicts several (a
-    budget that keeps a handful of parameters, none or few of them on a
-    path from the inputs to the outputs) is returned with a warning saying
-    so, never silently.
-    """
-    network = plan.problem.network
-    rows = plan.problem.X[:CONSTANT_CHECK_ROWS]
-    decision = forward_pass(rows, estimator.coefs_, estimator.intercepts_, estimator.activation)
-    predicted = predictions(network, decision)
-    if not _constant(predicted):
-        return
-    original = predictions(network, network.decision(rows))
-    if _constant(original):
-        return
-    kind = "values" if network.head.kind == "regression" else "label"
-    distinct = len(np.unique(original, axis=0))
-    reason = (
-        ", and none of them is on a path from an input to an output"
-        if not inputs_reach_outputs(estimator.coefs_)
-        else ""
-    )
-    warnings.warn(
-        f"the compressed network keeps {estimator.nnz_} of {estimator.n_params_original_} "
-        f"parameters{reason}: it predicts the same {kind} ({np.asarray(predicted[0]).tolist()!r}) for all "
-        f"{rows.shape[0]} calibration rows checked, where the original predicts "
-        f"{distinct} different ones. Keep more parameters (a larger keep_ratio).",
-        UserWarning,
-        stacklevel=3,
-    )
