@@ -234,6 +234,22 @@ class TargetResult:
     trials: list
     grid: np.ndarray
 
+    def table(self):
+        """Every budget tried, in order: the compressor's ``search_results_``."""
+        trials = self.trials
+        certificates = [t.certificate for t in trials]
+        return {
+            "keep_ratio": np.array([t.keep_ratio for t in trials]),
+            "budget": np.array([t.budget for t in trials]),
+            "nnz": np.array([t.nnz for t in trials]),
+            "meets_target": np.array([t.passes for t in trials]),
+            "epsilon_certified": np.array([c.epsilon_certified for c in certificates]),
+            "coverage": np.array([c.coverage for c in certificates]),
+            "coverage_lower": np.array([c.coverage_lower for c in certificates]),
+            "score_drop": np.array([np.nan if c.score_drop is None else c.score_drop for c in certificates]),
+            "seconds": np.array([t.seconds for t in trials]),
+        }
+
 
 def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
     """The sparsest grid budget whose certificate meets ``target`` (see :func:`smallest_passing`).

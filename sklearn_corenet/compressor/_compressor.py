@@ -1,11 +1,9 @@
 """``CoreNetCompressor``: the scikit-learn face of the algorithm."""
 
 import warnings
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
@@ -25,11 +23,11 @@ from ..algorithm._plan import (
     plan_compression,
 )
 from ..algorithm._reweight import DEFAULT_RIDGE, ReweightOption
-from ..algorithm._sensitivity import DELTA_CAP, compute_layer_statistics
+from ..algorithm._sensitivity import (
+    DELTA_CAP,
+)
 from ..certification._bounds import DEFAULT_OUTPUT_FLOOR, ERRORS
 from ..certification._certify import certify_networks
-from ..certification._evaluator import BudgetEvaluator
-from ..certification._search import Target, compress_to_target
 from ..core._held_out import row_keys
 from ..core._validation import (
     check_activations,
@@ -39,12 +37,22 @@ from ..core._validation import (
     unchanged_on_error,
 )
 from ..methods._registry import METHODS, MethodOption, get_method
-from ..models._sparse_mlp import CompressionInfo, make_sparse_estimator
+from ..models._sparse_mlp import make_sparse_estimator
 from ..models._summary import CompressionSummary
-from ._params import COMPRESSOR_PARAMETERS_DOC, fill_docstring
+from ._fitting import (
+    compression_info,
+    fit_to_target,
+    set_fitted_attributes,
+    statistics_function,
+)
+from ._params import (
+    COMPRESSOR_ATTRIBUTES_DOC,
+    COMPRESSOR_PARAMETERS_DOC,
+    fill_docstring,
+)
 
 
-@fill_docstring(compressor_parameters=COMPRESSOR_PARAMETERS_DOC)
+@fill_docstring(compressor_parameters=COMPRESSOR_PARAMETERS_DOC, compressor_attributes=COMPRESSOR_ATTRIBUTES_DOC)
 class CoreNetCompressor(BaseEstimator):
     """Compress a trained MLP by sampling its edges (CoreNet, Baykal et al. 2019).
 
@@ -59,51 +67,7 @@ class CoreNetCompressor(BaseEstimator):
 
     Attributes
     ----------
-    sensitivities_ : list of ndarray of shape (n_in, n_out)
-        Empirical sensitivity of every weight.
-    bias_sensitivities_ : list of ndarray of shape (n_out,)
-        Empirical sensitivity of every bias.
-    sample_sizes_ : list of ndarray of int
-        Draws per neuron and sign, shape (2, n_out) (positive row first);
-        shape (1,) for the whole-matrix baselines. In budget mode these are
-        the sizes that meet the budget in expectation; ``transform`` fixes
-        the allocation constant that meets it exactly.
-    epsilon_ : float
-        The ε used (theory mode) or the ε the budget's sample sizes amount to
-        (budget mode; NaN for methods without a guarantee).
-    layer_epsilons_ : ndarray of shape (n_layers,)
-        ε_ℓ per layer.
-    delta_hat_ : ndarray of shape (n_layers,)
-        Δ^ℓ per layer (Alg. 1, line 6).
-    calibration_size_ : int
-        ``|S|``.
-    amplification_size_ : int
-        ``|T|`` (0 unless the method amplifies).
-    dead_neurons_ : list of ndarray of int
-        Per hidden layer, the neurons that are zero on every point of S.
-    n_params_ : int
-        Parameter count of the original model.
-    budget_ : int or None
-        Number of parameters to keep (budget mode).
-    theoretical_nnz_ : int
-        Theory mode: the bound Σ_i min(m_i, edges of row i) on kept
-        parameters that the guarantee's sample sizes give.
-    certificate_ : Certificate or None
-        ``keep_ratio="certified"``: the certificate of the compressed network
-        on the held-out calibration rows (None in the other modes).
-    search_results_ : dict of ndarray or None
-        ``keep_ratio="certified"``: every budget tried, in order, with keys
-        ``keep_ratio``, ``budget``, ``nnz``, ``meets_target``,
-        ``epsilon_certified``, ``coverage``, ``coverage_lower``,
-        ``score_drop`` (NaN without targets) and ``seconds`` (None in the
-        other modes).
-    validation_size_ : int
-        Calibration rows held out to certify (0 unless
-        ``keep_ratio="certified"``).
-    method_ : Method
-        The compression method object ("auto" resolved).
-    reweight_ : str
-        The reweighting rule used ("auto" resolved).
+    {compressor_attributes}
 
     See Also
     --------
@@ -292,7 +256,7 @@ class CoreNetCompressor(BaseEstimator):
 
     def _fit(self, model, X, y):
         self._validate_params()
-        statistics = self._statistics_function()  # torch must be there for device=, whatever the method
+        statistics = statistics_function(self)  # torch must be there for device=, whatever the method
         method, reweight = self._resolve_method()
         network = check_network(network_from_model(model, X))
         if network.activation != "relu":
@@ -318,7 +282,8 @@ class CoreNetCompressor(BaseEstimator):
         )
         sampling_plans = check_memory(self.memory).cache(build_sampling_plans)
         if self._certified_mode():
-            return self._fit_to_target(
+            return fit_to_target(
+                self,
                 network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans
             )
         plan = plan_compression(
@@ -330,103 +295,11 @@ class CoreNetCompressor(BaseEstimator):
             statistics=statistics,
             sampling_plans=sampling_plans,
         )
-        self._set_fitted_attributes(plan, reweight, transform_seed)
+        set_fitted_attributes(self, plan, reweight, transform_seed)
         self._certified = self.certificate_ = self.search_results_ = None
         self._calibration_keys = None
         self.validation_size_ = 0
         return self
-
-    def _fit_to_target(
-        self, network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans
-    ):
-        """``keep_ratio="certified"``: search the sparsest budget that meets the target."""
-        keys = row_keys(X)
-        target = Target(
-            epsilon=self.epsilon,
-            delta=self.delta,
-            confidence=self.confidence,
-            error=self.error,
-            output_floor=self.output_floor,
-            score_tolerance=self.score_tolerance,
-        )
-        evaluate = BudgetEvaluator(
-            network,
-            X,
-            y,
-            keys,
-            method,
-            settings,
-            target,
-            reweight=reweight,
-            ridge=self.ridge,
-            validation_fraction=self.validation_fraction,
-            random=random,
-            draw_seed=transform_seed,
-            statistics=statistics,
-            sampling_plans=sampling_plans,
-        )
-        result = compress_to_target(evaluate, network.n_params, target, self.search_step, self.verbose)
-        chosen = result.trial
-        for warning in chosen.warnings:  # what the chosen budget warned about
-            warnings.warn(warning.message, stacklevel=3)
-        self._set_fitted_attributes(chosen.plan, reweight, transform_seed)
-        self._certified = chosen.drawn
-        self._calibration_keys = keys
-        self._search = evaluate
-        self.certificate_ = chosen.certificate
-        self.validation_size_ = int(evaluate.held_out_rows.size)
-        trials = result.trials
-        self.search_results_ = {
-            "keep_ratio": np.array([t.keep_ratio for t in trials]),
-            "budget": np.array([t.budget for t in trials]),
-            "nnz": np.array([t.nnz for t in trials]),
-            "meets_target": np.array([t.passes for t in trials]),
-            "epsilon_certified": np.array([t.certificate.epsilon_certified for t in trials]),
-            "coverage": np.array([t.certificate.coverage for t in trials]),
-            "coverage_lower": np.array([t.certificate.coverage_lower for t in trials]),
-            "score_drop": np.array(
-                [np.nan if t.certificate.score_drop is None else t.certificate.score_drop for t in trials]
-            ),
-            "seconds": np.array([t.seconds for t in trials]),
-        }
-        return self
-
-    def _statistics_function(self):
-        """``statistics(network, points)``, through ``memory``, on ``device``."""
-        if self.device is None:
-            function, options = compute_layer_statistics, {"n_jobs": self.n_jobs}
-        else:
-            function = _torch_statistics(self.device)
-            options = {"device": str(self.device), "n_jobs": self.n_jobs}
-        cached = check_memory(self.memory).cache(function, ignore=[*options, "verbose"])
-        return partial(cached, delta_cap=self.delta_cap, verbose=self.verbose, **options)
-
-    def _set_fitted_attributes(self, plan, reweight, transform_seed):
-        """Copy the plan's figures to the fitted attributes (all at once)."""
-        statistics = plan.problem.statistics
-        self._plan = plan
-        self._transform_seed = transform_seed
-        # what transform reads is fixed here: set_params after fit, or a refit
-        # that fails, leaves the draws of this fit as they are
-        self._ridge = self.ridge
-        self._draw_random = ("seed", transform_seed) if isinstance(self.random_state, Integral) else ("state", self.random_state)
-        self.method_ = plan.method
-        self.reweight_ = reweight
-        self.n_params_ = plan.problem.network.n_params
-        self.calibration_size_ = plan.calibration_size
-        self.amplification_size_ = plan.amplification_size
-        self.budget_ = plan.budget
-        self.epsilon_ = plan.epsilon
-        self.layer_epsilons_ = plan.layer_epsilons
-        self.delta_hat_ = plan.delta_hat
-        self.sample_sizes_ = plan.sample_sizes
-        self.theoretical_nnz_ = plan.theoretical_nnz
-        if statistics is None:
-            self.sensitivities_ = self.bias_sensitivities_ = self.dead_neurons_ = None
-        else:
-            self.sensitivities_ = [s.sensitivity[:-1] for s in statistics]
-            self.bias_sensitivities_ = [s.sensitivity[-1] for s in statistics]
-            self.dead_neurons_ = [np.flatnonzero(~s.alive) for s in statistics[:-1]]
 
     # -- transform -------------------------------------------------------------
 
@@ -462,18 +335,7 @@ class CoreNetCompressor(BaseEstimator):
             else:
                 rng = np.random.default_rng(check_random_state(source).randint(2**31))
             drawn = draw_compression(plan, rng, reweight=self.reweight_, ridge=self._ridge)
-        info = CompressionInfo(
-            method=plan.method.name,
-            reweight=self.reweight_,
-            epsilon=self.epsilon_,
-            n_trials=plan.n_trials,
-            allocation_constant=drawn.allocation_constant,
-            layer_epsilons=self.layer_epsilons_,
-            delta_hat=self.delta_hat_,
-            dead_neurons=[np.flatnonzero(~a) for a in drawn.active[:-1]],
-            original_shapes=[W.shape for W in network.coefs],
-            calibration_size=self.calibration_size_,
-        )
+        info = compression_info(self, drawn)
         estimator = make_sparse_estimator(drawn.network, self.n_params_, info, start=drawn.start)
         warn_constant_predictions(plan, estimator)
         return estimator
@@ -575,31 +437,4 @@ class CoreNetCompressor(BaseEstimator):
             )
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-def _torch_statistics(device):
-    """The torch sensitivity function, or an ImportError naming the extra."""
-    try:
-        from ..algorithm._torch_compute import compute_layer_statistics_torch  # noqa: F401
-    except ImportError as error:
-        raise ImportError(
-            f"device={device!r} computes with torch, which is not installed: "
-            "pip install 'sklearn-corenet[torch]'"
-        ) from error
-    return torch_layer_statistics
 
-
-def torch_layer_statistics(
-    network, X, *, delta_cap=DELTA_CAP, working_memory=None, device="cpu", n_jobs=None, verbose=0
-):
-    """The statistics of :func:`compute_layer_statistics_torch`; sparse
-    points S are densified for it (S, not the whole calibration data)."""
-    from ..algorithm._torch_compute import compute_layer_statistics_torch
-
-    return compute_layer_statistics_torch(
-        network,
-        X.toarray() if sp.issparse(X) else X,
-        delta_cap=delta_cap,
-        working_memory=working_memory,
-        device=device,
-        n_jobs=n_jobs,
-        verbose=verbose,
-    )

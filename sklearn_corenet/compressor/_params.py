@@ -139,3 +139,53 @@ def fill_docstring(**sections):
         return cls
 
     return decorate
+
+
+#: The fitted attributes of :class:`CoreNetCompressor`.
+COMPRESSOR_ATTRIBUTES_DOC = """\
+sensitivities_ : list of ndarray of shape (n_in, n_out)
+    Empirical sensitivity of every weight.
+bias_sensitivities_ : list of ndarray of shape (n_out,)
+    Empirical sensitivity of every bias.
+sample_sizes_ : list of ndarray of int
+    Draws per neuron and sign, shape (2, n_out) (positive row first);
+    shape (1,) for the whole-matrix baselines. In budget mode these are
+    the sizes that meet the budget in expectation; ``transform`` fixes
+    the allocation constant that meets it exactly.
+epsilon_ : float
+    The ε used (theory mode) or the ε the budget's sample sizes amount to
+    (budget mode; NaN for methods without a guarantee).
+layer_epsilons_ : ndarray of shape (n_layers,)
+    ε_ℓ per layer.
+delta_hat_ : ndarray of shape (n_layers,)
+    Δ^ℓ per layer (Alg. 1, line 6).
+calibration_size_ : int
+    ``|S|``.
+amplification_size_ : int
+    ``|T|`` (0 unless the method amplifies).
+dead_neurons_ : list of ndarray of int
+    Per hidden layer, the neurons that are zero on every point of S.
+n_params_ : int
+    Parameter count of the original model.
+budget_ : int or None
+    Number of parameters to keep (budget mode).
+theoretical_nnz_ : int
+    Theory mode: the bound Σ_i min(m_i, edges of row i) on kept
+    parameters that the guarantee's sample sizes give.
+certificate_ : Certificate or None
+    ``keep_ratio="certified"``: the certificate of the compressed network
+    on the held-out calibration rows (None in the other modes).
+search_results_ : dict of ndarray or None
+    ``keep_ratio="certified"``: every budget tried, in order, with keys
+    ``keep_ratio``, ``budget``, ``nnz``, ``meets_target``,
+    ``epsilon_certified``, ``coverage``, ``coverage_lower``,
+    ``score_drop`` (NaN without targets) and ``seconds`` (None in the
+    other modes).
+validation_size_ : int
+    Calibration rows held out to certify (0 unless
+    ``keep_ratio="certified"``).
+method_ : Method
+    The compression method object ("auto" resolved).
+reweight_ : str
+    The reweighting rule used ("auto" resolved).
+"""

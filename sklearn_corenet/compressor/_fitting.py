@@ -1,0 +1,121 @@
+"""How a :class:`CoreNetCompressor`'s hyperparameters become calls into the algorithm.
+
+The compressor is a thin shell: these functions read its hyperparameters,
+run the certified search, and set its fitted attributes from a plan.
+"""
+
+import warnings
+from functools import partial
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils.validation import check_memory
+
+from ..algorithm._sensitivity import compute_layer_statistics, torch_statistics
+from ..certification._evaluator import BudgetEvaluator
+from ..certification._search import Target, compress_to_target
+from ..core._held_out import row_keys
+from ..models._sparse_mlp import CompressionInfo
+
+
+def statistics_function(compressor):
+    """The compressor's ``statistics(network, points)``, through ``memory``, on ``device``."""
+    if compressor.device is None:
+        function, options = compute_layer_statistics, {"n_jobs": compressor.n_jobs}
+    else:
+        function = torch_statistics(compressor.device)
+        options = {"device": str(compressor.device), "n_jobs": compressor.n_jobs}
+    cached = check_memory(compressor.memory).cache(function, ignore=[*options, "verbose"])
+    return partial(cached, delta_cap=compressor.delta_cap, verbose=compressor.verbose, **options)
+
+
+def set_fitted_attributes(compressor, plan, reweight, transform_seed):
+    """Copy the plan's figures to the compressor's fitted attributes (all at once)."""
+    statistics = plan.problem.statistics
+    compressor._plan = plan
+    compressor._transform_seed = transform_seed
+    # what transform reads is fixed here: set_params after fit, or a refit
+    # that fails, leaves the draws of this fit as they are
+    compressor._ridge = compressor.ridge
+    compressor._draw_random = ("seed", transform_seed) if isinstance(compressor.random_state, Integral) else ("state", compressor.random_state)
+    compressor.method_ = plan.method
+    compressor.reweight_ = reweight
+    compressor.n_params_ = plan.problem.network.n_params
+    compressor.calibration_size_ = plan.calibration_size
+    compressor.amplification_size_ = plan.amplification_size
+    compressor.budget_ = plan.budget
+    compressor.epsilon_ = plan.epsilon
+    compressor.layer_epsilons_ = plan.layer_epsilons
+    compressor.delta_hat_ = plan.delta_hat
+    compressor.sample_sizes_ = plan.sample_sizes
+    compressor.theoretical_nnz_ = plan.theoretical_nnz
+    if statistics is None:
+        compressor.sensitivities_ = compressor.bias_sensitivities_ = compressor.dead_neurons_ = None
+    else:
+        compressor.sensitivities_ = [s.sensitivity[:-1] for s in statistics]
+        compressor.bias_sensitivities_ = [s.sensitivity[-1] for s in statistics]
+        compressor.dead_neurons_ = [np.flatnonzero(~s.alive) for s in statistics[:-1]]
+
+
+def fit_to_target(
+    compressor, network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans
+):
+    """``keep_ratio="certified"``: search the sparsest budget that meets the target.
+
+    Sets the compressor's fitted attributes, its certificate and the search's table.
+    """
+    keys = row_keys(X)
+    target = Target(
+        epsilon=compressor.epsilon,
+        delta=compressor.delta,
+        confidence=compressor.confidence,
+        error=compressor.error,
+        output_floor=compressor.output_floor,
+        score_tolerance=compressor.score_tolerance,
+    )
+    evaluate = BudgetEvaluator(
+        network,
+        X,
+        y,
+        keys,
+        method,
+        settings,
+        target,
+        reweight=reweight,
+        ridge=compressor.ridge,
+        validation_fraction=compressor.validation_fraction,
+        random=random,
+        draw_seed=transform_seed,
+        statistics=statistics,
+        sampling_plans=sampling_plans,
+    )
+    result = compress_to_target(evaluate, network.n_params, target, compressor.search_step, compressor.verbose)
+    chosen = result.trial
+    for warning in chosen.warnings:  # what the chosen budget warned about
+        warnings.warn(warning.message, stacklevel=3)
+    set_fitted_attributes(compressor, chosen.plan, reweight, transform_seed)
+    compressor._certified = chosen.drawn
+    compressor._calibration_keys = keys
+    compressor._search = evaluate
+    compressor.certificate_ = chosen.certificate
+    compressor.validation_size_ = int(evaluate.held_out_rows.size)
+    compressor.search_results_ = result.table()
+    return compressor
+
+
+def compression_info(compressor, drawn):
+    """The :class:`CompressionInfo` of a network drawn from the compressor's plan."""
+    plan = compressor._plan
+    network = plan.problem.network
+    return CompressionInfo(
+        method=plan.method.name,
+        reweight=compressor.reweight_,
+        epsilon=compressor.epsilon_,
+        n_trials=plan.n_trials,
+        allocation_constant=drawn.allocation_constant,
+        layer_epsilons=compressor.layer_epsilons_,
+        delta_hat=compressor.delta_hat_,
+        dead_neurons=[np.flatnonzero(~a) for a in drawn.active[:-1]],
+        original_shapes=[W.shape for W in network.coefs],
+        calibration_size=compressor.calibration_size_,
+    )
