@@ -11,7 +11,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils.validation import check_memory
 
-from ..algorithm._sensitivity import compute_layer_statistics, torch_statistics
+from ..algorithm._sensitivity import compute_layer_statistics
+from ..algorithm._torch_statistics import torch_statistics
 from ..certification._evaluator import BudgetEvaluator
 from ..certification._search import Target, compress_to_target
 from ..core._held_out import row_keys

@@ -189,3 +189,53 @@ method_ : Method
 reweight_ : str
     The reweighting rule used ("auto" resolved).
 """
+
+
+#: Docstring sections the two meta-estimators share (see fill_docstring).
+_SHARED_DOC = {
+    "compressor_parameters": COMPRESSOR_PARAMETERS_DOC,
+    "training": """\
+An unfitted estimator is cloned and trained by ``fit`` (once per data
+set when ``memory`` is set: see Notes); a fitted or frozen one is
+compressed as it is and never changed.
+""",
+    "fitted_attributes": """\
+estimator_ : estimator
+    The trained network that was compressed (the wrapped estimator when
+    ``estimator`` is a ``FrozenEstimator``).
+compressor_ : CoreNetCompressor
+    The fitted compressor, with the sensitivities and sample sizes. A
+    saved estimator (pickle, joblib, skops) keeps its small figures only:
+    no calibration data, no per-edge sensitivities; its ``transform``
+    needs a new ``fit``.
+""",
+    "notes": """\
+``fit(X, y, sample_weight=...)`` passes the weights to the network's own
+``fit`` (scikit-learn's metadata routing, when enabled, routes any
+metadata the network requests); compression then uses ``X`` unweighted.
+A regressor given to the classifier, or a classifier to the regressor, is
+a TypeError at ``fit``.
+
+With ``memory`` set, the trained network is cached too, keyed on the
+estimator's parameters and the training data: a grid search over
+``keep_ratio`` or ``epsilon`` trains one network per fold (and one for
+the refit), not one per candidate. With ``random_state=None`` in the
+network, the candidates of a fold then share one random training instead
+of drawing one each.
+
+A saved fitted estimator holds nothing of the calibration data: it is
+about the size of ``estimator_`` plus ``compressed_``.
+""",
+    "feature_attributes": """\
+n_features_in_ : int
+    Number of features seen during ``fit``.
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    Names of the features seen during ``fit``, when ``X`` has string
+    column names.
+""",
+    "references": """\
+C. Baykal, L. Liebenwein, I. Gilitschenski, D. Feldman, D. Rus.
+"Data-dependent coresets for compressing neural networks with
+applications to generalization bounds", ICLR 2019.
+""",
+}
