@@ -28,7 +28,8 @@ from .model_selection._scoring import (
     make_kept_fraction_scorer,
     sparsest_within,
 )
-from .models._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
+from .models._info import CompressionInfo
+from .models._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
 from .models._summary import CompressionSummary
 
 __version__ = "0.1.0.dev0"

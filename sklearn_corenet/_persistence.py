@@ -19,7 +19,8 @@ from .compressor._meta import CoreNetClassifier, CoreNetRegressor
 from .core._head import OutputHead
 from .fine_tuning._fine_tune import FineTuneHistory
 from .methods._registry import METHODS
-from .models._sparse_mlp import CompressionInfo, SparseMLPClassifier, SparseMLPRegressor
+from .models._info import CompressionInfo
+from .models._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
 
 # what a fitted scikit-learn MLP holds that skops does not trust by default
 _SKLEARN_TYPES = (

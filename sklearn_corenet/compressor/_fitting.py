@@ -16,7 +16,7 @@ from ..algorithm._torch_statistics import torch_statistics
 from ..certification._evaluator import BudgetEvaluator
 from ..certification._search import Target, compress_to_target
 from ..core._held_out import row_keys
-from ..models._sparse_mlp import CompressionInfo
+from ..models._info import CompressionInfo
 
 
 def statistics_function(compressor):

@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from ..adapters._registry import network_from_model
 from ..compressor._compressor import CoreNetCompressor
 from ..methods._registry import METHODS
-from ..models._sparse_mlp import _BaseSparseMLP
+from ..models._base import _BaseSparseMLP
 from ._metrics import accuracy_drop, relative_error
 
 #: Metrics of :func:`compression_curve` that :func:`plot_compression_curve` can draw.

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ..models._sparse_mlp import _BaseSparseMLP
+from ..models._base import _BaseSparseMLP
 
 
 def _compressed_network(estimator):
