@@ -1,36 +1,35 @@
 """Compress trained MLPs with provable coresets (CoreNet), the scikit-learn way.
 
-The public names are re-exported here; the modules behind them are private.
+The public names are re-exported here. The subpackages behind them, one per
+role, are layered: each imports only from the ones below it (the
+documentation's architecture page draws them).
 """
 
 from ._onnx import register_onnx_converters, to_onnx
 from ._persistence import dump, load, trusted_types
-from .adapters._class_scores import ClassScores
-from .certification._certificate import Certificate
-from .certification._certify import certify
-from .compressor._compressor import CoreNetCompressor
-from .compressor._meta import CoreNetClassifier, CoreNetRegressor
-from .evaluation._curve import (
+from .adapters import ClassScores
+from .certification import Certificate, certify
+from .compressor import CoreNetClassifier, CoreNetCompressor, CoreNetRegressor
+from .evaluation import (
+    accuracy_drop,
     compression_curve,
+    network_output,
     plot_compression_curve,
+    relative_error,
     summarize_curve,
 )
-from .evaluation._metrics import accuracy_drop, network_output, relative_error
-from .methods._registry import (
-    METHODS,
-    Method,
-    SamplingMethod,
-    SelectionMethod,
-    register_method,
-)
-from .model_selection._scoring import (
+from .methods import METHODS, Method, SamplingMethod, SelectionMethod, register_method
+from .model_selection import (
     kept_fraction_scorer,
     make_kept_fraction_scorer,
     sparsest_within,
 )
-from .models._info import CompressionInfo
-from .models._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
-from .models._summary import CompressionSummary
+from .models import (
+    CompressionInfo,
+    CompressionSummary,
+    SparseMLPClassifier,
+    SparseMLPRegressor,
+)
 
 __version__ = "0.1.0.dev0"
 

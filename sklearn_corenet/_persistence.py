@@ -17,7 +17,7 @@ from .certification._certificate import Certificate
 from .compressor._compressor import CoreNetCompressor
 from .compressor._meta import CoreNetClassifier, CoreNetRegressor
 from .core._head import OutputHead
-from .fine_tuning._fine_tune import FineTuneHistory
+from .fine_tuning._training import FineTuneHistory
 from .methods._registry import METHODS
 from .models._info import CompressionInfo
 from .models._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor

@@ -1,1 +1,32 @@
-"""methods"""
+"""Compression methods: what ``CoreNetCompressor(method=...)`` can do.
+
+A module per family: the paper's sampling methods (``_corenet``) and its
+matrix-sparsification baselines (``_matrix``); beyond the paper, global
+magnitude pruning (``_magnitude``), Wanda (``_wanda``) and the structured
+methods that remove whole neurons (``_neurons``). :data:`METHODS` is the
+registry of names; a new method is a class and its registration.
+"""
+
+from ._base import Method, SamplingMethod, SelectionMethod
+from ._corenet import CoreNet, Uniform
+from ._magnitude import Magnitude
+from ._matrix import MatrixSampling
+from ._neurons import NeuronPruning
+from ._registry import METHODS, MethodOption, get_method, register_method
+from ._wanda import ActivationMagnitude
+
+__all__ = [
+    "METHODS",
+    "ActivationMagnitude",
+    "CoreNet",
+    "Magnitude",
+    "MatrixSampling",
+    "Method",
+    "MethodOption",
+    "NeuronPruning",
+    "SamplingMethod",
+    "SelectionMethod",
+    "Uniform",
+    "get_method",
+    "register_method",
+]

@@ -15,9 +15,10 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.fine_tuning._fine_tune import (
+from sklearn_corenet.fine_tuning import FineTuneSettings
+from sklearn_corenet.fine_tuning._fine_tune import fine_tune_network
+from sklearn_corenet.fine_tuning._training import (
     FineTuneHistory,
-    fine_tune_network,
     resolve_batch_size,
     resolve_learning_rate,
 )
@@ -367,7 +368,7 @@ def test_network_level_function_without_early_stopping():
     intercepts = [np.where(np.arange(16) % 2, 0.1, 0.0), np.zeros(1)]
     history = fine_tune_network(
         coefs, intercepts, X, Y, activation="tanh", loss="squared_error",
-        epochs=3, early_stopping=False, random_state=0, backend="numpy",
+        settings=FineTuneSettings(epochs=3, early_stopping=False, random_state=0, backend="numpy"),
     )
     assert isinstance(history, FineTuneHistory)
     assert history.n_epochs == 3 and history.best_epoch == 3
@@ -393,7 +394,7 @@ def test_same_random_state_gives_the_same_weights():
         coefs, intercepts = small_sparse_network()
         history = fine_tune_network(
             coefs, intercepts, X, Y, activation="relu", loss="squared_error",
-            epochs=2, batch_size=16, random_state=random_state, backend="numpy",
+            settings=FineTuneSettings(epochs=2, batch_size=16, random_state=random_state, backend="numpy"),
         )
         runs.append((coefs, history))
     (first, first_history), (again, again_history), (other, other_history) = runs
@@ -413,7 +414,7 @@ def test_validation_split_without_strata_when_a_class_is_too_rare():
     coefs, intercepts = small_sparse_network()
     history = fine_tune_network(
         coefs, intercepts, X, Y, activation="relu", loss="binary_cross_entropy",
-        epochs=1, stratify=labels, random_state=0, backend="numpy",
+        stratify=labels, settings=FineTuneSettings(epochs=1, random_state=0, backend="numpy"),
     )
     assert history.validation_indices.size == 20
     assert np.unique(history.validation_indices).size == 20
