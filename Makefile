@@ -22,6 +22,7 @@ demo: $(STAMP)
 NO_AVX512 := NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR"
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests sklearn_corenet
 	$(NO_AVX512) $(BIN)/python -m pytest -q tests/test_golden.py
 
