@@ -5,11 +5,13 @@ role, are layered: each imports only from the ones below it (the
 documentation's architecture page draws them).
 """
 
+from . import _legacy
 from ._onnx import register_onnx_converters, to_onnx
 from ._persistence import dump, load, trusted_types
 from .adapters import ClassScores
 from .certification import Certificate, certify
 from .compressor import CoreNetClassifier, CoreNetCompressor, CoreNetRegressor
+from .core._version import __version__
 from .evaluation import (
     accuracy_drop,
     compression_curve,
@@ -31,7 +33,8 @@ from .models import (
     SparseMLPRegressor,
 )
 
-__version__ = "0.1.0.dev0"
+# files saved by version 0.1 name its old modules: let them resolve
+_legacy.install()
 
 __all__ = [
     "METHODS",

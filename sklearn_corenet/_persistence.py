@@ -13,14 +13,25 @@ Saved models are lean: a compressed estimator stores its weights packed
 data, and :func:`dump` saves a :class:`CoreNetCompressor` the same way.
 """
 
+import io
+import json
+import os
+import warnings
+import zipfile
+
+from ._legacy import OLD_TRUSTED_TYPES
 from .certification._certificate import Certificate
 from .compressor._compressor import CoreNetCompressor
 from .compressor._meta import CoreNetClassifier, CoreNetRegressor
 from .core._head import OutputHead
+from .core._version import InconsistentVersionWarning, __version__
 from .fine_tuning._training import FineTuneHistory
 from .methods._registry import METHODS
 from .models._info import CompressionInfo
 from .models._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
+
+#: The archive entry in which :func:`dump` records the library version.
+VERSION_ENTRY = "sklearn_corenet.json"
 
 # what a fitted scikit-learn MLP holds that skops does not trust by default
 _SKLEARN_TYPES = (
@@ -95,8 +106,11 @@ def _import_skops():
     return skops.io
 
 
-def dump(estimator, file):
+def dump(estimator, file, *, compress=True):
     """Save an estimator with skops: loading it runs no code from the file.
+
+    The file records the library version that wrote it (``load`` reads
+    files of earlier versions too, see :func:`load`).
 
     Parameters
     ----------
@@ -107,6 +121,11 @@ def dump(estimator, file):
         ``fit``).
     file : str, path or binary file object
         Where to write (the ``.skops`` format).
+    compress : bool, default=True
+        Deflate the archive (skops' ``compression=zipfile.ZIP_DEFLATED``):
+        the schema skops writes beside the arrays is text, several times the
+        size of a small model's weights, and shrinks several-fold. ``False``
+        stores it as it is (faster to write and read).
 
     See Also
     --------
@@ -128,11 +147,62 @@ def dump(estimator, file):
     skops = _import_skops()
     if isinstance(estimator, CoreNetCompressor):
         estimator = estimator._without_calibration()
-    skops.dump(estimator, file)
+    buffer = io.BytesIO()
+    if compress:
+        skops.dump(estimator, buffer, compression=zipfile.ZIP_DEFLATED)
+    else:
+        skops.dump(estimator, buffer)
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as archive:
+        archive.writestr(VERSION_ENTRY, json.dumps({"library": "sklearn-corenet", "version": __version__}))
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "wb") as handle:
+            handle.write(buffer.getvalue())
+    else:
+        file.write(buffer.getvalue())
+
+
+def saved_version(file):
+    """The sklearn-corenet version that wrote a ``.skops`` file.
+
+    Parameters
+    ----------
+    file : str, path or binary file object
+        A file written by :func:`dump`.
+
+    Returns
+    -------
+    str or None
+        The version; None for a file without the record (written by version
+        0.1, or by ``skops.io.dump`` directly).
+    """
+    return _saved_version(_archive_bytes(file))
+
+
+def _archive_bytes(file):
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as handle:
+            return handle.read()
+    return file.read()
+
+
+def _saved_version(data):
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if VERSION_ENTRY not in archive.namelist():
+                return None
+            return str(json.loads(archive.read(VERSION_ENTRY))["version"])
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as error:
+        raise ValueError(f"not a file written by sklearn_corenet.dump or skops.io.dump: {error}") from None
 
 
 def load(file, *, trusted=None):
     """Load what :func:`dump` (or ``skops.io.dump``) saved, trusting the library's types.
+
+    A file of version 0.1 (written before the package's modules moved into
+    subpackages) loads too: its type names are those of the old layout, which
+    are trusted for it and resolve to the same classes, with a
+    ``FutureWarning`` asking to save the model again. A file written by
+    another version warns with ``InconsistentVersionWarning``.
 
     Parameters
     ----------
@@ -154,4 +224,33 @@ def load(file, *, trusted=None):
         ``trusted``; nothing is built then.
     """
     skops = _import_skops()
-    return skops.load(file, trusted=[*trusted_types(), *(trusted or [])])
+    data = _archive_bytes(file)
+    version = _saved_version(data)
+    allowed = [*trusted_types(), *(trusted or [])]
+    if version is None:  # written by 0.1 (or skops directly): old names may appear
+        allowed += OLD_TRUSTED_TYPES
+    elif version != __version__:
+        warnings.warn(
+            InconsistentVersionWarning(saved_version=version, current_version=__version__),
+            stacklevel=2,
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator = skops.loads(data, trusted=allowed)
+    moved = False
+    for warning in caught:
+        if issubclass(warning.category, InconsistentVersionWarning):
+            continue  # the estimators' own record: the file's was said above
+        if issubclass(warning.category, FutureWarning) and "sklearn-corenet 0.1 kept" in str(warning.message):
+            moved = True  # one warning for the file, not one per class
+            continue
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if moved:
+        warnings.warn(
+            "this file was saved by sklearn-corenet 0.1, whose modules have moved; it "
+            "loads, but save it again with sklearn_corenet.dump so that later versions "
+            "read it without this step",
+            FutureWarning,
+            stacklevel=2,
+        )
+    return estimator

@@ -36,6 +36,7 @@ from ..core._validation import (
     same_weights,
     unchanged_on_error,
 )
+from ..core._version import RecordsVersion
 from ..methods._registry import METHODS, MethodOption, get_method
 from ..models._sparse_mlp import make_sparse_estimator
 from ..models._summary import CompressionSummary
@@ -53,7 +54,7 @@ from ._params import (
 
 
 @fill_docstring(compressor_parameters=COMPRESSOR_PARAMETERS_DOC, compressor_attributes=COMPRESSOR_ATTRIBUTES_DOC)
-class CoreNetCompressor(BaseEstimator):
+class CoreNetCompressor(RecordsVersion, BaseEstimator):
     """Compress a trained MLP by sampling its edges (CoreNet, Baykal et al. 2019).
 
     ``fit`` reads a trained network and calibration data, computes every

@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
 
 from ..adapters._registry import is_supported, unsupported_model_error
 from ..core._validation import unchanged_on_error
+from ..core._version import RecordsVersion
 from ._compressor import CoreNetCompressor
 
 
@@ -80,7 +81,7 @@ def train_network(estimator, X, y, fit_params):
     return clone(estimator).fit(X, y, **fit_params)
 
 
-class _BaseCoreNet(MetaEstimatorMixin, BaseEstimator):
+class _BaseCoreNet(RecordsVersion, MetaEstimatorMixin, BaseEstimator):
     """Shared code of :class:`CoreNetClassifier` and :class:`CoreNetRegressor`."""
 
     def __init__(self, estimator=None, **compressor_parameters):

@@ -12,6 +12,7 @@ from sklearn.utils.validation import (
 
 from ..core._activations import apply_activation
 from ..core._network import Network, NetworkModel, chunked, forward_pass
+from ..core._version import RecordsVersion
 from ..export._sklearn import sparse_to_sklearn
 from ..fine_tuning._fine_tune import fine_tune_estimator
 from ._kernels import LayerKernels
@@ -20,7 +21,7 @@ from ._storage import pack_layers, unpack_layers
 from ._summary import CompressionSummary
 
 
-class _BaseSparseMLP(NetworkModel, BaseEstimator):
+class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
     """Shared inference code of the compressed estimators.
 
     Instances are produced by :meth:`CoreNetCompressor.transform`; they take no
