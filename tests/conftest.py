@@ -9,13 +9,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
+from sklearn_corenet.algorithm import compute_layer_statistics
 from sklearn_corenet.algorithm._sampling import neuron_plan
 from sklearn_corenet.algorithm._sensitivity import (
     augmented_weights,
-    compute_layer_statistics,
     sensitivity_row_sums,
 )
-from sklearn_corenet.core._network import Network
+from sklearn_corenet.core import Network
 
 
 @pytest.fixture(scope="session", autouse=True)

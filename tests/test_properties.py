@@ -18,8 +18,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 
-from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.methods._registry import METHODS
+from sklearn_corenet import METHODS, CoreNetCompressor
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies

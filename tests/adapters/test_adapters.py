@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from sklearn_corenet.adapters._registry import (
+from sklearn_corenet.adapters import (
     ADAPTERS,
     SUPPORTED_MODELS,
     find_adapter,

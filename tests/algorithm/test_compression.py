@@ -10,23 +10,26 @@ from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
+from sklearn_corenet import METHODS
 from sklearn_corenet.adapters._sklearn import network_from_sklearn
-from sklearn_corenet.algorithm._draw import draw_compression, remove_neurons
+from sklearn_corenet.algorithm import (
+    CompressionSettings,
+    compute_layer_statistics,
+    draw_compression,
+    plan_compression,
+)
+from sklearn_corenet.algorithm._draw import remove_neurons
 from sklearn_corenet.algorithm._plan import (
     HELD_OUT_FRACTION,
     MAX_AMPLIFICATION_SIZE,
-    CompressionSettings,
     build_sampling_plans,
     compression_mode,
     layer_scale,
-    plan_compression,
     split_calibration,
 )
 from sklearn_corenet.algorithm._sample_size import auto_calibration_size, expected_kept
 from sklearn_corenet.algorithm._sampling import BUDGET_DRAWS_PER_EDGE
-from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics
-from sklearn_corenet.core._network import Network
-from sklearn_corenet.methods._registry import METHODS
+from sklearn_corenet.core import Network
 
 SAMPLING = ["corenet", "corenet+", "corenet++", "uniform", "l1", "l2", "l1+l2"]
 SELECTION = ["magnitude", "wanda"]

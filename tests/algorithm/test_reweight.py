@@ -6,12 +6,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_corenet import METHODS, CoreNetCompressor
 from sklearn_corenet.adapters._sklearn import network_from_sklearn
-from sklearn_corenet.algorithm._reweight import (
-    REWEIGHT_RULES,
-    ReweightRule,
-    lstsq_reweight,
-    reweight_doc,
-)
+from sklearn_corenet.algorithm import REWEIGHT_RULES, ReweightRule, lstsq_reweight
+from sklearn_corenet.algorithm._reweight import reweight_doc
 from sklearn_corenet.algorithm._sensitivity import augmented_weights
 
 

@@ -1,11 +1,9 @@
 import numpy as np
 import pytest
 
-from sklearn_corenet.algorithm._sensitivity import (
-    compute_layer_statistics,
-    sensitivity_row_sums,
-)
-from sklearn_corenet.core._network import Network
+from sklearn_corenet.algorithm import compute_layer_statistics
+from sklearn_corenet.algorithm._sensitivity import sensitivity_row_sums
+from sklearn_corenet.core import Network
 
 
 @pytest.fixture

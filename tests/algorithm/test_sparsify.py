@@ -1,25 +1,21 @@
 import numpy as np
 import pytest
 
+from sklearn_corenet import METHODS
+from sklearn_corenet.algorithm import CompressionProblem, compute_layer_statistics
 from sklearn_corenet.algorithm._draw_sequence import draw_sequence, multinomial_counts
-from sklearn_corenet.algorithm._plan import (
-    CompressionProblem,
-    build_sampling_plans,
-)
+from sklearn_corenet.algorithm._plan import build_sampling_plans
 from sklearn_corenet.algorithm._sample_size import solve_allocation
 from sklearn_corenet.algorithm._sampling import neuron_plan
-from sklearn_corenet.algorithm._sensitivity import (
-    compute_layer_statistics,
-    sensitivity_row_sums,
-)
+from sklearn_corenet.algorithm._sensitivity import sensitivity_row_sums
 from sklearn_corenet.algorithm._sparsify import (
     LayerSampler,
     count_threshold,
     sparsify_theory,
     sparsify_to_budget,
 )
-from sklearn_corenet.core._network import Network, augment
-from sklearn_corenet.methods._registry import METHODS
+from sklearn_corenet.core import Network
+from sklearn_corenet.core._network import augment
 
 
 @pytest.fixture(scope="module")

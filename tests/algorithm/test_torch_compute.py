@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics, max_product
-from sklearn_corenet.core._network import Network
+from sklearn_corenet.algorithm import compute_layer_statistics
+from sklearn_corenet.algorithm._sensitivity import max_product
+from sklearn_corenet.core import Network
 
 try:
     import torch

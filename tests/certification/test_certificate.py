@@ -11,13 +11,12 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_corenet import Certificate, CoreNetCompressor, certify
-from sklearn_corenet.certification._bounds import (
-    certified_epsilon,
+from sklearn_corenet.certification import (
     coverage_lower_bound,
     points_needed,
     pointwise_errors,
-    required_successes,
 )
+from sklearn_corenet.certification._bounds import certified_epsilon, required_successes
 from sklearn_corenet.certification._certificate import make_certificate
 
 # -- the statistics, checked by hand -------------------------------------------

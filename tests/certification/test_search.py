@@ -13,7 +13,7 @@ from sklearn_corenet.certification._search import (
     positions_of,
     smallest_passing,
 )
-from sklearn_corenet.core._held_out import row_keys
+from sklearn_corenet.core import row_keys
 
 # -- the grid and the search ---------------------------------------------------
 

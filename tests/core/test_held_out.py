@@ -1,7 +1,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from sklearn_corenet.core._held_out import row_keys, seen_rows, split_held_out
+from sklearn_corenet.core import row_keys, seen_rows, split_held_out
 
 
 def test_equal_rows_get_equal_keys_and_different_rows_different_keys():

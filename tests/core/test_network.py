@@ -9,17 +9,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sklearn_corenet.adapters._sklearn import network_from_sklearn
-from sklearn_corenet.core._activations import apply_activation
-from sklearn_corenet.core._head import OutputHead
-from sklearn_corenet.core._network import (
+from sklearn_corenet.core import (
     Network,
-    augment,
+    OutputHead,
+    apply_activation,
     chunk_rows,
-    chunked,
     forward_pass,
-    layer_product,
-    stack_layers,
 )
+from sklearn_corenet.core._network import augment, chunked, layer_product, stack_layers
 
 
 def _random_network(rng, sizes=(12, 9, 7, 4), activation="relu", density=1.0):

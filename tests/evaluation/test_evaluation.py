@@ -9,8 +9,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.evaluation._curve import (
+from sklearn_corenet import (
+    CoreNetCompressor,
     compression_curve,
     plot_compression_curve,
     summarize_curve,

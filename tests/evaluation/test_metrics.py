@@ -5,8 +5,8 @@ import copy
 import numpy as np
 import pytest
 
-from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.evaluation._metrics import (
+from sklearn_corenet import (
+    CoreNetCompressor,
     accuracy_drop,
     network_output,
     relative_error,

@@ -8,7 +8,7 @@ import pytest
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.core._head import OutputHead
+from sklearn_corenet.core import OutputHead
 
 
 def _fit(model, X, y):

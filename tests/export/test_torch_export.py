@@ -12,8 +12,7 @@ skorch = pytest.importorskip("skorch")
 from torch import nn
 
 from sklearn_corenet.adapters._torch import network_from_torch_world
-from sklearn_corenet.core._head import OutputHead
-from sklearn_corenet.core._network import Network
+from sklearn_corenet.core import Network, OutputHead
 from sklearn_corenet.core._torch_common import SparseLinear
 from sklearn_corenet.export._torch import network_to_skorch, network_to_torch
 from tests.adapters.test_torch_adapter import head_predict, head_predict_proba

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sklearn_corenet.core._network import Network
+from sklearn_corenet.core import Network
 from sklearn_corenet.fine_tuning import _backends as backends
 from sklearn_corenet.fine_tuning._backends import (
     KeptLayer,

@@ -15,14 +15,16 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.fine_tuning import FineTuneSettings
-from sklearn_corenet.fine_tuning._fine_tune import fine_tune_network
-from sklearn_corenet.fine_tuning._training import (
+from sklearn_corenet.fine_tuning import (
     FineTuneHistory,
+    FineTuneSettings,
+    fine_tune_network,
+)
+from sklearn_corenet.fine_tuning._training import (
     resolve_batch_size,
     resolve_learning_rate,
 )
-from sklearn_corenet.models._sparse_mlp import make_sparse_estimator
+from sklearn_corenet.models import make_sparse_estimator
 
 
 @pytest.fixture(autouse=True, scope="module")

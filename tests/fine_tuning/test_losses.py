@@ -5,8 +5,7 @@ import pytest
 from scipy.special import expit, softmax
 from sklearn.metrics import log_loss, mean_poisson_deviance, mean_squared_error
 
-from sklearn_corenet.core._activations import HIDDEN_ACTIVATIONS, apply_activation
-from sklearn_corenet.core._head import OutputHead
+from sklearn_corenet.core import HIDDEN_ACTIVATIONS, OutputHead, apply_activation
 from sklearn_corenet.fine_tuning._losses import (
     LOSSES,
     inplace_activation_derivative,

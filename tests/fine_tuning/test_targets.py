@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sklearn_corenet.core._head import OutputHead
+from sklearn_corenet.core import OutputHead
 from sklearn_corenet.fine_tuning._targets import encode_targets
 
 

@@ -4,27 +4,29 @@ import numpy as np
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_corenet import CoreNetCompressor
-from sklearn_corenet.algorithm._plan import CompressionProblem
-from sklearn_corenet.algorithm._sensitivity import compute_layer_statistics
-from sklearn_corenet.core._network import Network
+from sklearn_corenet import (
+    METHODS,
+    CoreNetCompressor,
+    Method,
+    SamplingMethod,
+    SelectionMethod,
+    register_method,
+)
+from sklearn_corenet.algorithm import CompressionProblem, compute_layer_statistics
+from sklearn_corenet.core import Network
+from sklearn_corenet.methods import (
+    ActivationMagnitude,
+    Magnitude,
+    MatrixSampling,
+    Uniform,
+    get_method,
+)
 from sklearn_corenet.methods._budget import (
     OUTPUT_EDGES_PER_NEURON,
     output_floor,
     top_edges,
 )
-from sklearn_corenet.methods._corenet import Uniform
-from sklearn_corenet.methods._magnitude import Magnitude, global_magnitude_masks
-from sklearn_corenet.methods._matrix import MatrixSampling
-from sklearn_corenet.methods._registry import (
-    METHODS,
-    Method,
-    SamplingMethod,
-    SelectionMethod,
-    get_method,
-    register_method,
-)
-from sklearn_corenet.methods._wanda import ActivationMagnitude
+from sklearn_corenet.methods._magnitude import global_magnitude_masks
 
 
 def _pattern(shape):
