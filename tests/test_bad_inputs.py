@@ -128,7 +128,7 @@ def test_a_huge_row_is_refused_by_name_or_compressed_finitely(data, mlp, method)
     # 1e155: finite activations whose squares overflow (the re-fit, activation scores)
     X = np.array(data[0][:100], copy=True)
     X[3] = 1e155
-    params = {} if method == "theory" else _params(method)
+    params = {"keep_ratio": "theory"} if method == "theory" else _params(method)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
@@ -144,7 +144,7 @@ def test_subnormal_inputs_give_a_finite_model(data, mlp, method):
     # sums of subnormal numbers have reciprocals that overflow: they count as
     # zero, never as negative sample sizes
     X = data[0][:100] * 1e-310
-    params = {} if method == "theory" else _params(method)
+    params = {"keep_ratio": "theory"} if method == "theory" else _params(method)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         sparse = _compress(mlp, X, **params)

@@ -46,10 +46,10 @@ def _cases():
         for budget in BUDGETS:
             cases.append((f"classifier-{method}-{budget}", "classifier", {"method": method, "keep_ratio": budget}))
     for method in THEORY_METHODS:
-        cases.append((f"classifier-{method}-theory", "classifier", {"method": method, "epsilon": 0.5}))
+        cases.append((f"classifier-{method}-theory", "classifier", {"method": method, "epsilon": 0.5, "keep_ratio": "theory"}))
     for method in ["corenet++", "auto", "magnitude", "l1"]:
         cases.append((f"regressor-{method}-0.2", "regressor", {"method": method, "keep_ratio": 0.2}))
-    cases.append(("regressor-corenet+-theory", "regressor", {"method": "corenet+", "epsilon": 0.5}))
+    cases.append(("regressor-corenet+-theory", "regressor", {"method": "corenet+", "epsilon": 0.5, "keep_ratio": "theory"}))
     for method in ["corenet++", "auto", "magnitude"]:
         cases.append((f"torch-{method}-0.2", "torch", {"method": method, "keep_ratio": 0.2}))
     return cases

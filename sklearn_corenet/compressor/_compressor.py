@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted, check_memory
 
+from ..adapters._pipeline import split_pipeline, with_final_estimator
 from ..adapters._registry import network_from_model
 from ..adapters._sklearn import is_sklearn_mlp
 from ..algorithm._draw import draw_compression, warn_constant_predictions
@@ -27,8 +28,6 @@ from ..algorithm._sensitivity import (
     DELTA_CAP,
 )
 from ..certification._bounds import DEFAULT_OUTPUT_FLOOR, ERRORS
-from ..certification._certify import certify_networks
-from ..core._held_out import row_keys
 from ..core._validation import (
     check_activations,
     check_calibration_data,
@@ -41,10 +40,13 @@ from ..methods._registry import METHODS, MethodOption, get_method
 from ..models._sparse_mlp import make_sparse_estimator
 from ..models._summary import CompressionSummary
 from ._fitting import (
+    certify_compressed,
     compression_info,
     fit_to_target,
     set_fitted_attributes,
     statistics_function,
+    warn_if_theory_keeps_most,
+    without_calibration,
 )
 from ._params import (
     COMPRESSOR_ATTRIBUTES_DOC,
@@ -216,10 +218,11 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         return method, reweight
 
     def _theory_mode(self):
-        return self.keep_ratio is None or (isinstance(self.keep_ratio, str) and self.keep_ratio == "theory")
+        return isinstance(self.keep_ratio, str) and self.keep_ratio == "theory"
 
     def _certified_mode(self):
-        return isinstance(self.keep_ratio, str) and self.keep_ratio == "certified"
+        # the default: the sparsest model whose certificate holds at (epsilon, delta)
+        return self.keep_ratio is None or (isinstance(self.keep_ratio, str) and self.keep_ratio == "certified")
 
     # -- fit -------------------------------------------------------------------
 
@@ -228,12 +231,17 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
 
         Parameters
         ----------
-        model : MLPClassifier, MLPRegressor, skorch net or torch.nn.Module
-            A trained network; it is read, never modified.
+        model : MLPClassifier, MLPRegressor, skorch net, torch.nn.Module or Pipeline
+            A trained network, or a fitted ``Pipeline`` (nested ones and a
+            ``ColumnTransformer`` among its steps included) whose last step
+            is one and whose other steps are fitted transformers; it is
+            read, never modified. ``transform`` then returns a copy of the
+            Pipeline with the compressed network as its last step.
         X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
-            Calibration data P, as the model expects it. With
-            ``keep_ratio="certified"``, ``validation_fraction`` of its
-            distinct rows are held out to certify and never compress.
+            Calibration data P, as the model expects it (for a Pipeline:
+            raw rows, which go through its fitted transformers). With
+            ``keep_ratio="certified"`` (the default), ``validation_fraction``
+            of its distinct rows are held out to certify and never compress.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
             Targets of ``X``: needed by ``score_tolerance``, and the
             certificate then reports the score drop; ignored unless
@@ -259,6 +267,10 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         self._validate_params()
         statistics = statistics_function(self)  # torch must be there for device=, whatever the method
         method, reweight = self._resolve_method()
+        self._pipeline = parts = split_pipeline(model)
+        if parts is not None:
+            # the network sees the rows as the fitted steps hand them on
+            model, X = parts.network, parts.transform(X)
         network = check_network(network_from_model(model, X))
         if network.activation != "relu":
             warnings.warn(
@@ -300,6 +312,8 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         self._certified = self.certificate_ = self.search_results_ = None
         self._calibration_keys = None
         self.validation_size_ = 0
+        if self._theory_mode():
+            warn_if_theory_keeps_most(self)
         return self
 
     # -- transform -------------------------------------------------------------
@@ -315,14 +329,18 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
 
         Returns
         -------
-        SparseMLPClassifier or SparseMLPRegressor
+        SparseMLPClassifier, SparseMLPRegressor or Pipeline
             A new estimator; ``random_state`` makes it reproducible. With
             ``keep_ratio="certified"``, always the network that
-            ``certificate_`` is about.
+            ``certificate_`` is about. For a Pipeline given to ``fit``, a
+            copy of it whose last step is the compressed network.
         """
         check_is_fitted(self, "n_params_")
         plan = self._plan
         network = plan.problem.network
+        parts = split_pipeline(model)
+        if parts is not None:
+            model = parts.network
         if model is not None and not same_weights(network_from_model(model), network):
             raise ValueError(
                 "transform(model) got a model other than the one given to fit; "
@@ -339,6 +357,9 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         info = compression_info(self, drawn)
         estimator = make_sparse_estimator(drawn.network, self.n_params_, info, start=drawn.start)
         warn_constant_predictions(plan, estimator)
+        pipeline = getattr(self, "_pipeline", None)
+        if pipeline is not None:
+            return with_final_estimator(pipeline.pipeline, estimator)
         return estimator
 
     def fit_transform(self, model, X, y=None):
@@ -352,12 +373,13 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
 
         Parameters
         ----------
-        compressed : SparseMLPClassifier or SparseMLPRegressor, default=None
+        compressed : SparseMLPClassifier, SparseMLPRegressor or Pipeline, default=None
             A model returned by ``transform``; when None, a fresh one is drawn.
         """
         check_is_fitted(self, "n_params_")
         if compressed is None:
             compressed = self.transform()
+        compressed = self._network_of(compressed)
         certificate = getattr(self, "certificate_", None)
         if certificate is not None and not same_weights(compressed.to_network(), self._certified.network):
             certificate = None  # another model than the certified one
@@ -376,7 +398,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
             calibration row given to ``fit`` are refused.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
             Targets: the certificate then reports the score drop.
-        compressed : SparseMLPClassifier or SparseMLPRegressor, default=None
+        compressed : SparseMLPClassifier, SparseMLPRegressor or Pipeline, default=None
             The model to certify; when None, ``transform()``.
 
         Returns
@@ -387,42 +409,19 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         self._validate_params()
         if compressed is None:
             compressed = self.transform()
-        seen = getattr(self, "_calibration_keys", None)
-        if seen is None:
-            calibration = getattr(getattr(self._plan, "problem", None), "X", None)
-            seen = None if calibration is None else row_keys(calibration)
-        return certify_networks(
-            self._plan.problem.network,
-            compressed.to_network(),
-            X,
-            y,
-            epsilon=self.epsilon,
-            delta=self.delta,
-            confidence=self.confidence,
-            error=self.error,
-            output_floor=self.output_floor,
-            seen_keys=seen,
-        )
+        return certify_compressed(self, self._network_of(compressed), X, y)
+
+    def _network_of(self, compressed):
+        """The compressed network of ``compressed`` (a Pipeline's last step)."""
+        parts = split_pipeline(compressed, what="summarise or certify")
+        return compressed if parts is None else parts.network
 
     # -- a copy without the calibration data (saved by the meta-estimators) ----
 
     def _without_calibration(self):
-        """A copy keeping the hyperparameters and the small fitted figures.
-
-        Left out: the private state (the plan, which holds the calibration
-        points and their activations, and whatever was drawn from it) and the
-        per-edge sensitivities, as large as the network. A fitted
-        ``CoreNetClassifier`` or ``CoreNetRegressor`` saves this copy as its
-        ``compressor_``, so that a saved model holds nothing of the
-        calibration data; ``transform`` on the copy needs a new ``fit``.
-        """
-        lean = type(self).__new__(type(self))
-        lean.__dict__.update(
-            (name, value)
-            for name, value in self.__dict__.items()
-            if not name.startswith("_") and name not in ("sensitivities_", "bias_sensitivities_")
-        )
-        return lean
+        """A copy keeping the hyperparameters and the small fitted figures
+        (see :func:`~._fitting.without_calibration`)."""
+        return without_calibration(self)
 
     def __getattr__(self, name):
         # only reached for a missing attribute: say why when it is the private

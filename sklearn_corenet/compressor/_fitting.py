@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_memory
 
 from ..algorithm._sensitivity import compute_layer_statistics
 from ..algorithm._torch_statistics import torch_statistics
+from ..certification._certify import certify_networks
 from ..certification._evaluator import BudgetEvaluator
 from ..certification._search import Target, compress_to_target
 from ..core._held_out import row_keys
@@ -119,4 +120,70 @@ def compression_info(compressor, drawn):
         dead_neurons=[np.flatnonzero(~a) for a in drawn.active[:-1]],
         original_shapes=[W.shape for W in network.coefs],
         calibration_size=compressor.calibration_size_,
+    )
+
+
+#: Theory mode warns when the paper's sample sizes keep at least this share
+#: of the parameters: the guarantee then costs nearly the whole network.
+THEORY_KEEPS_MOST = 0.75
+
+
+def warn_if_theory_keeps_most(compressor):
+    """Warn when theory mode's sample sizes keep nearly every parameter."""
+    kept = compressor.theoretical_nnz_ / compressor.n_params_
+    if kept >= THEORY_KEEPS_MOST:
+        warnings.warn(
+            f"keep_ratio='theory' at epsilon={compressor.epsilon:g}, delta={compressor.delta:g}: "
+            f"the paper's sample sizes keep up to {kept:.0%} of the parameters, which "
+            "barely compresses. keep_ratio='certified' (the default) finds the sparsest "
+            "network whose certificate holds at the same (epsilon, delta); a float "
+            "keep_ratio sets the budget directly",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def without_calibration(compressor):
+    """A copy keeping the hyperparameters and the small fitted figures.
+
+    Left out: the private state (the plan, which holds the calibration
+    points and their activations, and whatever was drawn from it) and the
+    per-edge sensitivities, as large as the network. A fitted
+    ``CoreNetClassifier`` or ``CoreNetRegressor`` saves this copy as its
+    ``compressor_``, so that a saved model holds nothing of the
+    calibration data; ``transform`` on the copy needs a new ``fit``.
+    """
+    lean = type(compressor).__new__(type(compressor))
+    lean.__dict__.update(
+        (name, value)
+        for name, value in compressor.__dict__.items()
+        if not name.startswith("_") and name not in ("sensitivities_", "bias_sensitivities_")
+    )
+    return lean
+
+
+def certify_compressed(compressor, compressed, X, y):
+    """``compressor.certify``: ``compressed`` against the fitted network on ``X``.
+
+    Rows equal to a calibration row of the fit are refused; a Pipeline's
+    rows go through its fitted transformers first.
+    """
+    pipeline = getattr(compressor, "_pipeline", None)
+    if pipeline is not None:
+        X = pipeline.transform(X)
+    seen = getattr(compressor, "_calibration_keys", None)
+    if seen is None:
+        calibration = getattr(getattr(compressor._plan, "problem", None), "X", None)
+        seen = None if calibration is None else row_keys(calibration)
+    return certify_networks(
+        compressor._plan.problem.network,
+        compressed.to_network(),
+        X,
+        y,
+        epsilon=compressor.epsilon,
+        delta=compressor.delta,
+        confidence=compressor.confidence,
+        error=compressor.error,
+        output_floor=compressor.output_floor,
+        seen_keys=seen,
     )

@@ -40,7 +40,8 @@ class CoreNetClassifier(ClassifierMixin, _BaseCoreNet):
     ----------
     estimator : estimator, default=None
         The network: an ``MLPClassifier``, a skorch classifier, or either one
-        wrapped in ``FrozenEstimator``. None means ``MLPClassifier()`` (ReLU).
+        wrapped in ``FrozenEstimator``. None means ``MLPClassifier()`` (ReLU),
+        seeded from ``random_state`` as ``BaggingClassifier`` seeds its own.
         {training}
     {compressor_parameters}
 
@@ -146,7 +147,8 @@ class CoreNetRegressor(RegressorMixin, _BaseCoreNet):
     ----------
     estimator : estimator, default=None
         The network: an ``MLPRegressor``, a skorch regressor, or either one
-        wrapped in ``FrozenEstimator``. None means ``MLPRegressor()`` (ReLU).
+        wrapped in ``FrozenEstimator``. None means ``MLPRegressor()`` (ReLU),
+        seeded from ``random_state`` as ``BaggingRegressor`` seeds its own.
         {training}
     {compressor_parameters}
 

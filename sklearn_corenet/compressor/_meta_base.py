@@ -2,6 +2,7 @@
 
 import inspect
 import warnings
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import (
@@ -14,7 +15,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils import get_tags
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._metadata_requests import (
     MetadataRouter,
     MethodMapping,
@@ -116,6 +117,19 @@ class _BaseCoreNet(RecordsVersion, MetaEstimatorMixin, BaseEstimator):
     def _estimator(self):
         return self._default_estimator() if self.estimator is None else self.estimator
 
+    def _network_seed(self):
+        """The ``random_state`` of the default network: an int drawn from ours.
+
+        An int ``random_state`` makes two fits train the same network; None
+        leaves the network unseeded, as the compression is.
+        """
+        if self.random_state is None:
+            return None
+        if isinstance(self.random_state, Integral):
+            return int(self.random_state)
+        # a RandomState: one draw of it, so that successive fits differ
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
     def _check_task(self, model):
         """A TypeError when ``model`` is a regressor given to the classifier,
         or a classifier given to the regressor."""
@@ -134,6 +148,8 @@ class _BaseCoreNet(RecordsVersion, MetaEstimatorMixin, BaseEstimator):
         trained or frozen, otherwise a clone fitted on ``X, y`` (through
         ``memory``)."""
         estimator = self._estimator()
+        if self.estimator is None:  # the default network, seeded from ours
+            estimator.set_params(random_state=self._network_seed())
         frozen = isinstance(estimator, FrozenEstimator)
         model = estimator.estimator if frozen else estimator
         # checked before any training: an unsupported model fails at once

@@ -16,21 +16,28 @@ from ..algorithm._reweight import reweight_doc
 #: hyperparameter, in signature order, unindented.
 COMPRESSOR_PARAMETERS_DOC = """\
 epsilon : float, default=0.1
-    Relative error ε of the guarantee, in (0, 1). Drives the sample sizes
-    when ``keep_ratio`` is None (theory mode); with the paper's constants
-    this usually keeps most of the network.
+    Relative error ε, in (0, 1): the error the certificate must bound
+    (``keep_ratio="certified"``, the default), or the ε of the paper's
+    guarantee that drives the sample sizes (``keep_ratio="theory"``).
 delta : float, default=0.1
-    Failure probability δ of the guarantee, in (0, 1).
-keep_ratio : float, "theory", "certified" or None, default=None
-    Budget: fraction in (0, 1] of the original parameters (weights and
-    biases) that stay non-zero. When set, one allocation constant is
+    Failure probability δ, in (0, 1): the certified error holds for a new
+    point with probability at least 1 − δ (or the paper's guarantee does).
+keep_ratio : float, "certified", "theory" or None, default=None
+    What decides the size of the compressed network.
+    None or "certified" (the default; beyond the paper): the sparsest
+    budget whose certificate holds on held-out calibration rows: error ≤
+    ``epsilon`` with probability ≥ 1 − ``delta`` at ``confidence``, or a
+    score drop of at most ``score_tolerance``; ``certificate_`` says what
+    was certified. It needs enough calibration rows to hold some out (at
+    least ``log(1 - confidence) / log(1 - delta)`` held-out rows, 29 at
+    the defaults).
+    A float in (0, 1]: the budget, the fraction of the original parameters
+    (weights and biases) that stay non-zero; one allocation constant is
     solved for so that exactly this many parameters are kept, and
-    ``epsilon_`` reports the ε those sample sizes correspond to. None or
-    "theory": the paper's sample sizes from ``epsilon`` and ``delta``.
-    "certified" (beyond the paper): compression to a target, the
-    sparsest budget whose certificate holds on held-out calibration
-    rows: error ≤ ``epsilon`` with probability ≥ 1 − ``delta`` at
-    ``confidence``, or a score drop of at most ``score_tolerance``.
+    ``epsilon_`` reports the ε those sample sizes correspond to.
+    "theory": the paper's sample sizes from ``epsilon`` and ``delta``
+    (Theorem 4). Its constants are conservative: it usually keeps most of
+    the network, and warns when it keeps 75% or more.
 confidence : float, default=0.95
     ``keep_ratio="certified"`` and ``certify``: confidence level of the
     certificate's bounds, in (0, 1).

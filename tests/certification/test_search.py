@@ -236,15 +236,20 @@ def test_too_few_held_out_rows_says_how_many_are_needed(digits, digits_mlp):
                       random_state=0).fit(digits_mlp, X[:150])
 
 
-def test_theory_is_the_paper_mode_by_name(digits, digits_mlp):
+def test_theory_is_the_paper_mode_by_name_and_the_default_certifies(digits, digits_mlp):
     X, _ = digits
-    by_name = CoreNetCompressor(keep_ratio="theory", epsilon=0.5, random_state=0).fit(digits_mlp, X[:500])
+    theory = CoreNetCompressor(keep_ratio="theory", epsilon=0.5, random_state=0).fit(digits_mlp, X[:500])
+    assert theory.method_.name == "corenet++"
+    assert theory.certificate_ is None and theory.search_results_ is None and theory.validation_size_ == 0
     default = CoreNetCompressor(epsilon=0.5, random_state=0).fit(digits_mlp, X[:500])
-    assert by_name.method_.name == default.method_.name == "corenet++"
-    assert by_name.theoretical_nnz_ == default.theoretical_nnz_
-    for a, b in zip(by_name.transform().coefs_, default.transform().coefs_, strict=True):
+    certified = CoreNetCompressor(keep_ratio="certified", epsilon=0.5, random_state=0).fit(digits_mlp, X[:500])
+    assert default.method_.name == certified.method_.name == "wanda"
+    assert default.certificate_.holds
+    assert default.certificate_.epsilon_certified == certified.certificate_.epsilon_certified
+    for a, b in zip(default.transform().coefs_, certified.transform().coefs_, strict=True):
         assert (a != b).nnz == 0
-    assert default.certificate_ is None and default.search_results_ is None and default.validation_size_ == 0
+    # the default compresses: well below what the paper's sample sizes keep
+    assert default.transform().nnz_ < 0.5 * theory.theoretical_nnz_
 
 
 def test_certified_compressor_pickles(certified, digits):

@@ -93,7 +93,7 @@ def test_corenet_plus_plus_has_lower_error_than_corenet(digits, digits_mlp):
 
 def test_theory_mode_reports_its_quantities(digits, digits_mlp):
     X, _ = digits
-    compressor = CoreNetCompressor(epsilon=0.5, delta=0.1, random_state=0).fit(digits_mlp, X[:500])
+    compressor = CoreNetCompressor(keep_ratio="theory", epsilon=0.5, delta=0.1, random_state=0).fit(digits_mlp, X[:500])
     sparse = compressor.transform()
     assert compressor.epsilon_ == 0.5
     assert compressor.theoretical_nnz_ >= sparse.nnz_
@@ -221,7 +221,7 @@ def test_unknown_method_lists_valid_ones(digits, digits_mlp):
 
 def test_baseline_needs_budget(digits, digits_mlp):
     with pytest.raises(ValueError, match="keep_ratio"):
-        CoreNetCompressor(method="l1").fit(digits_mlp, digits[0][:50])
+        CoreNetCompressor(method="l1", keep_ratio="theory").fit(digits_mlp, digits[0][:50])
 
 
 def test_transform_before_fit():

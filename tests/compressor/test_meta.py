@@ -129,7 +129,27 @@ def test_default_estimator_is_a_relu_mlp(digits):
         reg = CoreNetRegressor(keep_ratio=0.5, random_state=0).fit(X[:100], y[:100] / 9)
     assert type(net.estimator_) is MLPClassifier and net.estimator_.activation == "relu"
     assert type(reg.estimator_) is MLPRegressor and reg.estimator_.activation == "relu"
-    assert net.estimator_.get_params() == MLPClassifier().get_params()
+    assert net.estimator_.get_params() == MLPClassifier(random_state=0).get_params()
+
+
+@pytest.mark.parametrize("cls", [CoreNetClassifier, CoreNetRegressor])
+def test_random_state_makes_the_default_network_reproducible(digits, cls):
+    X, y = digits
+    y = y if cls is CoreNetClassifier else y / 9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [cls(keep_ratio=0.5, random_state=0).fit(X[:300], y[:300]) for _ in range(2)]
+        other = cls(keep_ratio=0.5, random_state=1).fit(X[:300], y[:300])
+    predict = "predict_proba" if cls is CoreNetClassifier else "predict"
+    first, again = (getattr(net, predict)(X[300:400]) for net in fits)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(getattr(other, predict)(X[300:400]), first)
+    # a RandomState seeds the network by a draw of it: the state advances
+    state = np.random.RandomState(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cls(keep_ratio=0.5, random_state=state).fit(X[:300], y[:300])
+    assert state.randint(2**31) != np.random.RandomState(0).randint(2**31)
 
 
 @pytest.mark.parametrize("freeze", [True, False])
