@@ -183,11 +183,10 @@ def _skorch_head(net, nonlinearity, reading):
             # skorch stacks (1 - p, p) and predicts the argmax: p > 0.5
             head = OutputHead("binary", classes=np.array([0, 1]), threshold=0.5)
         else:
-            raise TypeError(
-                "a NeuralNetClassifier with a BCE criterion is supported only "
-                "for a module returning one value per sample, shape (n,); "
-                "use NeuralNetBinaryClassifier"
-            )
+            # several sigmoid outputs (multilabel): skorch stacks (1 - p, p) on
+            # axis 1 and predicts its argmax, a 0/1 matrix with 1 where p > 0.5
+            head = OutputHead("multilabel", classes=np.arange(n_outputs), threshold=0.5)
+            return head, {}
         classes = _skorch_classes(net)
         return head, {} if classes is None else {"classes": classes}
     if nonlinearity in _TWO_COLUMNS:
