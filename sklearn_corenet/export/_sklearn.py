@@ -73,7 +73,8 @@ def _set_classes(model, head, out_activation):
             f"a scikit-learn MLPClassifier predicts the positive class above 0.5; "
             f"this model's threshold is {head.threshold}"
         )
-    classes = np.asarray(head.classes)
+    # a copy: classes_ must not be the compressed model's own array
+    classes = np.array(head.classes, copy=True)
     binarizer = LabelBinarizer()
     if head.kind == "multilabel":
         # the binarizer of a multilabel fit: labels 0 .. n_labels - 1

@@ -9,6 +9,7 @@ class a compressed model names is looked up among skorch's own classes
 anything else is the caller's to pass.
 """
 
+import copy
 import inspect
 
 import numpy as np
@@ -56,11 +57,13 @@ def network_to_torch(
     out_activation : {"identity", "softmax", "log_softmax", "logistic", "exp"}
         Output activation.
     sparse : bool, default=False
-        Use :class:`SparseLinear` layers (fixed sparsity pattern, only the
-        non-zero weights stored and trained) instead of ``nn.Linear`` layers
-        holding the zeros.
+        Use :class:`SparseLinear` layers (fixed sparsity pattern: only the
+        non-zero weights and biases stored and trained) instead of
+        ``nn.Linear`` layers holding the zeros.
     dtype : torch.dtype or numpy dtype, default=None
-        Parameter dtype; the dtype of the weights when None.
+        Parameter dtype; the dtype of the weights when None. Sparse layers
+        compute in ``torch.float32`` or ``torch.float64`` only; dense ones
+        in any floating dtype.
     include_output_activation : bool, default=True
         Append the output activation, so that the module returns what
         :meth:`Network.forward` returns; without it, the module returns the
@@ -70,7 +73,14 @@ def network_to_torch(
     -------
     torch.nn.Sequential
         Linear (or SparseLinear) layers with the activation modules between
-        them; a fresh module sharing no memory with the arrays.
+        them; a fresh module sharing no memory with the arrays, so that
+        training it leaves them unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``sparse=True`` with a dtype torch's CSR product does not compute
+        in on the CPU (``torch.float16``, ``torch.bfloat16``).
     """
     if len(coefs) == 0 or len(coefs) != len(intercepts):
         raise ValueError("a network needs as many bias vectors as weight matrices")
@@ -97,6 +107,7 @@ def _dense_linear(W, b, dtype):
     W = W.toarray() if sp.issparse(W) else np.asarray(W)
     layer = nn.utils.skip_init(nn.Linear, W.shape[0], W.shape[1], dtype=dtype)
     with torch.no_grad():
+        # copy_ into the layer's own storage: nothing shared with W and b
         layer.weight.copy_(torch.as_tensor(W.T, dtype=dtype))
         layer.bias.copy_(torch.as_tensor(np.asarray(b), dtype=dtype))
     return layer
@@ -140,11 +151,13 @@ def network_to_skorch(
         never imported: pass it here), else the class the head calls for.
     sparse : bool, default=False
         Export with :class:`SparseLinear` layers: training then keeps the
-        sparsity pattern. With dense layers, training makes the zeros
-        non-zero.
+        sparsity pattern of the weights and of the biases. With dense
+        layers, training makes the zeros non-zero.
     dtype : torch.dtype, default=None
         Parameter dtype; the original module's dtype (from ``extra``) or the
-        weights' dtype when None.
+        weights' dtype when None. Sparse layers compute in ``torch.float32``
+        or ``torch.float64`` only: pass one of those to export a float16 or
+        bfloat16 net with ``sparse=True``.
     **net_params : dict
         Parameters of the skorch net's constructor; they override the stored
         ones.
@@ -152,7 +165,10 @@ def network_to_skorch(
     Returns
     -------
     skorch.NeuralNet
-        The same kind of net as the original when known, otherwise by head:
+        A net sharing no memory with ``model`` when ``model`` is a compressed
+        estimator or a :class:`Network` (its module, ``classes`` and the
+        stored parameters are copies). The same kind of net as the original
+        when known, otherwise by head:
         ``NeuralNetRegressor`` (MSELoss) for regression,
         ``NeuralNetClassifier`` (CrossEntropyLoss, ``classes`` set to the
         head's classes) for multiclass, ``NeuralNetBinaryClassifier``
@@ -204,10 +220,12 @@ def _skorch_class_and_params(extra, kind, head, net_class=None):
         return _default_skorch(kind, head, skorch)
     if not (inspect.isclass(net_class) and issubclass(net_class, skorch.NeuralNet)):
         raise TypeError(f"net_class must be a skorch NeuralNet class; got {net_class!r}")
-    params = dict(extra.get("skorch_params", {})) if stored else {}
+    # a copy: the net must not share the compressed model's arrays (classes)
+    params = copy.deepcopy(dict(extra.get("skorch_params", {}))) if stored else {}
     accepts_classes = "classes" in inspect.signature(net_class).parameters
     if accepts_classes and params.get("classes") is None and "classes" in extra:
-        params["classes"] = extra["classes"]  # the labels skorch inferred from y
+        # the labels skorch inferred from y
+        params["classes"] = copy.deepcopy(extra["classes"])
     return net_class, params
 
 
@@ -289,7 +307,7 @@ def _default_skorch(kind, head, skorch):
     if kind == "multiclass":
         return skorch.NeuralNetClassifier, {
             "criterion": nn.CrossEntropyLoss,
-            "classes": np.asarray(head.classes),
+            "classes": np.array(head.classes, copy=True),
         }
     if kind == "binary":
         return skorch.NeuralNetBinaryClassifier, {

@@ -139,7 +139,8 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         Returns
         -------
         estimator
-            A new estimator of the same class.
+            A new estimator of the same class, sharing no memory with this
+            one.
         """
         self._check_fitted()
         dtype = np.dtype(dtype)
@@ -175,17 +176,22 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         return self.nnz_ / self.n_params_original_
 
     def to_network(self):
-        """The compressed model as a dense :class:`Network` (arrays copied)."""
+        """The compressed model as a dense :class:`Network`.
+
+        Everything is copied (weights, head, feature names, ``extra``):
+        changing the network in place leaves this model unchanged.
+        """
         self._check_fitted()
+        feature_names = getattr(self, "feature_names_in_", None)
         return Network(
             coefs=[W.toarray() for W in self.coefs_],
             intercepts=[np.array(b, copy=True) for b in self.intercepts_],
             activation=self.activation,
             out_activation=self.out_activation_,
-            head=self.head_,
-            feature_names_in=getattr(self, "feature_names_in_", None),
+            head=copy.deepcopy(self.head_),
+            feature_names_in=None if feature_names is None else np.array(feature_names, copy=True),
             source=self.source_,
-            extra=dict(self.source_info_),
+            extra=copy.deepcopy(self.source_info_),
         )
 
     # -- inference -----------------------------------------------------------
@@ -314,9 +320,9 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         Returns
         -------
         MLPClassifier or MLPRegressor
-            A fitted model; its training state is that of a fresh fit, so
-            ``warm_start=True`` trains on from these weights (densely: the
-            zeros become trainable).
+            A fitted model sharing no memory with this one; its training
+            state is that of a fresh fit, so ``warm_start=True`` trains on
+            from these weights (densely: the zeros become trainable).
 
         Raises
         ------
@@ -333,15 +339,44 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         Parameters
         ----------
         sparse : bool, default=False
-            Store the weights as torch sparse tensors instead of dense tensors
-            with zeros.
+            Store the weights in ``SparseLinear`` layers (CSR: only the kept
+            weights and biases, so training keeps the sparsity pattern)
+            instead of ``nn.Linear`` layers holding the zeros.
         dtype : torch.dtype or numpy dtype, default=None
             The module's parameter dtype, which its inputs must have; the
             weights' dtype when None (float64 for scikit-learn models:
-            pass ``torch.float32`` to feed float32 tensors).
+            pass ``torch.float32`` to feed float32 tensors). Sparse layers
+            compute in ``torch.float32`` or ``torch.float64`` only.
         include_output_activation : bool, default=True
             Append the output activation (softmax, sigmoid, ...) so that the
-            module returns what ``predict_proba`` / ``predict`` compute.
+            module returns the model's outputs after it (see Returns);
+            without it, the module returns the last layer's values (logits
+            for classifiers).
+
+        Returns
+        -------
+        torch.nn.Sequential
+            A module mapping a tensor of shape (n_samples, n_features) to
+            one of shape (n_samples, n_outputs_), sharing no memory with
+            this model. With the output activation it returns
+            ``predict_proba`` for multiclass and multilabel classifiers,
+            except that a binary classifier's module returns the positive
+            class's probability only, shape (n_samples, 1): the second
+            column of ``predict_proba``. A regressor's module returns
+            ``predict``, shape (n_samples, 1) for a single output.
+
+        Raises
+        ------
+        ValueError
+            If ``sparse=True`` with a dtype other than ``torch.float32`` and
+            ``torch.float64``: torch's CSR product computes in no other on
+            the CPU (the dense export computes in any floating dtype).
+
+        Notes
+        -----
+        Both exports can be traced with ``torch.jit.trace`` and scripted with
+        ``torch.jit.script``. ``torch.export.export`` works on the dense
+        export only: it cannot build the CSR tensors of ``sparse=True``.
         """
         from ..export._torch import network_to_torch
 
@@ -371,6 +406,12 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         **kwargs : dict
             ``sparse`` and ``dtype`` (see ``network_to_skorch``), and the
             skorch net's constructor parameters.
+
+        Returns
+        -------
+        skorch.NeuralNet
+            An initialised net sharing no memory with this model: training
+            it (``partial_fit``) leaves this model unchanged.
         """
         from ..export._torch import network_to_skorch
 

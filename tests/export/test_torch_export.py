@@ -112,7 +112,7 @@ def test_exported_modules_keep_the_dtype_and_the_sparsity():
 
 
 def test_sparse_linear_gradients_are_the_dense_gradients_on_the_kept_weights():
-    """Training a SparseLinear is training nn.Linear with the dropped weights held at zero."""
+    """Training a SparseLinear is training nn.Linear with the dropped weights and biases held at zero."""
     network = _sparse_network(widths=(N_FEATURES, 6))
     W, b = network.coefs[0], network.intercepts[0]
     sparse = SparseLinear(sp.csr_array(W), b)
@@ -127,7 +127,9 @@ def test_sparse_linear_gradients_are_the_dense_gradients_on_the_kept_weights():
     rows, cols = sparse.indices.numpy()
     np.testing.assert_array_equal(np.sort(rows * W.shape[0] + cols), np.flatnonzero(W.T))
     np.testing.assert_allclose(sparse.values.grad.numpy(), dense.weight.grad.numpy()[rows, cols], rtol=1e-12)
-    np.testing.assert_allclose(sparse.bias.grad.numpy(), dense.bias.grad.numpy(), rtol=1e-12)
+    kept = sparse.bias_indices.numpy()
+    np.testing.assert_array_equal(kept, np.flatnonzero(b))
+    np.testing.assert_allclose(sparse.bias_values.grad.numpy(), dense.bias.grad.numpy()[kept], rtol=1e-12)
 
 
 def test_sparse_linear_predicts_without_warnings():
