@@ -18,6 +18,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ..adapters._pipeline import split_pipeline
 from ..adapters._registry import network_from_model
 from ..compressor._compressor import CoreNetCompressor
 from ..methods._registry import METHODS
@@ -67,8 +68,10 @@ def compression_curve(
 
     Parameters
     ----------
-    model : MLPClassifier, MLPRegressor, skorch net or torch.nn.Module
-        The trained network.
+    model : MLPClassifier, MLPRegressor, skorch net, torch.nn.Module or Pipeline
+        The trained network, or a fitted Pipeline ending in one: its
+        network is compressed and compared on the rows the Pipeline's
+        fitted transformers hand it (``X`` and ``X_test`` are raw rows).
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         Calibration data handed to the compressor (a few hundred to a few
         thousand training points).
@@ -132,6 +135,9 @@ def compression_curve(
     ratios = _checked_keep_ratios(keep_ratios)
     if as_frame == "auto":
         as_frame = _pandas_installed()
+    parts = split_pipeline(model, what="evaluate")
+    if parts is not None:  # the network, on the rows its Pipeline hands it
+        model, X, X_test = parts.network, parts.transform(X), parts.transform(X_test)
     X_test = check_array(X_test, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], input_name="X_test")
     original = _original_outputs(model, X_test, y_test)
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_trials)

@@ -163,3 +163,21 @@ def test_plot_has_one_line_and_one_band_per_method():
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="no results for methods"):
         plot_compression_curve(_records(), methods=["svd"])
+
+
+def test_a_fitted_pipeline_is_evaluated_through_its_steps():
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = make_pipeline(StandardScaler(), MLPClassifier((32,), max_iter=100, random_state=0)).fit(X[:1000], y[:1000])
+    kwargs = dict(methods=["magnitude"], keep_ratios=[0.3], n_trials=1, random_state=0, as_frame=False)
+    through = compression_curve(pipe, X[:500], X[1000:], y[1000:], **kwargs)
+    scaled = compression_curve(pipe[-1], pipe[0].transform(X[:500]), pipe[0].transform(X[1000:]), y[1000:], **kwargs)
+    for a, b in zip(through, scaled, strict=True):
+        assert a["accuracy_drop"] == pytest.approx(b["accuracy_drop"]) and a["kept_fraction"] == b["kept_fraction"]
+    assert through[0]["accuracy_drop"] < 0.1
