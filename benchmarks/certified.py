@@ -9,7 +9,7 @@ Writes ``benchmarks/results/certified.md``. For every data set and
 ε ∈ {0.05, 0.1, 0.2} at δ = 0.05 (confidence 95%, ℓ1-relative error of the
 network outputs):
 
-* theory mode, ``CoreNetCompressor(epsilon=ε, delta=δ)`` (CoreNet++ with
+* theory mode, ``CoreNetCompressor(keep_ratio="theory", epsilon=ε, delta=δ)`` (CoreNet++ with
   the paper's sample sizes): the kept fraction and the coverage measured on
   the test set, the fraction of test points whose error is at most ε;
 * certified compression, ``CoreNetCompressor(keep_ratio="certified",
@@ -152,7 +152,7 @@ def measure(model, X_cal, y_cal, X_test, y_test, epsilon, repeat=2):
     row = {"epsilon": epsilon}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        theory = CoreNetCompressor(epsilon=epsilon, delta=DELTA, random_state=0).fit_transform(model, X_cal)
+        theory = CoreNetCompressor(keep_ratio="theory", epsilon=epsilon, delta=DELTA, random_state=0).fit_transform(model, X_cal)
     row["theory_kept"] = theory.keep_ratio_
     row["theory_coverage"] = certify(model, theory, X_test, epsilon=epsilon, delta=DELTA).coverage
 
@@ -272,7 +272,7 @@ def main(argv=None):
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}).",
         "",
         f"δ = {DELTA}, confidence {100 * CONFIDENCE:g}%, error ‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁ of the network "
-        "outputs (logits for classifiers). Theory mode: `CoreNetCompressor(epsilon=ε, delta=δ)` "
+        "outputs (logits for classifiers). Theory mode: `CoreNetCompressor(keep_ratio="theory", epsilon=ε, delta=δ)` "
         "(CoreNet++, the paper's sample sizes). Certified: `CoreNetCompressor(keep_ratio=\"certified\", "
         "epsilon=ε, delta=δ)` (default method, 30% of the calibration rows held out, budget grid "
         "step 10%). *Coverage* is the fraction of points with error ≤ ε; the certificate says that "
