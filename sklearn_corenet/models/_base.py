@@ -16,8 +16,9 @@ from ..core._version import RecordsVersion
 from ..export._sklearn import sparse_to_sklearn
 from ..fine_tuning._fine_tune import fine_tune_estimator
 from ._kernels import LayerKernels
+from ._loading import loaded_state
 from ._predict import check_predict_input
-from ._storage import pack_layers, unpack_layers
+from ._storage import pack_layers
 from ._summary import CompressionSummary
 
 
@@ -118,11 +119,9 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
-        packed = state.pop("_packed_layers", None)
-        if packed is not None:
-            state["coefs_"], state["intercepts_"] = unpack_layers(packed)
-        super().__setstate__(state)
+        # every stored structure is checked before anything is built: a
+        # corrupt or foreign file raises a ValueError here, not at predict
+        super().__setstate__(loaded_state(state, self))
 
     def astype(self, dtype):
         """A copy whose weights and biases are stored in ``dtype``.
