@@ -7,6 +7,9 @@ count, so the Clopper–Pearson interval gives a lower confidence bound on the
 coverage, and an order statistic of the errors an upper confidence bound on
 their (1 − δ)-quantile, the smallest ε certified at that δ."""
 
+from decimal import ROUND_CEILING, Decimal, localcontext
+from fractions import Fraction
+
 import numpy as np
 from scipy.stats import beta, binom
 
@@ -107,18 +110,57 @@ def required_successes(n_points, delta, confidence):
     return k
 
 
+#: Up to this many points, the candidates are checked in exact rational
+#: arithmetic. A tie, (1 − δ)^n = 1 − confidence exactly (n points just
+#: enough), needs n ≤ 1074 for floating-point δ and confidence: both sides
+#: are dyadic fractions, and 1 − confidence has at most 1075 significant
+#: bits. Beyond, the quotient of 40 digits decides.
+_EXACT_UP_TO = 1100
+
+
+def _reaches(n_points, delta, confidence):
+    """Whether (1 − δ)^n ≤ 1 − confidence, exactly (rational arithmetic)."""
+    return (1 - Fraction(delta)) ** n_points <= 1 - Fraction(confidence)
+
+
 def points_needed(delta, confidence):
     """Fewest held-out points that can certify a coverage of 1 − δ.
 
     With all n points meeting the event, the lower bound is
-    ``(1 − confidence)^(1/n)``, so ``n ≥ log(1 − confidence) / log(1 − δ)``.
+    ``(1 − confidence)^(1/n)``, which reaches 1 − δ iff
+    ``(1 − δ)^n ≤ 1 − confidence``: the smallest such n is
+    ``ceil(log(1 − confidence) / log(1 − δ))``. It is computed in closed
+    form, with enough digits to resolve any δ > 0 (a tiny δ takes as long
+    as a large one; the answer can be astronomically large), and checked
+    exactly where the quotient can be a whole number.
+
+    Parameters
+    ----------
+    delta : float in (0, 1)
+    confidence : float in (0, 1)
+
+    Returns
+    -------
+    int
     """
-    n_points = max(int(np.ceil(np.log1p(-confidence) / np.log1p(-delta))), 1)
-    # the closed form, rounded, against the bound itself
-    while coverage_lower_bound(n_points, n_points, confidence) < 1 - delta:
-        n_points += 1
-    while n_points > 1 and coverage_lower_bound(n_points - 1, n_points - 1, confidence) >= 1 - delta:
-        n_points -= 1
+    delta, confidence = float(delta), float(confidence)
+    if not (0 < delta < 1 and 0 < confidence < 1):
+        raise ValueError(
+            f"delta and confidence must be in (0, 1); got {delta!r} and {confidence!r}"
+        )
+    # digits enough that 1 − δ and 1 − confidence keep δ's and confidence's
+    # leading 40 digits, however small they are
+    smallest = min(Decimal(delta), Decimal(confidence))
+    with localcontext() as context:
+        context.prec = 40 + max(0, -smallest.adjusted())
+        quotient = (1 - Decimal(confidence)).ln() / (1 - Decimal(delta)).ln()
+        n_points = max(int(quotient.to_integral_value(rounding=ROUND_CEILING)), 1)
+    if n_points <= _EXACT_UP_TO:
+        # the quotient is off by far less than 1: one step either way at most
+        while n_points > 1 and _reaches(n_points - 1, delta, confidence):
+            n_points -= 1
+        while not _reaches(n_points, delta, confidence):
+            n_points += 1
     return n_points
 
 
