@@ -6,10 +6,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array, check_consistent_length
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import _check_feature_names
 
 from ..adapters._registry import network_of
+from ..adapters._sklearn import is_sklearn_mlp
 from ..core._head import predictions, score_name
 from ..core._held_out import row_keys, seen_rows
+from ..core._network import NetworkModel
 from ._bounds import DEFAULT_OUTPUT_FLOOR, ERRORS, check_enough_points
 from ._certificate import make_certificate
 
@@ -113,7 +116,12 @@ def certify(
     ValueError
         When ``X`` has fewer points than certifying 1 − δ can take
         (``log(1 − confidence) / log(1 − delta)``), when rows of ``X`` are
-        rows of ``calibration``, or when the models' outputs differ in shape.
+        rows of ``calibration``, when the models' outputs differ in shape or
+        kind (a regressor and a classifier, other classes), when
+        ``original`` is a compressed model with fewer non-zero parameters
+        than ``compressed`` (the arguments swapped), or when the feature
+        names of ``X`` are not those the models were fitted with (checked
+        as their ``predict`` checks them).
 
     See Also
     --------
@@ -160,6 +168,10 @@ def certify(
       error ≤ ε = 0.2: ...
     """
     reference_network = network_of(original, X)
+    estimate_network = network_of(compressed, X)
+    _check_order(original, compressed, reference_network, estimate_network)
+    for model in (original, compressed):
+        _check_feature_names_of(model, X)
     seen_keys = None
     if calibration is not None:
         calibration = check_array(calibration, accept_sparse=["csr", "csc"], input_name="calibration")
@@ -172,7 +184,7 @@ def certify(
         seen_keys = row_keys(calibration.astype(reference_network.dtype))
     return certify_networks(
         reference_network,
-        network_of(compressed, X),
+        estimate_network,
         X,
         y,
         epsilon=epsilon,
@@ -209,6 +221,7 @@ def certify_networks(
         raise ValueError(
             f"X has {X.shape[1]} features, but the model expects {reference_network.n_features_in}"
         )
+    _check_same_kind(reference_network, estimate_network)
     check_enough_points(X.shape[0], delta, confidence)
     if seen_keys is not None:
         check_unseen(X.astype(reference_network.dtype), seen_keys, seen_what)
@@ -233,6 +246,67 @@ def certify_networks(
         y=y,
         score_name=score_name(reference_network),
     )
+
+
+def _n_nonzero(network):
+    return sum(
+        int(np.count_nonzero(W)) + int(np.count_nonzero(b))
+        for W, b in zip(network.coefs, network.intercepts, strict=True)
+    )
+
+
+def _check_order(original, compressed, reference_network, estimate_network):
+    """ValueError when a compressed ``original`` is sparser than ``compressed``: swapped arguments."""
+    if not isinstance(original, NetworkModel):
+        return
+    kept, other = _n_nonzero(reference_network), _n_nonzero(estimate_network)
+    if kept < other:
+        raise ValueError(
+            f"original is a compressed {type(original).__name__} with {kept} non-zero "
+            f"weights and biases, fewer than the {other} of compressed "
+            f"({type(compressed).__name__}): the arguments look swapped. Pass the network "
+            "that was compressed first and its compression second: "
+            "certify(original, compressed, X)"
+        )
+
+
+def _check_feature_names_of(model, X):
+    """The feature names of ``X`` checked as ``model.predict`` checks them.
+
+    scikit-learn's rules, for the models that apply them (scikit-learn MLPs,
+    compressed estimators, any model fitted with ``feature_names_in_``):
+    other or reordered names raise a ValueError, names on one side only
+    warn. A torch module or skorch net reads columns by position.
+    """
+    if hasattr(model, "feature_names_in_") or is_sklearn_mlp(model) or isinstance(model, NetworkModel):
+        _check_feature_names(model, X, reset=False)
+
+
+def _check_same_kind(reference_network, estimate_network):
+    """ValueError when two networks predict different things (a regressor and a classifier, other classes)."""
+    reference, estimate = reference_network.head, estimate_network.head
+    if reference.kind != estimate.kind:
+        raise ValueError(
+            f"the original network is a {reference.kind} model and the compressed one a "
+            f"{estimate.kind} model: a certificate compares a network with its own "
+            "compression, which predicts the same kind of target"
+        )
+    if reference.classes is not None and estimate.classes is not None and not np.array_equal(
+        reference.classes, estimate.classes
+    ):
+        raise ValueError(
+            f"the original network predicts the classes {reference.classes} and the "
+            f"compressed one {estimate.classes}: a certificate compares a network with "
+            "its own compression"
+        )
+    reference_names, estimate_names = reference_network.feature_names_in, estimate_network.feature_names_in
+    if reference_names is not None and estimate_names is not None and not np.array_equal(
+        reference_names, estimate_names
+    ):
+        raise ValueError(
+            "the original and the compressed network were fitted with different feature "
+            f"names ({list(reference_names)} and {list(estimate_names)})"
+        )
 
 
 def _decision(network, X):
