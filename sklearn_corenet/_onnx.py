@@ -11,6 +11,7 @@ Requires the ``onnx`` extra (skl2onnx; onnxruntime to run the result).
 The graph itself is built in :mod:`sklearn_corenet.export._onnx`.
 """
 
+from sklearn.utils.validation import check_is_fitted
 
 from .compressor._meta import CoreNetClassifier, CoreNetRegressor
 from .export._onnx import (
@@ -98,6 +99,14 @@ def to_onnx(model, X=None, **kwargs):
     -------
     onnx.ModelProto
         Run it with ``onnxruntime.InferenceSession(model.SerializeToString())``.
+        A classifier's probabilities have the columns of its
+        ``predict_proba`` (two for a model fitted on one class, which then
+        converts with ``zipmap=False`` only).
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``model`` is not fitted (checked before anything is converted).
 
     Examples
     --------
@@ -113,5 +122,15 @@ def to_onnx(model, X=None, **kwargs):
     ['label', 'probabilities']
     """
     skl2onnx = _import_skl2onnx()
+    # skl2onnx reads classes_ before any converter runs, and reports an
+    # unfitted model as a RuntimeError about the number of classes
+    check_is_fitted(
+        model,
+        msg=(
+            "this %(name)s is not fitted; ONNX converts fitted models: a compressed "
+            "estimator made by CoreNetCompressor.transform, a fitted CoreNetClassifier or "
+            "CoreNetRegressor, or a fitted Pipeline holding them"
+        ),
+    )
     register_onnx_converters()
     return skl2onnx.to_onnx(model, X, **kwargs)

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -14,6 +15,8 @@ from sklearn_corenet import (
     CoreNetClassifier,
     CoreNetCompressor,
     CoreNetRegressor,
+    SparseMLPClassifier,
+    SparseMLPRegressor,
     to_onnx,
 )
 
@@ -149,3 +152,54 @@ def test_pipeline_with_fitted_preprocessing_and_a_compressed_model(data, models)
     labels, proba = _run(to_onnx(pipe, X32[:1], options={id(sparse): {"zipmap": False}}), X32)
     np.testing.assert_array_equal(labels, pipe.predict(X32))
     np.testing.assert_allclose(proba, pipe.predict_proba(X32), atol=TOLERANCE, rtol=0)
+
+
+def _declared_probability_columns(onx):
+    (output,) = [output for output in onx.graph.output if output.name == "probabilities"]
+    return output.type.tensor_type.shape.dim[1].dim_value
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["one class", "binary", "multiclass", "multilabel"])
+def test_declared_probabilities_are_those_computed_and_predict_proba(data, models, kind, dtype):
+    X, _ = data
+    Z = (X - 3.0) / 2.0
+    if kind == "one class":
+        model = _fit(MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0), Z, np.full(len(Z), "only"))
+    else:
+        model = models[kind]
+    sparse = CoreNetCompressor(keep_ratio=0.4, random_state=0).fit_transform(model, Z)
+    Z = Z.astype(dtype)
+    onx = to_onnx(sparse, Z[:1], options={"zipmap": False})
+    labels, proba = _run(onx, Z)
+    expected = sparse.predict_proba(Z)
+    assert _declared_probability_columns(onx) == proba.shape[1] == expected.shape[1]
+    np.testing.assert_allclose(proba, expected, atol=TOLERANCE, rtol=0)
+    np.testing.assert_array_equal(labels, sparse.predict(Z))
+
+
+def test_one_class_classifier_refuses_zipmap_and_says_how_to_convert(data):
+    X, _ = data
+    Z = ((X - 3.0) / 2.0).astype(np.float32)
+    model = _fit(MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0), Z, np.zeros(len(Z), int))
+    sparse = CoreNetCompressor(keep_ratio=0.4, random_state=0).fit_transform(model, Z)
+    assert sparse.predict_proba(Z[:2]).shape == (2, 2)  # two columns for one class, as scikit-learn's MLP
+    with pytest.raises(ValueError, match=r"1 class\(es\), \[0\].*2 columns.*'zipmap': False"):
+        to_onnx(sparse, Z[:1])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        SparseMLPClassifier(),
+        SparseMLPRegressor(),
+        CoreNetClassifier(MLPClassifier()),
+        CoreNetRegressor(MLPRegressor()),
+        make_pipeline(StandardScaler(), CoreNetClassifier(MLPClassifier())),
+    ],
+    ids=lambda model: type(model).__name__,
+)
+def test_unfitted_models_are_refused_before_conversion(data, model):
+    X, _ = data
+    with pytest.raises(NotFittedError, match="not fitted; ONNX converts fitted models"):
+        to_onnx(model, X[:1].astype(np.float32))

@@ -22,7 +22,20 @@ _OUTPUT_OPS = {
 
 def _compressed(model):
     """The compressed network of a compressed estimator or a meta-estimator."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(model)
     return getattr(model, "compressed_", model)
+
+
+def n_probability_columns(model):
+    """The columns of ``model.predict_proba``: two for a single output unit.
+
+    A binary head has one output unit, and so has a model fitted on one
+    class: ``predict_proba`` returns ``1 - p`` and ``p`` for both, as
+    scikit-learn's MLP does.
+    """
+    return 2 if model.n_outputs_ == 1 else int(model.n_outputs_)
 
 
 def _output_tensor_type(operator):
@@ -47,22 +60,35 @@ def _label_kind(model, nocl):
 
 
 def calculate_classifier_shapes(operator):
-    """Shape calculator: labels (N,) or (N, n_labels), probabilities (N, n_classes)."""
+    """Shape calculator: labels (N,) or (N, n_labels), probabilities as ``predict_proba``.
+
+    The probabilities have :func:`n_probability_columns` columns: the
+    number of classes, and two for a model fitted on one class (whose
+    second column ZipMap cannot label: such a model converts with
+    ``zipmap=False`` only).
+    """
     from skl2onnx.common.data_types import Int64TensorType, StringTensorType
     from skl2onnx.common.utils import check_input_and_output_numbers
 
     check_input_and_output_numbers(operator, input_count_range=1, output_count_range=2)
     model = _compressed(operator.raw_operator)
     n_rows = operator.inputs[0].get_first_dimension()
-    n_classes = len(model.classes_)
-    nocl = operator.scope_inst.get_options(operator.raw_operator, {"nocl": False})["nocl"]
+    options = operator.scope_inst.get_options(operator.raw_operator, {"nocl": False, "zipmap": True})
+    n_columns = n_probability_columns(model)
+    if options["zipmap"] and len(model.classes_) != n_columns:
+        raise ValueError(
+            f"this classifier has {len(model.classes_)} class(es), {model.classes_}, but "
+            f"its predict_proba returns {n_columns} columns (1 - p and p for its single "
+            "output), which ZipMap cannot label. Convert it with options={'zipmap': False} "
+            "to get the probabilities as a tensor"
+        )
     if model.head_.kind == "multilabel":
-        operator.outputs[0].type = Int64TensorType([n_rows, n_classes])
-    elif _label_kind(model, nocl) == "int":
+        operator.outputs[0].type = Int64TensorType([n_rows, int(model.n_outputs_)])
+    elif _label_kind(model, options["nocl"]) == "int":
         operator.outputs[0].type = Int64TensorType([n_rows])
     else:
         operator.outputs[0].type = StringTensorType([n_rows])
-    operator.outputs[1].type = _output_tensor_type(operator)([n_rows, n_classes])
+    operator.outputs[1].type = _output_tensor_type(operator)([n_rows, n_columns])
 
 
 def calculate_regressor_shapes(operator):
