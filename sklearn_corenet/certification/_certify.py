@@ -8,6 +8,7 @@ from sklearn.utils import check_array, check_consistent_length
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import _check_feature_names
 
+from ..adapters._pipeline import split_pipeline
 from ..adapters._registry import network_of
 from ..adapters._sklearn import is_sklearn_mlp
 from ..core._head import predictions, score_name
@@ -76,12 +77,15 @@ def certify(
     ----------
     original : estimator
         The original network: an MLPClassifier / MLPRegressor, skorch net or
-        torch module, or a compressed estimator.
+        torch module, or a compressed estimator; or a fitted Pipeline ending
+        in one.
     compressed : estimator
         The compressed network (a ``SparseMLPClassifier`` /
-        ``SparseMLPRegressor``, or any model the library reads).
+        ``SparseMLPRegressor``, or any model the library reads), or the
+        Pipeline ``CoreNetCompressor`` returned for a Pipeline.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        Held-out points.
+        Held-out points, as the models take them (for Pipelines: raw rows,
+        which go through their fitted steps).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
         True targets: the certificate then reports the drop of the score
         (accuracy, R²) from the original to the compressed network.
@@ -167,13 +171,15 @@ def certify(
     Certificate on 797 held-out points, l1 error ‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁, confidence 95%
       error ≤ ε = 0.2: ...
     """
+    for model in (original, compressed):
+        _check_feature_names_of(model, X)
+    original, compressed, X, through = _through_pipelines(original, compressed, X)
     reference_network = network_of(original, X)
     estimate_network = network_of(compressed, X)
     _check_order(original, compressed, reference_network, estimate_network)
-    for model in (original, compressed):
-        _check_feature_names_of(model, X)
     seen_keys = None
     if calibration is not None:
+        calibration = through(calibration)
         calibration = check_array(calibration, accept_sparse=["csr", "csc"], input_name="calibration")
         if calibration.shape[1] != reference_network.n_features_in:
             raise ValueError(
@@ -268,6 +274,39 @@ def _check_order(original, compressed, reference_network, estimate_network):
             "that was compressed first and its compression second: "
             "certify(original, compressed, X)"
         )
+
+
+def _through_pipelines(original, compressed, X):
+    """The two networks and the rows they see, when either comes in a fitted Pipeline.
+
+    Returns ``(original network, compressed network, X as they see it, the
+    function that takes raw rows there)``. A Pipeline's network sees the rows
+    its fitted transformers hand it; a bare compressed network beside a
+    Pipeline is fed as the original's network is. Two Pipelines must hand
+    their networks the same rows (the compressor's copies of the original's
+    steps do).
+    """
+    original_parts = split_pipeline(original, what="certify")
+    compressed_parts = split_pipeline(compressed, what="certify")
+    if original_parts is None and compressed_parts is None:
+        return original, compressed, X, lambda rows: rows
+    parts = original_parts if original_parts is not None else compressed_parts
+    rows = parts.transform(X)
+    if original_parts is not None and compressed_parts is not None:
+        other = compressed_parts.transform(X)
+        same = sp.issparse(rows) == sp.issparse(other) and rows.shape == other.shape
+        if same:
+            difference = (rows - other) if sp.issparse(rows) else np.asarray(rows) - np.asarray(other)
+            same = not (abs(difference) > 0).sum()
+        if not same:
+            raise ValueError(
+                "the two Pipelines hand their networks different rows: a certificate compares "
+                "a network with its compression behind the same fitted steps (the "
+                "compressor's output keeps copies of the original's steps)"
+            )
+    original = original if original_parts is None else original_parts.network
+    compressed = compressed if compressed_parts is None else compressed_parts.network
+    return original, compressed, rows, parts.transform
 
 
 def _check_feature_names_of(model, X):

@@ -115,3 +115,26 @@ def test_the_compressed_pipeline_saves_and_exports(pipe, data):
     session = onnxruntime.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
     labels, probabilities = session.run(None, {session.get_inputs()[0].name: X_test.astype(np.float32)})
     np.testing.assert_allclose(probabilities, compressed.predict_proba(X_test), atol=1e-4)
+
+
+def test_certify_takes_the_pipelines(pipe, data):
+    from sklearn_corenet import certify
+
+    X, y, X_test, y_test = data
+    compressed = CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform(pipe, X)
+    through = certify(pipe, compressed, X_test, y_test, epsilon=0.3)
+    scaled = pipe[:-1].transform(X_test)
+    direct = certify(pipe[-1], compressed[-1], scaled, y_test, epsilon=0.3)
+    assert through.coverage == direct.coverage and through.epsilon_certified == direct.epsilon_certified
+    assert through.score_drop == pytest.approx(direct.score_drop)
+    # the bare compressed network beside its Pipeline is fed as the original's network
+    mixed = certify(pipe, compressed[-1], X_test, epsilon=0.3)
+    assert mixed.epsilon_certified == direct.epsilon_certified
+    # calibration rows are recognised through the steps too
+    with pytest.raises(ValueError, match="calibration"):
+        certify(pipe, compressed, X[:300], calibration=X)
+    # Pipelines whose steps differ are refused
+    other = CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform(pipe, X)
+    other[0].mean_ = other[0].mean_ + 1
+    with pytest.raises(ValueError, match="different rows"):
+        certify(pipe, other, X_test)
