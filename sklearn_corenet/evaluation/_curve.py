@@ -21,8 +21,8 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from ..adapters._pipeline import split_pipeline
 from ..adapters._registry import network_from_model
 from ..compressor._compressor import CoreNetCompressor
+from ..core._network import NetworkModel
 from ..methods._registry import METHODS
-from ..models._base import _BaseSparseMLP
 from ._metrics import accuracy_drop, relative_error
 
 #: Metrics of :func:`compression_curve` that :func:`plot_compression_curve` can draw.
@@ -252,7 +252,7 @@ def _losses(compressed, X_test, y_test, original):
 
 def _logits_and_head(model, X):
     """Network output on validated ``X`` and the model's output head."""
-    if isinstance(model, _BaseSparseMLP):
+    if isinstance(model, NetworkModel):
         # the estimator's own kernel choice (sparse or dense product)
         logits = model._decision(X)
         return logits.toarray() if sp.issparse(logits) else np.asarray(logits), model.head_

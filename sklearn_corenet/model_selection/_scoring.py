@@ -12,17 +12,17 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ..models._base import _BaseSparseMLP
+from ..core._network import NetworkModel
 
 
 def _compressed_network(estimator):
     """The compressed network inside ``estimator``."""
     if isinstance(estimator, Pipeline):
         estimator = estimator[-1]
-    if isinstance(estimator, _BaseSparseMLP):
+    if isinstance(estimator, NetworkModel):
         return estimator
     compressed = getattr(estimator, "compressed_", None)
-    if isinstance(compressed, _BaseSparseMLP):
+    if isinstance(compressed, NetworkModel):
         return compressed
     raise TypeError(
         "the kept fraction is defined for CoreNetClassifier, CoreNetRegressor, "
