@@ -46,9 +46,11 @@ class CompressionProblem:
         The original network.
     weights : list of ndarray of shape (n_in + 1, n_out)
         Its weights with the bias as last row.
-    X : {ndarray, sparse matrix} of shape (n_points, n_features)
+    X : {ndarray, sparse matrix, LazyRows} of shape (n_points, n_features)
         The calibration points P (for activation statistics and re-fits),
-        as given: sparse data is never densified whole.
+        as given: sparse data is never densified whole, and data read
+        lazily (:class:`~sklearn_corenet.core._rows.LazyRows`) is read a
+        chunk of rows at a time.
     statistics : list of LayerStatistics or None
         Sensitivities and Δ over S, when the method uses them.
     active : list of ndarray of bool of shape (n_out,)
@@ -149,8 +151,9 @@ def plan_compression(network, X, method, settings, random, *, statistics, sampli
     ----------
     network : Network
         The original network.
-    X : {ndarray, sparse matrix} of shape (n_points, n_features)
-        Validated calibration data P, in the network's dtype.
+    X : {ndarray, sparse matrix, LazyRows} of shape (n_points, n_features)
+        Validated calibration data P, in the network's dtype (see
+        :func:`~sklearn_corenet.core._validation.check_calibration_data`).
     method : Method
         The compression method.
     settings : CompressionSettings
@@ -265,7 +268,8 @@ def split_calibration(X, widths, method, settings, random):
                 f"method={method.name!r} needs {size + held_out} or more"
             )
     order = random.permutation(n_points)
-    # S stays sparse when X is (the statistics densify it a chunk at a time)
+    # S stays sparse when X is (the statistics densify it a chunk at a time);
+    # data read lazily is read here for S and T only
     points = X[order[:size]] if sp.issparse(X) else dense_rows(X, order[:size])
     if not method.amplifies:
         return points, None

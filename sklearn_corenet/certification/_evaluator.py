@@ -14,6 +14,7 @@ from ..algorithm._draw import draw_compression
 from ..algorithm._plan import plan_compression
 from ..core._head import predictions, score_name
 from ..core._held_out import split_held_out
+from ..core._rows import take_rows
 from ._bounds import check_enough_points, required_successes
 from ._certificate import make_certificate
 
@@ -96,7 +97,7 @@ class BudgetEvaluator:
     ----------
     network : Network
         The original network.
-    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    X : {ndarray, sparse matrix, LazyRows} of shape (n_samples, n_features)
         Validated calibration data, in the network's dtype.
     y : array-like or None
         Targets of ``X`` (score targets; reported otherwise).
@@ -164,7 +165,8 @@ class BudgetEvaluator:
             )
         self.network, self.method, self.settings, self.target = network, method, settings, target
         self.reweight, self.ridge, self.draw_seed = reweight, ridge, draw_seed
-        self.X_fit, self.X_held_out = X[self.fit_rows], X[self.held_out_rows]
+        # rows read lazily stay so: compression reads them a chunk at a time
+        self.X_fit, self.X_held_out = take_rows(X, self.fit_rows), X[self.held_out_rows]
         self.plan_seed = random.randint(np.iinfo(np.int32).max)
         self.cache = SearchCache(statistics, sampling_plans)
         self.reference = _dense(network.decision(self.X_held_out))

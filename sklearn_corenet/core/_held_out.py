@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
 from ._network import chunk_rows
+from ._rows import LazyRows
 
 #: Seeds the per-column salts of :func:`row_keys` (fixed: keys must agree
 #: between a fit and a later certificate).
@@ -51,7 +52,7 @@ def row_keys(X, working_memory=None):
 
     Parameters
     ----------
-    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    X : {ndarray, sparse matrix, LazyRows} of shape (n_samples, n_features)
         Numeric rows; float32 values are compared as float32.
     working_memory : int, default=None
         Memory budget in MiB for one chunk of rows.
@@ -68,10 +69,12 @@ def row_keys(X, working_memory=None):
         parts = _contributions(X.data, X.indices, salts)
         totals = np.concatenate([[np.uint64(0)], np.cumsum(parts, dtype=np.uint64)])
         return totals[X.indptr[1:]] - totals[X.indptr[:-1]]
-    X = np.asarray(X)
+    if not isinstance(X, LazyRows):  # read a chunk at a time, never whole
+        X = np.asarray(X)
     keys = np.empty(X.shape[0], dtype=np.uint64)
     columns = np.arange(X.shape[1])
-    rows = chunk_rows(3 * 8 * max(X.shape[1], 1), X.shape[0], working_memory)
+    # a chunk's rows (and, read lazily, as stored), their bits, the mixed bits
+    rows = chunk_rows(5 * 8 * max(X.shape[1], 1), X.shape[0], working_memory)
     for batch in gen_batches(X.shape[0], rows):
         keys[batch] = _contributions(X[batch], columns, salts).sum(axis=1, dtype=np.uint64)
     return keys

@@ -17,6 +17,7 @@ from sklearn.utils.validation import _check_feature_names
 
 from ._activations import apply_activation
 from ._network import chunk_rows, layer_product, stack_layers
+from ._rows import LazyRows
 
 
 def _describe(value):
@@ -107,8 +108,13 @@ def check_calibration_data(X, network, model=None):
 
     Returns
     -------
-    {ndarray, sparse matrix}
-        The data in the network's dtype (a copy only when converted).
+    {ndarray, sparse matrix, LazyRows}
+        The data in the network's dtype: ``X`` itself when it is an array
+        of that dtype, a :class:`~._rows.LazyRows` that converts the rows
+        compression reads when it is an array of another real dtype (a
+        float32 ``numpy.memmap`` included) or a Dask array (computed a
+        chunk of rows at a time, once per pass over the data: persist an
+        expensive one first), else a converted copy.
 
     Raises
     ------
@@ -117,6 +123,8 @@ def check_calibration_data(X, network, model=None):
         beyond the range of the network's dtype, no rows, a wrong number of
         features, feature names other than the model's, or non-numeric data.
     """
+    if _reads_lazily(X, network):
+        return _check_lazy_data(X, network, model)
     names = getattr(X, "columns", None)
     try:
         array = check_array(
@@ -161,8 +169,70 @@ def check_calibration_data(X, network, model=None):
     return array
 
 
-def _check_finite_data(array, message, original=None):
-    """Raise ValueError(``message``) naming the first non-finite entry of a data matrix."""
+def _reads_lazily(X, network):
+    """Whether ``X`` is a 2-D array of real numbers that a whole conversion would copy.
+
+    Arrays of the network's dtype are used as they are; sparse matrices,
+    DataFrames, lists and other inputs take scikit-learn's ``check_array``.
+    """
+    dtype = getattr(X, "dtype", None)
+    if (
+        sp.issparse(X)
+        or isinstance(X, np.matrix)
+        or not isinstance(dtype, np.dtype)
+        or dtype.kind not in "biuf"
+        or len(getattr(X, "shape", ())) != 2
+        or min(X.shape) == 0
+    ):
+        return False
+    return not isinstance(X, np.ndarray) or dtype != network.dtype
+
+
+def _check_lazy_data(X, network, model):
+    """:func:`check_calibration_data` for arrays read a chunk of rows at a time.
+
+    One pass over the rows checks them as a whole conversion would (NaN and
+    infinity first, wherever they are, then values beyond the range of the
+    network's dtype), holding one chunk of ``working_memory`` at a time.
+    """
+    if X.shape[1] != network.n_features_in:
+        raise ValueError(f"X has {X.shape[1]} features, but the model expects {network.n_features_in}")
+    if model is not None:
+        _check_feature_names(model, X, reset=False)
+    rows = LazyRows(X, network.dtype)
+    # a chunk as stored, as float64 and in the network's dtype
+    row_bytes = X.shape[1] * (X.dtype.itemsize + 8 + network.dtype.itemsize)
+    beyond_range = None
+    for batch in gen_batches(X.shape[0], chunk_rows(row_bytes, X.shape[0])):
+        original = rows.raw(batch)
+        _check_finite_data(
+            original,
+            "X contains {value} at row {row}, column {column}: calibration data must be finite",
+            first_row=batch.start,
+        )
+        if beyond_range is None:
+            try:
+                with np.errstate(over="ignore"):
+                    converted = rows.convert(original)
+                _check_finite_data(
+                    converted,
+                    f"X has a value at row {{row}}, column {{column}} beyond the range of "
+                    f"{network.dtype}, the model's dtype ({{original:.3g}})",
+                    original,
+                    first_row=batch.start,
+                )
+            except ValueError as error:  # raised once no row is NaN or infinite
+                beyond_range = error
+    if beyond_range is not None:
+        raise beyond_range
+    return rows
+
+
+def _check_finite_data(array, message, original=None, first_row=0):
+    """Raise ValueError(``message``) naming the first non-finite entry of a data matrix.
+
+    ``first_row`` is the row of the whole data that row 0 of ``array`` is.
+    """
     values = array.data if sp.issparse(array) else array
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(values.sum()):
@@ -184,7 +254,9 @@ def _check_finite_data(array, message, original=None):
             return
         value = array[row, column]
     before = original[row, column] if original is not None else value
-    raise ValueError(message.format(value=_describe(value), row=row, column=column, original=float(before)))
+    raise ValueError(
+        message.format(value=_describe(value), row=first_row + row, column=column, original=float(before))
+    )
 
 
 def check_activations(network, X, working_memory=None):

@@ -17,7 +17,7 @@ from ..export._sklearn import sparse_to_sklearn
 from ..fine_tuning._fine_tune import fine_tune_estimator
 from ._kernels import LayerKernels
 from ._loading import loaded_state
-from ._predict import check_predict_input
+from ._predict import as_model_dtype, check_predict_input
 from ._storage import pack_layers
 from ._summary import CompressionSummary
 
@@ -206,13 +206,22 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         """Forget the derived copies of the weights (after they change)."""
         self.__dict__.pop("_kernel_cache", None)
 
-    def _decision(self, X):
-        """Last layer's values before the output activation, in row chunks."""
+    def _decision(self, X, dtype=None):
+        """Last layer's values before the output activation, in row chunks.
+
+        With ``dtype``, each chunk of ``X`` is converted to it first (see
+        :func:`~._predict.as_model_dtype`): an input of another dtype is
+        never converted whole.
+        """
         widest = max([self.n_features_in_, *(W.shape[1] for W in self.coefs_)])
         return chunked(
             X,
             lambda rows: forward_pass(
-                rows, self.coefs_, self.intercepts_, self.activation, product=self._kernels()
+                rows if dtype is None else as_model_dtype(rows, dtype),
+                self.coefs_,
+                self.intercepts_,
+                self.activation,
+                product=self._kernels(),
             ),
             self.n_outputs_,
             3 * widest * 8,
@@ -221,7 +230,7 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
     def _forward(self, X):
         self._check_fitted()
         X = check_predict_input(self, X)
-        return apply_activation(self.out_activation_, self._decision(X))
+        return apply_activation(self.out_activation_, self._decision(X, self.intercepts_[0].dtype))
 
     def summary(self):
         """Per-layer table of the compression (see ``CoreNetCompressor.summary``)."""
