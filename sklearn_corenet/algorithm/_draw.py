@@ -1,4 +1,4 @@
-"""Draw one compressed network from a plan (Alg. 1, lines 10-13 of Baykal et al. 2019), reweight it and remove the neurons the method drops; warn when it predicts one value everywhere."""
+"""Draw one compressed network from a plan (Alg. 1, lines 10-13 of Baykal et al. 2019), reweight it and remove the neurons the method drops; warn when it predicts no better than a constant."""
 
 import warnings
 from dataclasses import dataclass, replace
@@ -123,7 +123,7 @@ def remove_neurons(network, layers, active):
 
 
 #: Calibration rows on which a compressed network is checked for predicting
-#: one thing only.
+#: one thing only, or worse than a constant.
 CONSTANT_CHECK_ROWS = 1000
 
 
@@ -140,35 +140,105 @@ def _constant(values):
 
 
 def warn_constant_predictions(plan, estimator):
-    """Warn when the compressed ``estimator`` predicts one thing on the calibration rows.
+    """Warn when the compressed ``estimator`` predicts no better than a constant.
 
-    Checked on the first ``CONSTANT_CHECK_ROWS`` calibration rows; a network
-    that predicts one thing there where the original predicts several (a
-    budget that keeps a handful of parameters, none or few of them on a
-    path from the inputs to the outputs) is returned with a warning saying
-    so, never silently.
+    Two checks, each on at most ``CONSTANT_CHECK_ROWS`` rows, so that a
+    compression that destroyed the network is returned with a warning,
+    never silently:
+
+    - on the first calibration rows, a network that predicts one thing
+      where the original predicts several (a budget that keeps a handful of
+      parameters, none or few of them on a path from the inputs to the
+      outputs);
+    - on the held-out calibration rows T (the first calibration rows when
+      the method holds none out), a network whose predictions are further
+      from the original's than the best constant is (see
+      :func:`_worse_than_constant`).
     """
     network = plan.problem.network
     rows = plan.problem.X[:CONSTANT_CHECK_ROWS]
     decision = forward_pass(rows, estimator.coefs_, estimator.intercepts_, estimator.activation)
     predicted = predictions(network, decision)
-    if not _constant(predicted):
-        return
     original = predictions(network, network.decision(rows))
     if _constant(original):
         return
-    kind = "values" if network.head.kind == "regression" else "label"
-    distinct = len(np.unique(original, axis=0))
-    reason = (
-        ", and none of them is on a path from an input to an output"
-        if not inputs_reach_outputs(estimator.coefs_)
-        else ""
+    if _constant(predicted):
+        kind = "values" if network.head.kind == "regression" else "label"
+        distinct = len(np.unique(original, axis=0))
+        reason = (
+            ", and none of them is on a path from an input to an output"
+            if not inputs_reach_outputs(estimator.coefs_)
+            else ""
+        )
+        warnings.warn(
+            f"the compressed network keeps {estimator.nnz_} of {estimator.n_params_original_} "
+            f"parameters{reason}: it predicts the same {kind} ({np.asarray(predicted[0]).tolist()!r}) for all "
+            f"{rows.shape[0]} calibration rows checked, where the original predicts "
+            f"{distinct} different ones. Keep more parameters (a larger keep_ratio).",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    which = "calibration"
+    if plan.problem.held_out_inputs is not None:
+        which = "held-out calibration"
+        rows = plan.problem.held_out_inputs[0][:CONSTANT_CHECK_ROWS]
+        decision = forward_pass(rows, estimator.coefs_, estimator.intercepts_, estimator.activation)
+        predicted = predictions(network, decision)
+        original = predictions(network, network.decision(rows))
+    worse = _worse_than_constant(network.head.kind, original, predicted)
+    if worse is None:
+        return
+    budget = (
+        f"epsilon={plan.epsilon:g}"
+        if plan.mode == "theory"
+        else f"a budget of {plan.budget} parameters (keep_ratio={plan.budget / network.n_params:.3g})"
     )
     warnings.warn(
-        f"the compressed network keeps {estimator.nnz_} of {estimator.n_params_original_} "
-        f"parameters{reason}: it predicts the same {kind} ({np.asarray(predicted[0]).tolist()!r}) for all "
-        f"{rows.shape[0]} calibration rows checked, where the original predicts "
-        f"{distinct} different ones. Keep more parameters (a larger keep_ratio).",
+        f"method={plan.method.name!r} at {budget} keeps {estimator.nnz_} of "
+        f"{estimator.n_params_original_} parameters and does worse than predicting a "
+        f"constant on the {rows.shape[0]} {which} rows checked: {worse}. Keep more "
+        "parameters (a larger keep_ratio), or compare methods at this budget "
+        "(method='auto' is the one measured best on average).",
         UserWarning,
         stacklevel=3,
+    )
+
+
+def _worse_than_constant(kind, original, predicted):
+    """What shows the compressed network's ``predicted`` worse than a constant, or None.
+
+    Both are judged by how far they are from the ``original`` network's
+    predictions on the same rows. Regressors: the mean squared difference,
+    against that of the original's mean output, the best constant (the
+    compressed network's R² against the original is then below 0).
+    Classifiers: the share of labels agreeing with the original's, against
+    the share of its most frequent label (per label for multilabel
+    indicator matrices).
+    """
+    if kind == "regression":
+        original = np.asarray(original, dtype=np.float64)
+        error = float(np.mean((np.asarray(predicted, dtype=np.float64) - original) ** 2))
+        constant = float(np.mean((original - original.mean(axis=0)) ** 2))
+        if not error > constant:
+            return None
+        return (
+            f"its outputs differ from the original's by a mean squared error of {error:.3g}, "
+            f"where the original's mean output gives {constant:.3g} (R² against the "
+            f"original: {1 - error / constant:.3g})"
+        )
+    agreement = float(np.mean(predicted == original))
+    if original.ndim == 1:
+        _, counts = np.unique(original, return_counts=True)
+        majority = counts.max() / original.shape[0]
+        constant = "its most frequent label"
+    else:
+        share = original.mean(axis=0)
+        majority = float(np.mean(np.maximum(share, 1 - share)))
+        constant = "each label's most frequent value"
+    if not agreement < majority:
+        return None
+    return (
+        f"it agrees with the original's predictions on {agreement:.1%} of them, where "
+        f"{constant} agrees on {majority:.1%}"
     )
