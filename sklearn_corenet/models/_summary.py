@@ -12,7 +12,9 @@ class CompressionSummary:
         One dict per weight layer with keys ``layer``, ``n_in``, ``n_out``,
         ``kept``, ``total``, ``epsilon``, ``delta_hat``, ``dead_neurons``.
     title : str
-        The heading printed above the table.
+        The heading printed above the table: the method, the parameters
+        kept and, where there is one, the ε that applies (see
+        :meth:`from_estimator`).
     certificate : Certificate or None
         Printed below the table when the compression was certified.
     """
@@ -44,6 +46,14 @@ class CompressionSummary:
             A compressed model.
         certificate : Certificate, default=None
             Its certificate (:func:`certify`), shown below the table.
+
+        Notes
+        -----
+        The title states one ε: with a certificate, the smallest ε it
+        certifies at its δ; else the ε of the method's guarantee (theory
+        mode), or the one its sample sizes amount to (a budget); none for
+        the methods without a guarantee (the selection methods), whose ε is
+        NaN.
         """
         info = estimator.compression_info_
         original = info.get("original_shapes") or [W.shape for W in estimator.coefs_]
@@ -68,7 +78,7 @@ class CompressionSummary:
         title = (
             f"{estimator.source_ or 'MLP'} compressed with method={info.get('method')!r}: "
             f"{estimator.nnz_} of {estimator.n_params_original_} parameters kept "
-            f"({100 * estimator.keep_ratio_:.1f}%), ε = {info.get('epsilon', float('nan')):.4g}"
+            f"({100 * estimator.keep_ratio_:.1f}%){_epsilon_clause(info, certificate)}"
         )
         return cls(rows, title, certificate)
 
@@ -105,3 +115,13 @@ def _pick(values, index, count=False):
     if count:
         return len(value)
     return float(value)
+
+
+def _epsilon_clause(info, certificate):
+    """The title's ε: ", ε = ..." or nothing where no ε applies."""
+    if certificate is not None and np.isfinite(certificate.epsilon_certified):
+        return f", ε = {certificate.epsilon_certified:.4g} certified at δ = {certificate.delta:g}"
+    epsilon = info.get("epsilon")
+    if epsilon is None or not np.isfinite(epsilon):
+        return ""
+    return f", ε = {epsilon:.4g}"

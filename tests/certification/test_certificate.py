@@ -292,4 +292,7 @@ def test_summary_shows_a_given_certificate(digits, digits_mlp, compressed):
     certificate = certify(digits_mlp, compressed, X[1200:], epsilon=0.2)
     plain = str(CompressionSummary.from_estimator(compressed))
     shown = str(CompressionSummary.from_estimator(compressed, certificate=certificate))
-    assert shown == plain + "\n\n" + str(certificate)
+    # the title states the ε certified, the certificate follows the table
+    title, table = plain.split("\n", 1)
+    certified = f", ε = {certificate.epsilon_certified:.4g} certified at δ = {certificate.delta:g}"
+    assert shown == f"{title}{certified}\n{table}\n\n{certificate}"

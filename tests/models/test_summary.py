@@ -123,3 +123,32 @@ def test_estimator_summary_is_the_compressors(pruned):
     sparse, summary = pruned
     assert str(sparse.summary()) == str(summary)
     assert repr(summary) == str(summary)
+
+
+def test_title_states_no_epsilon_for_methods_without_one(mlp, digits):
+    # the selection methods have no guarantee: the title says nothing of ε
+    for method in ("wanda", "magnitude", "neurons"):
+        compressor = CoreNetCompressor(keep_ratio=0.3, method=method, random_state=0).fit(mlp, digits[0][:300])
+        summary = compressor.summary()
+        assert np.isnan(compressor.epsilon_)
+        assert "ε" not in summary.title and "nan" not in str(summary), method
+
+
+def test_title_states_the_epsilon_of_the_guarantee(mlp, digits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # theory mode keeps most of this network
+        compressor = CoreNetCompressor(keep_ratio="theory", epsilon=0.5, random_state=0).fit(mlp, digits[0][:300])
+    assert compressor.summary().title.endswith(", ε = 0.5")
+
+
+def test_a_certified_models_title_states_the_certified_epsilon(mlp, digits):
+    X, y = digits
+    compressor = CoreNetCompressor(random_state=0).fit(mlp, X[:1200], y[:1200])
+    certificate = compressor.certificate_
+    summary = compressor.summary()
+    assert summary.certificate is certificate and np.isfinite(certificate.epsilon_certified)
+    expected = f", ε = {certificate.epsilon_certified:.4g} certified at δ = {certificate.delta:g}"
+    assert summary.title.endswith(expected)
+    # the figure the certificate below the table states
+    assert f"smallest ε certified at δ = {certificate.delta:g}: {certificate.epsilon_certified:.4g}" in str(summary)
+    assert "nan" not in str(summary)
