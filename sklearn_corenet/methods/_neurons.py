@@ -119,6 +119,10 @@ class NeuronPruning(SelectionMethod):
 
     def kept_neurons(self, problem, budget):
         """Per layer, a mask of the neurons kept (the output layer keeps all)."""
+        return self._ranked_neurons(problem, budget)[0]
+
+    def _ranked_neurons(self, problem, budget):
+        """The masks of :meth:`kept_neurons`, and every hidden layer's best neuron."""
         network = problem.network
         if network.n_layers < 2:
             raise ValueError(
@@ -130,35 +134,96 @@ class NeuronPruning(SelectionMethod):
             network.n_features_in, network.hidden_layer_sizes, network.n_outputs, dense_budget
         )
         floor = dense_parameters(network.n_features_in, [1] * len(widths), network.n_outputs)
-        if dense_budget < floor:
+        # with an edge method, select says what is kept once the edges are chosen
+        if dense_budget < floor and self.edges is None:
             warnings.warn(
                 f"a budget of {budget} parameters is below one neuron per hidden layer "
                 f"for method={self.name!r}; the compressed network keeps {floor}",
                 UserWarning,
                 stacklevel=5,
             )
-        kept = []
+        kept, best = [], []
         for width, score, alive in zip(widths, neuron_scores(problem, self.score), problem.active, strict=False):
             mask = np.zeros(score.size, dtype=bool)
             # neurons already removed (never firing, CoreNet+) rank last
             order = np.argsort(-np.where(alive, score, -np.inf), kind="stable")
             mask[order[:width]] = True
             kept.append(mask)
-        return [*kept, np.ones(network.n_outputs, dtype=bool)]
+            best.append(int(order[0]))
+        return [*kept, np.ones(network.n_outputs, dtype=bool)], best
 
     def select(self, problem, budget):
-        kept = self.kept_neurons(problem, budget)
+        kept, best = self._ranked_neurons(problem, budget)
         layers = []
         for layer, (W, mask) in enumerate(zip(problem.weights, kept, strict=True)):
             rows = np.append(kept[layer - 1], True) if layer else np.ones(W.shape[0], dtype=bool)
             layers.append(np.where(rows[:, np.newaxis] & mask[np.newaxis, :], W, 0).astype(W.dtype, copy=False))
         if self.edges is None:
             return layers
-        # the narrowed layers are this draw's: the edge method may overwrite them
+        # the edge method may overwrite the narrowed layers (this draw's own):
+        # a hidden layer it empties takes its best neuron back from a copy
         narrowed = replace(problem, weights=layers, active=kept, weights_owned=True)
+        restore = {
+            layer: (neuron, layers[layer][:, neuron].copy(), layers[layer + 1][neuron].copy())
+            for layer, neuron in enumerate(best)
+        }
         del layers
-        return self.edges.select(narrowed, budget)
+        selected = self.edges.select(narrowed, budget)
+        emptied = _restore_emptied_layers(selected, restore, kept)
+        active = self.neurons_kept(selected, problem)
+        nnz = _nonzeros_kept(selected, active)
+        if emptied or nnz > budget:
+            widths = tuple(int(alive.sum()) for alive in active[:-1])
+            if emptied:
+                many = len(emptied) > 1
+                what = (
+                    f"leaves no neuron of hidden layer{'s' if many else ''} "
+                    f"{', '.join(str(layer + 1) for layer in emptied)} with both an incoming weight "
+                    "(or a bias) and an outgoing weight, so the best neuron of "
+                    f"{'each' if many else 'that layer'} is kept with its incoming and outgoing weights: "
+                )
+            else:
+                what = "is too small for its edges: "
+            warnings.warn(
+                f"a budget of {budget} parameters for method={self.name!r} {what}the compressed "
+                f"network keeps {nnz} parameters, in hidden layers of {widths} neurons. Keep more "
+                "parameters (a larger keep_ratio).",
+                UserWarning,
+                stacklevel=4,
+            )
+        return selected
 
     def neurons_kept(self, layers, problem):
         """A neuron whose column (weights and bias) is all zero is removed."""
         return [np.any(W != 0, axis=0) & alive for W, alive in zip(layers, problem.active, strict=True)]
+
+
+
+def _restore_emptied_layers(layers, restore, kept):
+    """Give back its best neuron to every hidden layer left with no neuron on a path.
+
+    A hidden neuron is on a path when it has an incoming weight or a bias,
+    and an outgoing weight. ``restore`` maps each hidden layer to its best
+    neuron, with that neuron's column (incoming weights and bias) and
+    outgoing row as the structured step kept them; ``layers`` are updated
+    in place. Returns the hidden layers restored.
+    """
+    emptied = []
+    for layer, (neuron, column, row) in restore.items():
+        fed = np.any(layers[layer] != 0, axis=0) & kept[layer]
+        if np.any(layers[layer + 1][:-1][fed] != 0):
+            continue
+        layers[layer][:, neuron] = column
+        layers[layer + 1][neuron] = row
+        emptied.append(layer)
+    return emptied
+
+
+def _nonzeros_kept(layers, active):
+    """Non-zero weights and biases once the neurons not ``active`` are removed."""
+    total, inputs = 0, np.ones(layers[0].shape[0] - 1, dtype=bool)
+    for W, alive in zip(layers, active, strict=True):
+        rows = np.append(inputs, True)
+        total += int(np.count_nonzero(W[np.ix_(rows, alive)]))
+        inputs = alive
+    return total

@@ -79,6 +79,26 @@ def test_budget_below_one_neuron_per_layer_warns_what_is_kept(digits_model):
     assert f"keeps {sparse.nnz_}" in str(record[0].message)
 
 
+@pytest.mark.parametrize("keep_ratio", [1e-4, 5e-4, 0.01])
+def test_structured_then_sparse_keeps_a_neuron_per_layer_and_says_what_it_keeps(digits_model, keep_ratio):
+    # a budget of a few parameters: the edge step alone would empty a layer
+    mlp, X, _ = digits_model
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sparse = CoreNetCompressor(keep_ratio=keep_ratio, method="neurons+wanda", random_state=0).fit_transform(
+            mlp, X[:600]
+        )
+    assert all(width >= 1 for width in sparse.hidden_layer_sizes_)
+    assert np.isfinite(sparse.predict_proba(X)).all()
+    said = [str(w.message) for w in caught if "method='neurons+wanda'" in str(w.message) and "budget of" in str(w.message)]
+    assert len(said) == 1, [str(w.message) for w in caught]
+    assert f"keeps {sparse.nnz_} parameters, in hidden layers of {sparse.hidden_layer_sizes_} neurons" in said[0]
+    # every hidden layer passes something on: a neuron with an incoming weight and an outgoing one
+    for W, following in zip(sparse.coefs_[:-1], sparse.coefs_[1:], strict=False):
+        fed = (W.toarray() != 0).any(axis=0)
+        assert ((following.toarray() != 0).any(axis=1) & fed).any()
+
+
 def test_sensitivity_ranking_keeps_the_neurons_that_matter(digits_model):
     # a network with neurons that are never used downstream: their outgoing
     # weights are zero, so every score ranks them last
