@@ -272,7 +272,7 @@ def main(argv=None):
         f"numpy {np.__version__}, scikit-learn {sklearn.__version__}).",
         "",
         f"δ = {DELTA}, confidence {100 * CONFIDENCE:g}%, error ‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁ of the network "
-        "outputs (logits for classifiers). Theory mode: `CoreNetCompressor(keep_ratio="theory", epsilon=ε, delta=δ)` "
+        "outputs (logits for classifiers). Theory mode: `CoreNetCompressor(keep_ratio=\"theory\", epsilon=ε, delta=δ)` "
         "(CoreNet++, the paper's sample sizes). Certified: `CoreNetCompressor(keep_ratio=\"certified\", "
         "epsilon=ε, delta=δ)` (default method, 30% of the calibration rows held out, budget grid "
         "step 10%). *Coverage* is the fraction of points with error ≤ ε; the certificate says that "

@@ -27,16 +27,6 @@ ESTIMATORS = [
 ]
 
 
-# fit(sample_weight=...) weighs the network's training only: the compression's
-# calibration data is unweighted, so repeating a point (which changes the
-# calibration data) and weighting it (which does not) compress differently
-WEIGHTED_CALIBRATION = "calibration points are unweighted in compression"
-EXPECTED_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": WEIGHTED_CALIBRATION,
-    "check_sample_weight_equivalence_on_sparse_data": WEIGHTED_CALIBRATION,
-}
-
-
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
+@parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -84,7 +84,9 @@ def draw_compression(plan, rng, *, reweight, ridge):
         if rule.refits:  # its starting values are kept too, sparsely
             start = remove_neurons(problem.network, [sp.csr_array(W) for W in layers], active)
         # the layers are this draw's own arrays: a re-fit overwrites them
-        layers = rule.function(problem.network, layers, problem.X, ridge=ridge, overwrite=True)
+        layers = rule.function(
+            problem.network, layers, problem.X, ridge=ridge, overwrite=True, sample_weight=problem.sample_weight
+        )
     check_finite_layers(layers, f"the compressed weights (method={method.name!r}, reweight={reweight!r})")
     return DrawnNetwork(remove_neurons(problem.network, layers, active), start, c, active)
 

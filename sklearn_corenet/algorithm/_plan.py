@@ -61,6 +61,9 @@ class CompressionProblem:
         Whether ``weights`` are arrays made for one draw that a method may
         overwrite (structured-then-sparse hands its narrowed layers on), not
         the network's own.
+    sample_weight : ndarray of shape (n_points,) or None
+        Positive weights of the rows of ``X``, as repetitions (activation
+        statistics and re-fits are weighted by them), or None.
     """
 
     network: Network
@@ -70,6 +73,7 @@ class CompressionProblem:
     active: list
     held_out_inputs: list | None
     weights_owned: bool = False
+    sample_weight: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,7 @@ def compression_mode(keep_ratio):
     return "keep_all" if keep_ratio == 1.0 else "budget"
 
 
-def plan_compression(network, X, method, settings, random, *, statistics, sampling_plans):
+def plan_compression(network, X, method, settings, random, *, statistics, sampling_plans, sample_weight=None):
     """Read the network and calibration data once; solve the sample sizes.
 
     Parameters
@@ -166,6 +170,10 @@ def plan_compression(network, X, method, settings, random, *, statistics, sampli
     sampling_plans : callable
         ``sampling_plans(method, problem, layer_scale, seed)`` builds the
         plans (possibly cached); see :func:`build_sampling_plans`.
+    sample_weight : ndarray of shape (n_points,), default=None
+        Positive weights of the calibration rows, as repetitions: a row's
+        weight sets how likely it is to be among the sensitivity points S,
+        and how much it counts in the activation statistics and re-fits.
 
     Returns
     -------
@@ -177,7 +185,7 @@ def plan_compression(network, X, method, settings, random, *, statistics, sampli
             f"method={method.name!r} has no theoretical sample sizes: give a budget with keep_ratio"
         )
     widths = [W.shape[1] for W in network.coefs]
-    points, held_out = split_calibration(X, widths, method, settings, random)
+    points, held_out = split_calibration(X, widths, method, settings, random, sample_weight)
     stats = statistics(network, points) if method.needs_statistics or method.prunes_dead_neurons else None
     if stats is not None:
         check_statistics(stats)
@@ -193,6 +201,7 @@ def plan_compression(network, X, method, settings, random, *, statistics, sampli
         statistics=stats,
         active=method.active_neurons(weights, stats),
         held_out_inputs=network.hidden_activations(held_out) if held_out is not None else None,
+        sample_weight=sample_weight,
     )
     budget = None if mode == "theory" else int(round(settings.keep_ratio * network.n_params))
     fields = dict(
@@ -241,7 +250,7 @@ def check_statistics(statistics):
             )
 
 
-def split_calibration(X, widths, method, settings, random):
+def split_calibration(X, widths, method, settings, random, sample_weight=None):
     """The sensitivity points S and the held-out points T (None unless amplifying).
 
     When the method amplifies, a fifth of the rows (at least one) is reserved
@@ -267,7 +276,15 @@ def split_calibration(X, widths, method, settings, random):
                 f"calibration_size={size} leaves too few of the {n_points} rows: "
                 f"method={method.name!r} needs {size + held_out} or more"
             )
-    order = random.permutation(n_points)
+    if sample_weight is None:
+        order = random.permutation(n_points)
+    else:
+        # a weighted sample without replacement as a weighted random order
+        # (Efraimidis and Spirakis, 2006): a row of weight 2 is as likely to
+        # come first as two copies of it
+        with np.errstate(divide="ignore"):
+            keys = np.log(random.random_sample(n_points)) / sample_weight
+        order = np.argsort(-keys, kind="stable")
     # S stays sparse when X is (the statistics densify it a chunk at a time);
     # data read lazily is read here for S and T only
     points = X[order[:size]] if sp.issparse(X) else dense_rows(X, order[:size])

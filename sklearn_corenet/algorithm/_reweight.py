@@ -56,11 +56,12 @@ def _layer_inputs(X, batch, fitted, originals, layer, activation):
     return compressed, original
 
 
-def _accumulate(gram, cross, compressed, original, original_layer, first_row, layer, kept=None):
+def _accumulate(gram, cross, compressed, original, original_layer, first_row, layer, kept=None, weight=None):
     """Add a chunk's Gram matrix of the compressed inputs and their cross
     product with the original pre-activations (None before the first chunk);
     return the sums. ``kept``, (inputs, neurons), restricts both to those
-    inputs (the bias last) and neurons.
+    inputs (the bias last) and neurons. ``weight``, the chunk's sample
+    weights, counts each row that many times (weighted least squares).
 
     Raises a ValueError naming the calibration row whose values overflow
     them (inputs whose squares are beyond the range of float64).
@@ -70,11 +71,12 @@ def _accumulate(gram, cross, compressed, original, original_layer, first_row, la
         target = augment(original) @ original_layer
         if kept is not None:
             inputs, target = inputs[:, kept[0]], target[:, kept[1]]
+        weighted = inputs if weight is None else inputs * weight[:, np.newaxis]
         if gram is None:  # the first chunk's products are the sums so far
-            gram, cross = inputs.T @ inputs, inputs.T @ target
+            gram, cross = weighted.T @ inputs, weighted.T @ target
         else:
-            gram += inputs.T @ inputs
-            cross += inputs.T @ target
+            gram += weighted.T @ inputs
+            cross += weighted.T @ target
         if not (np.isfinite(gram).all() and np.isfinite(cross).all()):
             values = np.hstack([inputs, target])
             raise overflow_error("the least-squares re-fit (reweight='lstsq')", values, first_row, layer)
@@ -163,7 +165,9 @@ def _solve_neurons(gram, cross, weights, mask, ridge, working_memory):
         weights[index, neurons[:, np.newaxis]] = np.where(valid, solution, initial)
 
 
-def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=None, overwrite=False):
+def lstsq_reweight(
+    network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=None, overwrite=False, sample_weight=None
+):
     """Re-fit the kept weights of every layer by regularised least squares.
 
     Parameters
@@ -183,6 +187,9 @@ def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=No
     overwrite : bool, default=False
         Re-fit the arrays of ``layers`` themselves (writable arrays the
         caller hands over) instead of copies.
+    sample_weight : ndarray of shape (n_points,), default=None
+        Weights of the calibration points, as repetitions: a point of weight
+        2 counts as two copies of it (weighted least squares).
 
     Returns
     -------
@@ -227,7 +234,10 @@ def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=No
                 compressed, original = carried
             else:
                 compressed, original = _layer_inputs(X, batch, fitted, originals, layer, network.activation)
-            gram, cross = _accumulate(gram, cross, compressed, original, originals[layer], batch.start, layer, kept)
+            weight = None if sample_weight is None else sample_weight[batch]
+            gram, cross = _accumulate(
+                gram, cross, compressed, original, originals[layer], batch.start, layer, kept, weight
+            )
         if kept is None:
             _solve_neurons(gram, cross, weights, mask, ridge, working_memory)
         else:
@@ -245,7 +255,7 @@ def lstsq_reweight(network, layers, X, *, ridge=DEFAULT_RIDGE, working_memory=No
     return fitted
 
 
-def keep_values(network, layers, X, *, ridge=DEFAULT_RIDGE, overwrite=False):
+def keep_values(network, layers, X, *, ridge=DEFAULT_RIDGE, overwrite=False, sample_weight=None):
     """The kept edges at the values they were chosen with ("unbiased", "none")."""
     return layers
 
@@ -257,7 +267,8 @@ class ReweightRule:
     Parameters
     ----------
     function : callable
-        ``function(network, layers, X, *, ridge, overwrite)``: the layers with
+        ``function(network, layers, X, *, ridge, overwrite, sample_weight)``:
+        the layers with
         their final values. :func:`keep_values` for rules set when the edges
         are chosen.
     sampling : bool

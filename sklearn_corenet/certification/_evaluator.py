@@ -142,8 +142,11 @@ class BudgetEvaluator:
         draw_seed,
         statistics,
         sampling_plans,
+        sample_weight=None,
     ):
         self.fit_rows, self.held_out_rows = split_held_out(keys, validation_fraction, random)
+        # the compression weighs its rows; the certificate counts each held-out row once
+        self.fit_weight = None if sample_weight is None else sample_weight[self.fit_rows]
         check_enough_points(
             self.held_out_rows.size,
             target.delta,
@@ -192,6 +195,7 @@ class BudgetEvaluator:
                 np.random.RandomState(self.plan_seed),
                 statistics=self.cache.statistics,
                 sampling_plans=self.cache.sampling_plans,
+                sample_weight=self.fit_weight,
             )
             drawn = draw_compression(
                 plan, np.random.default_rng(self.draw_seed), reweight=self.reweight, ridge=self.ridge

@@ -42,6 +42,7 @@ from ..models._summary import CompressionSummary
 from ._fitting import (
     certify_compressed,
     compression_info,
+    drop_unweighted_rows,
     fit_to_target,
     set_fitted_attributes,
     statistics_function,
@@ -226,7 +227,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
 
     # -- fit -------------------------------------------------------------------
 
-    def fit(self, model, X, y=None):
+    def fit(self, model, X, y=None, sample_weight=None):
         """Compute sensitivities and sample sizes for ``model`` over ``X``.
 
         Parameters
@@ -246,6 +247,12 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
             Targets of ``X``: needed by ``score_tolerance``, and the
             certificate then reports the score drop; ignored unless
             ``keep_ratio="certified"``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the calibration rows, as repetitions: a row of weight
+            2 counts as two copies in the activation statistics, the
+            least-squares re-fit and the choice of the sensitivity points;
+            rows of weight 0 play no part. A certificate counts each
+            held-out row once.
 
         Returns
         -------
@@ -257,17 +264,18 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         saved = random_state.get_state() if isinstance(random_state, np.random.RandomState) else None
         try:
             with unchanged_on_error(self):
-                return self._fit(model, X, y)
+                return self._fit(model, X, y, sample_weight)
         except BaseException:
             if saved is not None:
                 random_state.set_state(saved)
             raise
 
-    def _fit(self, model, X, y):
+    def _fit(self, model, X, y, sample_weight=None):
         self._validate_params()
         statistics = statistics_function(self)  # torch must be there for device=, whatever the method
         method, reweight = self._resolve_method()
         self._pipeline = parts = split_pipeline(model)
+        X, y, sample_weight = drop_unweighted_rows(X, y, sample_weight)
         if parts is not None:
             # the network sees the rows as the fitted steps hand them on
             model, X = parts.network, parts.transform(X)
@@ -297,7 +305,8 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         if self._certified_mode():
             return fit_to_target(
                 self,
-                network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans
+                network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans,
+                sample_weight=sample_weight,
             )
         plan = plan_compression(
             network,
@@ -307,6 +316,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
             random,
             statistics=statistics,
             sampling_plans=sampling_plans,
+            sample_weight=sample_weight,
         )
         set_fitted_attributes(self, plan, reweight, transform_seed)
         self._certified = self.certificate_ = self.search_results_ = None
@@ -362,9 +372,9 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
             return with_final_estimator(pipeline.pipeline, estimator)
         return estimator
 
-    def fit_transform(self, model, X, y=None):
-        """``fit(model, X)`` then ``transform()``."""
-        return self.fit(model, X, y).transform()
+    def fit_transform(self, model, X, y=None, sample_weight=None):
+        """``fit(model, X, y, sample_weight)`` then ``transform()``."""
+        return self.fit(model, X, y, sample_weight).transform()
 
     def summary(self, compressed=None):
         """Per-layer table: widths, parameters kept/total, ε_ℓ, Δ^ℓ, dead neurons.

@@ -9,7 +9,8 @@ from functools import partial
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils.validation import check_memory
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import _check_sample_weight, check_memory
 
 from ..algorithm._sensitivity import compute_layer_statistics
 from ..algorithm._torch_statistics import torch_statistics
@@ -60,7 +61,18 @@ def set_fitted_attributes(compressor, plan, reweight, transform_seed):
 
 
 def fit_to_target(
-    compressor, network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans
+    compressor,
+    network,
+    X,
+    y,
+    method,
+    reweight,
+    settings,
+    random,
+    transform_seed,
+    statistics,
+    sampling_plans,
+    sample_weight=None,
 ):
     """``keep_ratio="certified"``: search the sparsest budget that meets the target.
 
@@ -90,6 +102,7 @@ def fit_to_target(
         draw_seed=transform_seed,
         statistics=statistics,
         sampling_plans=sampling_plans,
+        sample_weight=sample_weight,
     )
     result = compress_to_target(evaluate, network.n_params, target, compressor.search_step, compressor.verbose)
     chosen = result.trial
@@ -187,3 +200,24 @@ def certify_compressed(compressor, compressed, X, y):
         output_floor=compressor.output_floor,
         seen_keys=seen,
     )
+
+
+def drop_unweighted_rows(X, y, sample_weight):
+    """``X``, ``y`` and the weights without the rows of weight 0 (None weights: as given).
+
+    Weights are validated as scikit-learn does (one per row, finite, not
+    negative, not all 0). Weights that are all equal compress as no weights
+    do.
+    """
+    if sample_weight is None:
+        return X, y, None
+    sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+    kept = sample_weight > 0  # scikit-learn's check refuses weights that are all 0
+    if np.all(sample_weight[kept] == sample_weight[kept][0]):
+        weights = None  # repetitions of every row alike change nothing
+    else:
+        weights = sample_weight[kept] / sample_weight[kept].mean()
+    if kept.all():
+        return X, y, weights
+    rows = np.flatnonzero(kept)
+    return _safe_indexing(X, rows), None if y is None else _safe_indexing(y, rows), weights

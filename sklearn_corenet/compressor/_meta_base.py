@@ -192,9 +192,9 @@ class _BaseCoreNet(RecordsVersion, MetaEstimatorMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets; not used when ``estimator`` is already fitted or frozen.
         sample_weight : array-like of shape (n_samples,), default=None
-            Passed to the network's ``fit`` when it is trained (ignored for a
-            fitted or frozen network); the compression weighs calibration
-            points equally.
+            Passed to the network's ``fit`` when it is trained, and to the
+            compression, which counts a calibration row of weight w as w
+            copies of it (rows of weight 0 play no part).
         **fit_params : dict
             Other metadata for the network's ``fit``; only with
             ``sklearn.set_config(enable_metadata_routing=True)``, which
@@ -231,7 +231,8 @@ class _BaseCoreNet(RecordsVersion, MetaEstimatorMixin, BaseEstimator):
             _raise_for_params(fit_params, self, "fit")
             network_params = {} if sample_weight is None else {"sample_weight": sample_weight}
         model = self._fitted_model(X, y, network_params)
-        compressor = self._compressor().fit(model, X, y)  # y: score targets of keep_ratio="certified"
+        # y: score targets of keep_ratio="certified"; the weights act on the calibration too
+        compressor = self._compressor().fit(model, X, y, sample_weight=sample_weight)
         compressed = compressor.transform()
         self.estimator_, self.compressor_, self.compressed_ = model, compressor, compressed
         return self

@@ -219,7 +219,8 @@ compressor_ : CoreNetCompressor
     "notes": """\
 ``fit(X, y, sample_weight=...)`` passes the weights to the network's own
 ``fit`` (scikit-learn's metadata routing, when enabled, routes any
-metadata the network requests); compression then uses ``X`` unweighted.
+metadata the network requests) and to the compression, where they act as
+repetitions of the calibration rows.
 A regressor given to the classifier, or a classifier to the regressor, is
 a TypeError at ``fit``.
 

@@ -72,7 +72,7 @@ def neuron_scores(problem, score):
     scores = []
     if score == "activation":
         # the mean square of each hidden neuron is that of an input of the next layer
-        power = input_power(problem.network, problem.X)[1:]
+        power = input_power(problem.network, problem.X, sample_weight=problem.sample_weight)[1:]
     for layer in range(len(weights) - 1):
         outgoing = weights[layer + 1][:-1]
         if score == "sensitivity":

@@ -11,26 +11,32 @@ from ._budget import OUTPUT_EDGES_PER_NEURON, output_floor, top_edges, within_ca
 from ._magnitude import global_magnitude_counts
 
 
-def input_power(network, X, working_memory=None):
+def input_power(network, X, working_memory=None, sample_weight=None):
     """Mean square of every input of every layer over ``X`` (bias input last).
 
-    One chunked forward pass of the original network.
+    One chunked forward pass of the original network. ``sample_weight``
+    weighs the rows as repetitions (a weighted mean).
     """
     # a chunk's activations of every layer at once, and a product
     widths = sum(W.shape[0] for W in network.coefs) + max(W.shape[1] for W in network.coefs)
     rows = chunk_rows(2 * widths * 8, X.shape[0], working_memory)
     sums = [np.zeros(W.shape[0] + 1) for W in network.coefs]
     for batch in gen_batches(X.shape[0], rows):
+        weight = None if sample_weight is None else sample_weight[batch]
         for layer, A in enumerate(network.hidden_activations(X[batch])):
             with np.errstate(over="ignore"):
-                if sp.issparse(A):
+                if weight is not None:
+                    squares = A.multiply(A).T @ weight if sp.issparse(A) else np.einsum("ij,ij,i->j", A, A, weight)
+                    sums[layer][:-1] += np.asarray(squares).ravel()
+                elif sp.issparse(A):
                     sums[layer][:-1] += np.asarray(A.multiply(A).sum(axis=0)).ravel()
                 else:
                     sums[layer][:-1] += np.einsum("ij,ij->j", A, A)
             if not np.isfinite(sums[layer]).all():
                 raise overflow_error("the mean squares of the inputs", A, batch.start, layer)
-            sums[layer][-1] += A.shape[0]
-    return [total / X.shape[0] for total in sums]
+            sums[layer][-1] += A.shape[0] if weight is None else weight.sum()
+    total_weight = X.shape[0] if sample_weight is None else sample_weight.sum()
+    return [total / total_weight for total in sums]
 
 
 class ActivationMagnitude(SelectionMethod):
@@ -60,7 +66,7 @@ class ActivationMagnitude(SelectionMethod):
 
     def select(self, problem, budget):
         weights, active = problem.weights, problem.active
-        power = input_power(problem.network, problem.X)
+        power = input_power(problem.network, problem.X, sample_weight=problem.sample_weight)
         counts = output_floor(global_magnitude_counts(weights, budget), weights)
         # a layer cannot keep more non-zero weights than its active neurons have
         capacity = [int(np.count_nonzero(W[:, alive])) for W, alive in zip(weights, active, strict=True)]

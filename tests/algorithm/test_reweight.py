@@ -126,7 +126,7 @@ def test_ridge_zero_with_too_few_points_gives_a_finite_least_norm_fit(digits, di
 def test_a_new_rule_is_one_function_and_its_registration(digits, digits_mlp, monkeypatch):
     """A rule added to the registry is accepted, documented and used by every method of its kind."""
 
-    def halve(network, layers, X, *, ridge, overwrite=False):
+    def halve(network, layers, X, *, ridge, overwrite=False, sample_weight=None):
         return [W * 0.5 for W in layers]
 
     rule = ReweightRule(halve, sampling=False, selection=True, description="half the kept values")
