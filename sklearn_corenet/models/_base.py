@@ -365,7 +365,7 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         -------
         torch.nn.Sequential
             A module mapping a tensor of shape (n_samples, n_features) to
-            one of shape (n_samples, n_outputs_), sharing no memory with
+            one of shape (n_samples, ``n_outputs_``), sharing no memory with
             this model. With the output activation it returns
             ``predict_proba`` for multiclass and multilabel classifiers,
             except that a binary classifier's module returns the positive
