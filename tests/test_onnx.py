@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from sklearn_corenet import (
     SparseMLPRegressor,
     to_onnx,
 )
+from tests._quiet import fit_quietly
 
 skl2onnx = pytest.importorskip("skl2onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -26,10 +26,6 @@ onnxruntime = pytest.importorskip("onnxruntime")
 TOLERANCE = 1e-5
 
 
-def _fit(model, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return model.fit(X, y)
 
 
 def _run(onx, X):
@@ -52,12 +48,12 @@ def models(data):
     Z = (X - 3.0) / 2.0
     small = {"hidden_layer_sizes": (24, 12), "max_iter": 200, "random_state": 0}
     return {
-        "binary": _fit(MLPClassifier(**small), Z, np.where(Z[:, 0] + Z[:, 1] > 0, "yes", "no")),
-        "multiclass": _fit(MLPClassifier(**small), Z, np.array([3, 5, 7])[np.argmax(Z[:, :3], axis=1)]),
-        "multilabel": _fit(MLPClassifier(**small), Z, (Z[:, :3] > 0).astype(int)),
-        "regression": _fit(MLPRegressor(**small), Z, Z[:, 0] - Z[:, 1]),
-        "multi-output": _fit(MLPRegressor(**small), Z, Z[:, :2]),
-        "poisson": _fit(MLPRegressor(loss="poisson", **small), Z, rng.poisson(np.exp(Z[:, 0] / 2))),
+        "binary": fit_quietly(MLPClassifier(**small), Z, np.where(Z[:, 0] + Z[:, 1] > 0, "yes", "no")),
+        "multiclass": fit_quietly(MLPClassifier(**small), Z, np.array([3, 5, 7])[np.argmax(Z[:, :3], axis=1)]),
+        "multilabel": fit_quietly(MLPClassifier(**small), Z, (Z[:, :3] > 0).astype(int)),
+        "regression": fit_quietly(MLPRegressor(**small), Z, Z[:, 0] - Z[:, 1]),
+        "multi-output": fit_quietly(MLPRegressor(**small), Z, Z[:, :2]),
+        "poisson": fit_quietly(MLPRegressor(loss="poisson", **small), Z, rng.poisson(np.exp(Z[:, 0] / 2))),
     }
 
 
@@ -73,7 +69,7 @@ def test_pipeline_round_trip_through_onnxruntime(data, dtype):
             random_state=0,
         ),
     )
-    _fit(pipe, X, y)
+    fit_quietly(pipe, X, y)
     X = X.astype(dtype)
     onx = to_onnx(pipe, X[:1], options={id(pipe[-1]): {"zipmap": False}})
     labels, proba = _run(onx, X)
@@ -104,7 +100,7 @@ def test_meta_regressor_and_default_zipmap(data, models):
     net = CoreNetRegressor(
         MLPRegressor(hidden_layer_sizes=(16,), max_iter=200, random_state=0), keep_ratio=0.5, random_state=0
     )
-    _fit(net, Z, Z[:, 0] * Z[:, 1])
+    fit_quietly(net, Z, Z[:, 0] * Z[:, 1])
     (values,) = _run(to_onnx(net, Z[:1]), Z)
     np.testing.assert_allclose(values.ravel(), net.predict(Z), atol=1e-10)
     # classifiers default to skl2onnx's ZipMap (float32 input, as ONNX's ZipMap
@@ -165,7 +161,7 @@ def test_declared_probabilities_are_those_computed_and_predict_proba(data, model
     X, _ = data
     Z = (X - 3.0) / 2.0
     if kind == "one class":
-        model = _fit(MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0), Z, np.full(len(Z), "only"))
+        model = fit_quietly(MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0), Z, np.full(len(Z), "only"))
     else:
         model = models[kind]
     sparse = CoreNetCompressor(keep_ratio=0.4, random_state=0).fit_transform(model, Z)
@@ -181,7 +177,7 @@ def test_declared_probabilities_are_those_computed_and_predict_proba(data, model
 def test_one_class_classifier_refuses_zipmap_and_says_how_to_convert(data):
     X, _ = data
     Z = ((X - 3.0) / 2.0).astype(np.float32)
-    model = _fit(MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0), Z, np.zeros(len(Z), int))
+    model = fit_quietly(MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0), Z, np.zeros(len(Z), int))
     sparse = CoreNetCompressor(keep_ratio=0.4, random_state=0).fit_transform(model, Z)
     assert sparse.predict_proba(Z[:2]).shape == (2, 2)  # two columns for one class, as scikit-learn's MLP
     with pytest.raises(ValueError, match=r"1 class\(es\), \[0\].*2 columns.*'zipmap': False"):

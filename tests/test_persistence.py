@@ -1,7 +1,6 @@
 """Saving and loading every estimator with skops, trusting the library's types only."""
 
 import io
-import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from sklearn_corenet import (
     load,
     trusted_types,
 )
+from tests._quiet import quiet
 
 sio = pytest.importorskip("skops.io")
 
@@ -30,11 +30,6 @@ def data():
     labels = np.array(["a", "b", "c"])[np.argmax(X[:, :3], axis=1)]
     return X, labels, X[:, 0] - X[:, 1]
 
-
-def _quiet(function, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return function(*args, **kwargs)
 
 
 def _round_trip(estimator):
@@ -51,8 +46,8 @@ def _networks(data, solver):
     X, labels, values = data
     small = {"hidden_layer_sizes": (12,), "max_iter": 50, "random_state": 0, "solver": solver}
     return (
-        _quiet(MLPClassifier(**small).fit, X, labels),
-        _quiet(MLPRegressor(**small).fit, X, values),
+        quiet(MLPClassifier(**small).fit, X, labels),
+        quiet(MLPRegressor(**small).fit, X, values),
     )
 
 
@@ -61,11 +56,11 @@ def test_every_estimator_and_method_round_trips(data, method):
     X, labels, values = data
     classifier, regressor = _networks(data, "adam")
     params = {"method": method, "keep_ratio": 0.4, "random_state": 0}
-    sparse = _quiet(CoreNetCompressor(**params).fit_transform, classifier, X)
-    sparse_regressor = _quiet(CoreNetCompressor(**params).fit_transform, regressor, X)
-    compressor = _quiet(CoreNetCompressor(**params).fit, classifier, X)
-    net = _quiet(CoreNetClassifier(FrozenEstimator(classifier), **params).fit, X, labels)
-    net_regressor = _quiet(CoreNetRegressor(regressor, **params).fit, X, values)
+    sparse = quiet(CoreNetCompressor(**params).fit_transform, classifier, X)
+    sparse_regressor = quiet(CoreNetCompressor(**params).fit_transform, regressor, X)
+    compressor = quiet(CoreNetCompressor(**params).fit, classifier, X)
+    net = quiet(CoreNetClassifier(FrozenEstimator(classifier), **params).fit, X, labels)
+    net_regressor = quiet(CoreNetRegressor(regressor, **params).fit, X, values)
 
     for model in (sparse, net):
         loaded = _round_trip(model)
@@ -90,7 +85,7 @@ def test_trained_networks_of_every_solver_and_pipelines(data, solver):
             random_state=0,
         ),
     )
-    _quiet(pipe.fit, X, labels)
+    quiet(pipe.fit, X, labels)
     loaded = _round_trip(pipe)
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
 
@@ -101,7 +96,7 @@ def test_certified_compression_round_trips(data):
     net = CoreNetClassifier(
         FrozenEstimator(classifier), keep_ratio="certified", epsilon=0.5, random_state=0
     )
-    _quiet(net.fit, X, labels)
+    quiet(net.fit, X, labels)
     loaded = _round_trip(net)
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
     assert loaded.compressor_.certificate_.holds == net.compressor_.certificate_.holds
@@ -110,7 +105,7 @@ def test_certified_compression_round_trips(data):
 def test_saved_compressor_keeps_no_calibration_data(data):
     X, _, _ = data
     classifier, _ = _networks(data, "adam")
-    compressor = _quiet(CoreNetCompressor(keep_ratio=0.3, method="corenet++", random_state=0).fit, classifier, X)
+    compressor = quiet(CoreNetCompressor(keep_ratio=0.3, method="corenet++", random_state=0).fit, classifier, X)
     buffer = io.BytesIO()
     dump(compressor, buffer)
     assert X[:3].tobytes() not in buffer.getvalue()
@@ -128,7 +123,7 @@ def test_other_types_are_refused_unless_trusted(data):
 
     X, labels, _ = data
     classifier, _ = _networks(data, "adam")
-    sparse = _quiet(CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform, classifier, X)
+    sparse = quiet(CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform, classifier, X)
     buffer = io.BytesIO()
     dump({"model": sparse, "extra": _Untrusted()}, buffer)
     buffer.seek(0)
@@ -155,8 +150,8 @@ def test_trusted_types_are_the_library_and_mlp_internals():
 def test_fine_tuned_model_round_trips_with_its_history_and_one_shot_model(data):
     X, labels, _ = data
     classifier, _ = _networks(data, "adam")
-    compressed = _quiet(CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform, classifier, X)
-    _quiet(compressed.fine_tune, X, labels, epochs=3, random_state=0)
+    compressed = quiet(CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform, classifier, X)
+    quiet(compressed.fine_tune, X, labels, epochs=3, random_state=0)
     loaded = _round_trip(compressed)
     np.testing.assert_array_equal(loaded.predict(X), compressed.predict(X))
     assert loaded.fine_tune_history_.best_epoch == compressed.fine_tune_history_.best_epoch

@@ -9,12 +9,7 @@ import pytest
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sklearn_corenet import CoreNetCompressor, certify
-
-
-def _quiet(function, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return function(*args, **kwargs)
+from tests._quiet import quiet
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +24,19 @@ def data():
 def models(data):
     X, y, _, _ = data
     small = {"hidden_layer_sizes": (24,), "max_iter": 100, "random_state": 0}
-    classifier = _quiet(MLPClassifier(**small).fit, X, y)
+    classifier = quiet(MLPClassifier(**small).fit, X, y)
     # the same outputs' shape as the classifier's: only the kind differs
-    regressor = _quiet(MLPRegressor(**small).fit, X, np.eye(3)[y])
-    lettered = _quiet(MLPClassifier(**small).fit, X, np.array(["a", "b", "c"])[y])
+    regressor = quiet(MLPRegressor(**small).fit, X, np.eye(3)[y])
+    lettered = quiet(MLPClassifier(**small).fit, X, np.array(["a", "b", "c"])[y])
     compress = CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform
     return {
         "classifier": classifier,
         "regressor": regressor,
         "lettered": lettered,
-        "compressed": _quiet(compress, classifier, X),
-        "sparser": _quiet(CoreNetCompressor(keep_ratio=0.1, random_state=0).fit_transform, classifier, X),
-        "compressed regressor": _quiet(compress, regressor, X),
-        "compressed lettered": _quiet(compress, lettered, X),
+        "compressed": quiet(compress, classifier, X),
+        "sparser": quiet(CoreNetCompressor(keep_ratio=0.1, random_state=0).fit_transform, classifier, X),
+        "compressed regressor": quiet(compress, regressor, X),
+        "compressed lettered": quiet(compress, lettered, X),
     }
 
 

@@ -1,7 +1,6 @@
 """to_sklearn: a plain fitted scikit-learn MLP with the compressed weights."""
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
@@ -9,12 +8,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sklearn_corenet import CoreNetCompressor
 from sklearn_corenet.core import OutputHead
-
-
-def _fit(model, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return model.fit(X, y)
+from tests._quiet import fit_quietly
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +17,12 @@ def models():
     X = rng.normal(size=(300, 6))
     small = {"hidden_layer_sizes": (24, 12), "max_iter": 200, "random_state": 0}
     return X, {
-        "binary": _fit(MLPClassifier(**small), X, np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")),
-        "multiclass": _fit(MLPClassifier(**small), X, np.array([3, 5, 7])[np.argmax(X[:, :3], axis=1)]),
-        "multilabel": _fit(MLPClassifier(**small), X, (X[:, :3] > 0).astype(int)),
-        "regression": _fit(MLPRegressor(**small), X, X[:, 0] - X[:, 1]),
-        "multi-output": _fit(MLPRegressor(**small), X, X[:, :2]),
-        "poisson": _fit(MLPRegressor(loss="poisson", **small), X, rng.poisson(np.exp(X[:, 0] / 2))),
+        "binary": fit_quietly(MLPClassifier(**small), X, np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")),
+        "multiclass": fit_quietly(MLPClassifier(**small), X, np.array([3, 5, 7])[np.argmax(X[:, :3], axis=1)]),
+        "multilabel": fit_quietly(MLPClassifier(**small), X, (X[:, :3] > 0).astype(int)),
+        "regression": fit_quietly(MLPRegressor(**small), X, X[:, 0] - X[:, 1]),
+        "multi-output": fit_quietly(MLPRegressor(**small), X, X[:, :2]),
+        "poisson": fit_quietly(MLPRegressor(loss="poisson", **small), X, rng.poisson(np.exp(X[:, 0] / 2))),
     }
 
 
@@ -68,7 +62,7 @@ def test_feature_names_are_kept():
     pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(200, 4)), columns=list("abcd"))
-    model = _fit(MLPRegressor(hidden_layer_sizes=(8,), max_iter=100, random_state=0), frame, frame["a"])
+    model = fit_quietly(MLPRegressor(hidden_layer_sizes=(8,), max_iter=100, random_state=0), frame, frame["a"])
     exported = CoreNetCompressor(keep_ratio=0.5, random_state=0).fit_transform(model, frame).to_sklearn()
     np.testing.assert_array_equal(exported.feature_names_in_, list("abcd"))
     with pytest.raises(ValueError, match="feature names"):
@@ -81,7 +75,7 @@ def test_warm_start_trains_on_from_the_compressed_weights(models):
     sparse = CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform(fitted["multiclass"], X)
     exported = sparse.to_sklearn().set_params(warm_start=True, max_iter=5)
     start = exported.score(X, y)
-    _fit(exported, X, y)
+    fit_quietly(exported, X, y)
     assert exported.n_iter_ == 5
     assert exported.score(X, y) >= start - 0.02
 

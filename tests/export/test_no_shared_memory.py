@@ -6,7 +6,6 @@ what it did before.
 """
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ skorch = pytest.importorskip("skorch")
 
 from torch import nn
 
+from tests._quiet import fit_quietly
 from tests.adapters.test_torch_graph import (
     seed_and_one_thread,  # noqa: F401 - autouse fixture
 )
@@ -27,10 +27,6 @@ from tests.adapters.test_torch_graph import (
 pd = pytest.importorskip("pandas")
 
 
-def _fit(model, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return model.fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +48,7 @@ def compressed(data):
     models = {}
     for kind, y in targets.items():
         estimator = MLPRegressor if kind == "regression" else MLPClassifier
-        mlp = _fit(estimator(hidden_layer_sizes=(24,), max_iter=300, random_state=0), frame, y)
+        mlp = fit_quietly(estimator(hidden_layer_sizes=(24,), max_iter=300, random_state=0), frame, y)
         models[kind] = CoreNetCompressor(
             keep_ratio=0.3, method="corenet+", random_state=0
         ).fit_transform(mlp, frame)
@@ -206,7 +202,7 @@ def test_training_or_editing_the_sklearn_export_leaves_the_model(compressed, dat
     if kind != "regression":
         arrays.append(exported.classes_)
     _assert_shares_nothing(arrays, model)
-    _fit(exported.set_params(warm_start=True, max_iter=2), frame, targets[kind])
+    fit_quietly(exported.set_params(warm_start=True, max_iter=2), frame, targets[kind])
     for array in [*exported.coefs_, *exported.intercepts_]:
         array += 1
     exported.feature_names_in_[0] = "z"

@@ -16,16 +16,11 @@ skorch = pytest.importorskip("skorch")
 from sklearn_corenet.core import OutputHead
 from sklearn_corenet.core._torch_common import SparseLinear
 from sklearn_corenet.export._torch import network_to_skorch, network_to_torch
+from tests._quiet import fit_quietly
 from tests.adapters.test_torch_graph import (
     seed_and_one_thread,  # noqa: F401 - autouse fixture
 )
 from tests.export.test_torch_export import _sparse_network
-
-
-def _fit(model, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return model.fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +39,7 @@ def compressed(data):
     models = {}
     for kind, y in targets.items():
         estimator = MLPRegressor if kind == "regression" else MLPClassifier
-        mlp = _fit(estimator(hidden_layer_sizes=(16,), max_iter=300, random_state=0), X, y)
+        mlp = fit_quietly(estimator(hidden_layer_sizes=(16,), max_iter=300, random_state=0), X, y)
         models[kind] = CoreNetCompressor(
             keep_ratio=0.3, method="corenet+", random_state=0
         ).fit_transform(mlp, X)

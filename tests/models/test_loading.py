@@ -11,7 +11,6 @@ import copy
 import io
 import pickle
 import tracemalloc
-import warnings
 
 import numpy as np
 import pytest
@@ -19,14 +18,10 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sklearn_corenet import CoreNetCompressor, SparseMLPClassifier, dump, load
 from sklearn_corenet.core import OutputHead
+from tests._quiet import quiet
 
 CORRUPT = "corrupt or was not written by sklearn-corenet"
 
-
-def _quiet(function, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return function(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +36,12 @@ def models(data):
     """Compressed models whose pattern is stored as column indices, and as a bitmask."""
     X, labels, values = data
     small = {"hidden_layer_sizes": (40, 40), "max_iter": 60, "random_state": 0}
-    classifier = _quiet(MLPClassifier(**small).fit, X, labels)
-    regressor = _quiet(MLPRegressor(**small).fit, X, values)
+    classifier = quiet(MLPClassifier(**small).fit, X, labels)
+    regressor = quiet(MLPRegressor(**small).fit, X, values)
     models = {
-        "columns": _quiet(CoreNetCompressor(keep_ratio=0.05, random_state=0).fit_transform, classifier, X),
-        "mask": _quiet(CoreNetCompressor(keep_ratio=1.0, random_state=0).fit_transform, classifier, X),
-        "regressor": _quiet(CoreNetCompressor(keep_ratio=0.05, random_state=0).fit_transform, regressor, X),
+        "columns": quiet(CoreNetCompressor(keep_ratio=0.05, random_state=0).fit_transform, classifier, X),
+        "mask": quiet(CoreNetCompressor(keep_ratio=1.0, random_state=0).fit_transform, classifier, X),
+        "regressor": quiet(CoreNetCompressor(keep_ratio=0.05, random_state=0).fit_transform, regressor, X),
     }
     assert "columns" in models["columns"].__getstate__()["_packed_layers"]
     assert "mask" in models["mask"].__getstate__()["_packed_layers"]

@@ -10,12 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sklearn_corenet import CoreNetCompressor, SparseMLPClassifier, SparseMLPRegressor
-
-
-def _fit(model, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return model.fit(X, y)
+from tests._quiet import fit_quietly
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +27,12 @@ def _models(data):
     multilabel = (X[:, :3] > 0).astype(int)
     small = {"hidden_layer_sizes": (16,), "max_iter": 200, "random_state": 0}
     return {
-        "binary": (_fit(MLPClassifier(**small), X, binary_strings), SparseMLPClassifier),
-        "multiclass": (_fit(MLPClassifier(**small), X, multiclass), SparseMLPClassifier),
-        "multilabel": (_fit(MLPClassifier(**small), X, multilabel), SparseMLPClassifier),
-        "regression": (_fit(MLPRegressor(**small), X, X[:, 0] - X[:, 1]), SparseMLPRegressor),
-        "multi-output": (_fit(MLPRegressor(**small), X, X[:, :2]), SparseMLPRegressor),
-        "poisson": (_fit(MLPRegressor(loss="poisson", **small), X, rng.poisson(np.exp(X[:, 0] / 2))), SparseMLPRegressor),
+        "binary": (fit_quietly(MLPClassifier(**small), X, binary_strings), SparseMLPClassifier),
+        "multiclass": (fit_quietly(MLPClassifier(**small), X, multiclass), SparseMLPClassifier),
+        "multilabel": (fit_quietly(MLPClassifier(**small), X, multilabel), SparseMLPClassifier),
+        "regression": (fit_quietly(MLPRegressor(**small), X, X[:, 0] - X[:, 1]), SparseMLPRegressor),
+        "multi-output": (fit_quietly(MLPRegressor(**small), X, X[:, :2]), SparseMLPRegressor),
+        "poisson": (fit_quietly(MLPRegressor(loss="poisson", **small), X, rng.poisson(np.exp(X[:, 0] / 2))), SparseMLPRegressor),
     }
 
 
@@ -111,7 +106,7 @@ def test_feature_names_from_dataframe(digits):
     pd = pytest.importorskip("pandas")
     X, y = digits
     frame = pd.DataFrame(X[:400], columns=[f"pixel_{i}" for i in range(64)])
-    mlp = _fit(MLPClassifier(hidden_layer_sizes=(20,), max_iter=100, random_state=0), frame, y[:400])
+    mlp = fit_quietly(MLPClassifier(hidden_layer_sizes=(20,), max_iter=100, random_state=0), frame, y[:400])
     sparse = CoreNetCompressor(keep_ratio=1.0).fit_transform(mlp, frame)
     np.testing.assert_array_equal(sparse.feature_names_in_, mlp.feature_names_in_)
     np.testing.assert_array_equal(sparse.predict(frame), mlp.predict(frame))
@@ -134,7 +129,7 @@ def test_empty_estimator_is_not_fitted():
 @pytest.mark.parametrize("bias", [-5.0, 5.0])
 def test_model_fitted_on_one_class_predicts_it(data, bias):
     X, _ = data
-    mlp = _fit(MLPClassifier((8,), max_iter=30, random_state=0), X, np.full(X.shape[0], "only"))
+    mlp = fit_quietly(MLPClassifier((8,), max_iter=30, random_state=0), X, np.full(X.shape[0], "only"))
     mlp.intercepts_[-1][:] = bias  # the output unit on either side of the threshold
     sparse = CoreNetCompressor(keep_ratio=0.5, method="magnitude").fit_transform(mlp, X)
     np.testing.assert_array_equal(sparse.predict(X[:20]), mlp.predict(X[:20]))
@@ -152,7 +147,7 @@ def labelled(digits):
     X, y = digits
     labels = np.array(list("abcdefghij"))[y]
     scaler = StandardScaler().fit(X[:1000])
-    mlp = _fit(MLPClassifier((32,), max_iter=100, random_state=0), scaler.transform(X[:1000]), labels[:1000])
+    mlp = fit_quietly(MLPClassifier((32,), max_iter=100, random_state=0), scaler.transform(X[:1000]), labels[:1000])
     sparse = CoreNetCompressor(keep_ratio=0.3, random_state=0).fit_transform(mlp, scaler.transform(X[:1000]))
     return X, labels, scaler, sparse
 
