@@ -32,10 +32,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..adapters._pipeline import split_pipeline
+from ..adapters._registry import network_of
 from ._backends import BACKENDS, choose_backend
 from ._losses import loss_for
 from ._settings import FineTuneSettings
-from ._targets import encode_targets
+from ._targets import encode_targets, teacher_targets
 from ._training import (
     FineTuneHistory,
     _kept_values,
@@ -209,13 +211,14 @@ def _resolve_init(estimator, init):
     {
         "estimator": "no_validation",
         "X": ["array-like", "sparse matrix"],
-        "y": ["array-like", "sparse matrix"],
+        "y": ["array-like", "sparse matrix", None],
         "init": [StrOptions({"auto", "current", "selected"})],
+        "teacher": "no_validation",
         "keep_one_shot": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
-def fine_tune_estimator(estimator, X, y, *, init="auto", keep_one_shot=True, **settings):
+def fine_tune_estimator(estimator, X, y=None, *, init="auto", keep_one_shot=True, teacher=None, **settings):
     """Fine-tune a compressed estimator in place, its sparsity pattern fixed.
 
     The paper's retraining step (Baykal et al. 2019, Appendix B.4): the
@@ -239,14 +242,24 @@ def fine_tune_estimator(estimator, X, y, *, init="auto", keep_one_shot=True, **s
         updated in place.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         Training inputs. Not modified.
-    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
         Class labels from ``classes_``, a label-indicator matrix for a
         multilabel head, or numeric targets for a regressor. Not modified.
+        None with ``teacher``.
     init : {"auto", "current", "selected"}, default="auto"
         Where training starts; see ``SparseMLPClassifier.fine_tune``.
     keep_one_shot : bool, default=True
         Whether the first call that changes the weights keeps a copy of the
         model as it was in ``one_shot_estimator_`` (None when False).
+    teacher : estimator, default=None
+        Distillation: instead of ``y``, the model learns this network's
+        outputs on ``X`` (Hinton et al. 2015): its class probabilities for a
+        classifier, its predictions for a regressor, which needs no labels,
+        so any rows can train it. Pass the network the model was compressed
+        from (any model the library reads, or a Pipeline ending in one,
+        whose network is then fed ``X`` as given); the score kept is then the
+        agreement with the teacher (accuracy against its labels, R² against
+        its predictions).
     **settings
         The fields of :class:`FineTuneSettings` (``epochs``,
         ``learning_rate``, ``batch_size``, ``validation_fraction``,
@@ -297,14 +310,30 @@ def fine_tune_estimator(estimator, X, y, *, init="auto", keep_one_shot=True, **s
         estimator, X, accept_sparse=["csr", "csc"], dtype=dtype, reset=False
     )
     loss = loss_for(estimator.head_, estimator.out_activation_, estimator.n_outputs_)
-    Y, stratify = encode_targets(
-        y,
-        estimator.head_,
-        n_outputs=estimator.n_outputs_,
-        n_samples=X.shape[0],
-        loss=loss,
-        dtype=dtype,
-    )
+    if (y is None) == (teacher is None):
+        raise ValueError(
+            "fine_tune needs the targets y (labels or values) or a teacher whose outputs "
+            "the model learns (distillation), and not both"
+        )
+    if teacher is None:
+        Y, stratify = encode_targets(
+            y,
+            estimator.head_,
+            n_outputs=estimator.n_outputs_,
+            n_samples=X.shape[0],
+            loss=loss,
+            dtype=dtype,
+        )
+    else:
+        parts = split_pipeline(teacher, what="distil from")
+        Y, stratify = teacher_targets(
+            network_of(teacher if parts is None else parts.network, X),
+            X,
+            head=estimator.head_,
+            n_outputs=estimator.n_outputs_,
+            loss=loss,
+            dtype=dtype,
+        )
     init = _resolve_init(estimator, init)
     start = _selected_start(estimator) if init == "selected" else None
     # the model as compression made it, until fine-tuning first changes it

@@ -11,6 +11,8 @@ import scipy.sparse as sp
 from sklearn.preprocessing import label_binarize
 from sklearn.utils import check_array
 
+from ..core._activations import apply_activation
+
 
 def encode_targets(y, head, *, n_outputs, n_samples, loss, dtype):
     """Check ``y`` against the network's head and encode it for the loss.
@@ -124,3 +126,65 @@ def _check_labels(y, head):
             f"y contains labels not in classes_ {classes.tolist()}: {unknown[:10].tolist()}"
         )
     return y
+
+
+#: The output activation whose values a loss compares with its targets.
+_LOSS_LINKS = {
+    "cross_entropy": "softmax",
+    "binary_cross_entropy": "logistic",
+    "squared_error": "identity",
+    "poisson": "exp",
+}
+
+
+def teacher_targets(network, X, *, head, n_outputs, loss, dtype):
+    """Soft targets from another network's outputs on ``X`` (distillation).
+
+    The teacher's last-layer values go through the link of the student's loss:
+    class probabilities for cross-entropy (softmax) and binary cross-entropy
+    (sigmoid), the predictions of a regressor (identity, or exp for Poisson).
+    Knowledge distillation (Hinton, Vinyals and Dean, 2015) at temperature 1,
+    which needs no labels.
+
+    Parameters
+    ----------
+    network : Network
+        The teacher, as the adapters read it.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Rows, as the student sees them.
+    head : OutputHead
+        The student's head; the teacher must predict the same kind of target
+        with as many outputs (and the same classes).
+    n_outputs : int
+        Width of the student's last layer.
+    loss : str
+        The student's training loss.
+    dtype : dtype
+        The student's weights' dtype.
+
+    Returns
+    -------
+    Y : ndarray of shape (n_samples, n_outputs)
+        The targets.
+    stratify : ndarray of shape (n_samples,) or None
+        The teacher's predicted class of every row (softmax heads), to
+        stratify the validation split.
+    """
+    teacher = network.head
+    if teacher.kind != head.kind or network.n_outputs != n_outputs:
+        raise ValueError(
+            f"the teacher predicts a {teacher.kind} target with {network.n_outputs} outputs and "
+            f"the model a {head.kind} target with {n_outputs}: distillation needs the network "
+            "the model was compressed from, or one like it"
+        )
+    if head.classes is not None and teacher.classes is not None and not np.array_equal(head.classes, teacher.classes):
+        raise ValueError(
+            f"the teacher's classes {teacher.classes} differ from the model's {head.classes}"
+        )
+    raw = network.decision(X.astype(network.dtype, copy=False))
+    raw = raw.toarray() if sp.issparse(raw) else np.asarray(raw)
+    Y = apply_activation(_LOSS_LINKS[loss], np.array(raw, dtype=np.float64)).astype(dtype, copy=False)
+    if not np.all(np.isfinite(Y)):
+        raise ValueError("the teacher's outputs on X are not finite")
+    stratify = Y.argmax(axis=1) if loss == "cross_entropy" else None
+    return Y.reshape(X.shape[0], n_outputs), stratify

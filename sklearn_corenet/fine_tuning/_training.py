@@ -121,7 +121,8 @@ def validation_score(loss, raw, Y, *, out_activation, threshold=0.5):
         return float(np.mean(raw.argmax(axis=1) == Y.argmax(axis=1)))
     outputs = apply_activation(out_activation, np.array(raw, copy=True))
     if loss == "binary_cross_entropy":
-        return float(np.mean(np.all((outputs > threshold) == (Y == 1), axis=1)))
+        # targets above the threshold: labels of 1, or a teacher's probabilities
+        return float(np.mean(np.all((outputs > threshold) == (Y > threshold), axis=1)))
     if not np.all(np.isfinite(outputs)):
         return -np.inf  # exp of a huge value
     return float(r2_score(Y, outputs))

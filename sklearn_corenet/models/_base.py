@@ -238,7 +238,7 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
 
     # -- training ------------------------------------------------------------
 
-    def fine_tune(self, X, y, *, init="auto", keep_one_shot=True, **params):
+    def fine_tune(self, X, y=None, *, init="auto", keep_one_shot=True, teacher=None, **params):
         """Train the kept weights further, never ending worse on the validation split.
 
         No new non-zero appears: only the weights and biases that the
@@ -262,8 +262,9 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
-        y : array-like
-            Targets, as the original model was trained on.
+        y : array-like, default=None
+            Targets, as the original model was trained on; None with
+            ``teacher``.
         init : {"auto", "current", "selected"}, default="auto"
             Where training starts (epoch 0 is the model as it is whatever
             the start). "current": the model's weights as they are.
@@ -276,6 +277,12 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         keep_one_shot : bool, default=True
             Whether the first call that changes the weights keeps a copy of
             the model as it was in ``one_shot_estimator_`` (None when False).
+        teacher : estimator, default=None
+            Distillation instead of ``y``: the model learns the outputs of
+            this network on ``X`` (class probabilities, or a regressor's
+            predictions), so unlabelled rows train it too. Pass the network
+            the model was compressed from; ``X`` is then what this model
+            takes (for a compressed Pipeline, the rows its steps hand on).
         **params
             Training settings, sized by the data:
             ``epochs=100`` (at most), ``learning_rate="auto"`` (1e-2
@@ -312,7 +319,9 @@ class _BaseSparseMLP(RecordsVersion, NetworkModel, BaseEstimator):
         >>> history.best_validation_score >= history.initial_validation_score
         True
         """
-        return fine_tune_estimator(self, X, y, init=init, keep_one_shot=keep_one_shot, **params)
+        return fine_tune_estimator(
+            self, X, y, init=init, keep_one_shot=keep_one_shot, teacher=teacher, **params
+        )
 
     # -- export --------------------------------------------------------------
 
