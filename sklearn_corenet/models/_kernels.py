@@ -34,6 +34,17 @@ import scipy.sparse as sp
 #: switch sits at 2,000 rows, between the two measured batches.
 SPARSE_UP_TO_DENSITY = ((1, 0.05), (2000, 0.01))
 
+#: One row at a time (a request served alone), the CSR product beats dense
+#: BLAS up to 15% density on the layers of at least ``ONE_ROW_MIN_WEIGHTS``
+#: weights: 0.57-0.69x dense at 15% on 784x300, 784x1000 and 1000x1000 (the
+#: same measurement, 1 row), 0.65-0.96x at 20%. On a 300x300 layer (73 us of
+#: dense BLAS) the CSR product's overhead loses at every density, so small
+#: layers keep the rule above. On 784-1000-1000-1000-10 at 10% kept (layers
+#: at 9-13% density) this takes predict_proba of one row from 0.76x to 0.39x
+#: the dense network's time.
+ONE_ROW_DENSITY = 0.15
+ONE_ROW_MIN_WEIGHTS = 200_000
+
 #: Batches of at least this many rows split the CSR product over threads
 #: (measured: the split is faster in 1 of 12 cases at 256 rows, 7 of 12 at
 #: 1,000).
@@ -75,6 +86,7 @@ class LayerKernels:
         self.coefs = coefs
         self.n_threads = min(os.cpu_count() or 1, 8) if n_threads is None else n_threads
         self.density = [W.nnz / max(W.shape[0] * W.shape[1], 1) for W in coefs]
+        self.size = [W.shape[0] * W.shape[1] for W in coefs]
         self._dense = {}
         self._transposed = {}
         self._parts = {}
@@ -105,7 +117,10 @@ class LayerKernels:
 
     def kernel(self, layer, n_rows):
         """The kernel used for ``n_rows`` rows: "dense", "csr" or "csr-threads"."""
-        if self.density[layer] > sparse_density_limit(n_rows):
+        limit = sparse_density_limit(n_rows)
+        if n_rows == 1 and self.size[layer] >= ONE_ROW_MIN_WEIGHTS:
+            limit = max(limit, ONE_ROW_DENSITY)
+        if self.density[layer] > limit:
             return "dense"
         if n_rows >= THREADS_FROM_ROWS and self.n_threads > 1:
             return "csr-threads"

@@ -53,6 +53,17 @@ def test_kernel_choice_follows_density_and_batch():
     assert limits == sorted(limits, reverse=True)
 
 
+def test_one_row_takes_the_sparse_product_on_large_layers_up_to_the_one_row_density():
+    large = [sp.random(784, 1000, density=density, format="csr", random_state=0) for density in (0.1, 0.14, 0.3)]
+    small = sp.random(300, 300, density=0.1, format="csr", random_state=0)
+    kernels = LayerKernels([*large, small], n_threads=2)
+    assert [kernels.kernel(layer, 1) for layer in range(4)] == ["csr", "csr", "dense", "dense"]
+    # from two rows on, the batch rule: these densities are dense
+    assert [kernels.kernel(layer, 2) for layer in range(4)] == ["dense"] * 4
+    A = np.random.default_rng(0).normal(size=(1, 784))
+    np.testing.assert_allclose(kernels(A, 0), A @ large[0].toarray(), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("n_rows", [1, 1000])
 @pytest.mark.parametrize("density", [0.02, 0.5])
 def test_float32_layers_compute_in_float32(n_rows, density):
