@@ -166,6 +166,11 @@ class BudgetEvaluator:
                 f"score_tolerance={target.score_tolerance!r} compares scores on held-out rows: "
                 "pass the targets, fit(model, X, y)"
             )
+        if target.agreement is not None and network.head.kind == "regression":
+            raise ValueError(
+                f"agreement={target.agreement!r} is a target for classifiers (the share of "
+                "points given the original's label); a regressor takes epsilon or score_tolerance"
+            )
         self.network, self.method, self.settings, self.target = network, method, settings, target
         self.reweight, self.ridge, self.draw_seed = reweight, ridge, draw_seed
         # rows read lazily stay so: compression reads them a chunk at a time

@@ -180,6 +180,10 @@ class Target:
         When set, the target is a score drop of at most this much instead
         (accuracy for classifiers, R² for regressors, measured on the
         held-out points).
+    agreement : float or None
+        When set (classifiers), the target is instead a lower confidence
+        bound of at least this much on the share of new points where the
+        compressed network predicts the original's label.
     """
 
     epsilon: float
@@ -188,23 +192,34 @@ class Target:
     error: str
     output_floor: float
     score_tolerance: float | None = None
+    agreement: float | None = None
 
     def margin(self, certificate):
         """≤ 0 when ``certificate`` meets the target; roughly linear in the log budget.
 
-        (ε, δ): log(ε certified / ε). Score: drop − tolerance.
+        (ε, δ): log(ε certified / ε). Score: drop − tolerance. Agreement:
+        target − certified lower bound.
         """
+        if self.agreement is not None:
+            return self.agreement - certificate.label_agreement_lower
         if self.score_tolerance is not None:
             return certificate.score_drop - self.score_tolerance
         with np.errstate(divide="ignore"):
             return float(np.log(certificate.epsilon_certified) - np.log(self.epsilon))
 
     def met(self, certificate):
+        if self.agreement is not None:
+            return bool(certificate.label_agreement_lower >= self.agreement)
         if self.score_tolerance is not None:
             return bool(certificate.score_drop <= self.score_tolerance)
         return certificate.holds
 
     def describe(self):
+        if self.agreement is not None:
+            return (
+                f"the original's label on at least {self.agreement:g} of new points "
+                f"(confidence={self.confidence:g})"
+            )
         if self.score_tolerance is not None:
             return f"a score drop of at most {self.score_tolerance:g} on the held-out points"
         return (
@@ -298,7 +313,7 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
     ratios = grid / n_params
     start = int(np.argmin(np.abs(ratios - START_KEEP_RATIO)))
     # (ε, δ): the log of the certified ε falls roughly as minus the log-odds
-    slope = -1.0 if target.score_tolerance is None else None
+    slope = -1.0 if target.score_tolerance is None and target.agreement is None else None
     index, evaluated = smallest_passing(passes, positions_of(ratios), start, slope)
     tried = [trials[i] for i in evaluated]
     if index is None:
@@ -307,7 +322,7 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
             f"no budget up to keep_ratio={ratios[-1]:.3g} meets the target, "
             f"{target.describe()}. The best found, keep_ratio={best.keep_ratio:.3g}, "
             + _shortfall(best.certificate, target)
-            + ". Loosen the target (a larger epsilon, delta or score_tolerance, a lower "
+            + ". Loosen the target (a larger epsilon, delta or score_tolerance, a lower agreement or "
             "confidence), hold out more rows (validation_fraction, more calibration data), "
             "or keep the whole network (keep_ratio=1)"
         )
@@ -315,6 +330,8 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
 
 
 def _shortfall(certificate, target):
+    if target.agreement is not None:
+        return f"certifies the original's label on ≥ {certificate.label_agreement_lower:.4f} of new points"
     if target.score_tolerance is not None:
         return f"drops the {certificate.score_name} by {certificate.score_drop:.4g}"
     return (

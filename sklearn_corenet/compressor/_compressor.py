@@ -41,6 +41,7 @@ from ..models._sparse_mlp import make_sparse_estimator
 from ..models._summary import CompressionSummary
 from ._fitting import (
     certify_compressed,
+    compressed_network,
     compression_info,
     drop_unweighted_rows,
     fit_to_target,
@@ -133,6 +134,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         "error": [StrOptions(set(ERRORS))],
         "output_floor": [Interval(Real, 0, 1, closed="both")],
         "score_tolerance": [Interval(Real, 0, None, closed="left"), None],
+        "agreement": [Interval(Real, 0, 1, closed="neither"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "search_step": [Interval(Real, 0, None, closed="neither")],
         # names are read from the registry when checked: methods can be
@@ -162,6 +164,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         error="l1",
         output_floor=DEFAULT_OUTPUT_FLOOR,
         score_tolerance=None,
+        agreement=None,
         validation_fraction=0.3,
         search_step=0.1,
         method="auto",
@@ -185,6 +188,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         self.error = error
         self.output_floor = output_floor
         self.score_tolerance = score_tolerance
+        self.agreement = agreement
         self.validation_fraction = validation_fraction
         self.search_step = search_step
         self.method = method
@@ -389,7 +393,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         check_is_fitted(self, "n_params_")
         if compressed is None:
             compressed = self.transform()
-        compressed = self._network_of(compressed)
+        compressed = compressed_network(compressed)
         certificate = getattr(self, "certificate_", None)
         if certificate is not None and not same_weights(compressed.to_network(), self._certified.network):
             certificate = None  # another model than the certified one
@@ -419,14 +423,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         self._validate_params()
         if compressed is None:
             compressed = self.transform()
-        return certify_compressed(self, self._network_of(compressed), X, y)
-
-    def _network_of(self, compressed):
-        """The compressed network of ``compressed`` (a Pipeline's last step)."""
-        parts = split_pipeline(compressed, what="summarise or certify")
-        return compressed if parts is None else parts.network
-
-    # -- a copy without the calibration data (saved by the meta-estimators) ----
+        return certify_compressed(self, compressed_network(compressed), X, y)
 
     def _without_calibration(self):
         """A copy keeping the hyperparameters and the small fitted figures

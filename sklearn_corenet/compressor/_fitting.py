@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _check_sample_weight, check_memory
 
+from ..adapters._pipeline import split_pipeline
 from ..algorithm._sensitivity import compute_layer_statistics
 from ..algorithm._torch_statistics import torch_statistics
 from ..certification._certify import certify_networks
@@ -78,6 +79,8 @@ def fit_to_target(
 
     Sets the compressor's fitted attributes, its certificate and the search's table.
     """
+    if compressor.score_tolerance is not None and compressor.agreement is not None:
+        raise ValueError("score_tolerance and agreement are two targets: set one of them")
     keys = row_keys(X)
     target = Target(
         epsilon=compressor.epsilon,
@@ -86,6 +89,7 @@ def fit_to_target(
         error=compressor.error,
         output_floor=compressor.output_floor,
         score_tolerance=compressor.score_tolerance,
+        agreement=compressor.agreement,
     )
     evaluate = BudgetEvaluator(
         network,
@@ -221,3 +225,9 @@ def drop_unweighted_rows(X, y, sample_weight):
         return X, y, weights
     rows = np.flatnonzero(kept)
     return _safe_indexing(X, rows), None if y is None else _safe_indexing(y, rows), weights
+
+
+def compressed_network(compressed):
+    """The compressed network of ``compressed`` (a Pipeline's last step)."""
+    parts = split_pipeline(compressed, what="summarise or certify")
+    return compressed if parts is None else parts.network

@@ -54,6 +54,11 @@ score_tolerance : float, default=None
     ``keep_ratio="certified"``: target a score drop (accuracy for
     classifiers, R² for regressors, measured on the held-out rows) of at
     most this much instead of (ε, δ); ``fit`` then needs ``y``.
+agreement : float, default=None
+    ``keep_ratio="certified"``, classifiers: target, instead of (ε, δ), a
+    lower confidence bound (at ``confidence``) of at least this much on the
+    share of new points where the compressed model predicts the original's
+    label (e.g. 0.99); needs no ``y``.
 validation_fraction : float, default=0.3
     ``keep_ratio="certified"``: share of the distinct calibration rows
     held out to certify, in (0, 1); they are never used to compress.
