@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from sklearn_corenet import CoreNetCompressor, __version__, dump, load
@@ -46,6 +47,8 @@ def test_skops_files_of_version_0_1_load_and_predict_as_before(name, rows, expec
     # one warning for the file, not one per class it holds
     assert sum("0.1" in str(w.message) for w in caught) == 1
     np.testing.assert_allclose(model.predict_proba(rows), expected[name], rtol=1e-12, atol=1e-12)
+    # hyperparameters added since 0.1 take their defaults: the model clones
+    clone(model).get_params()
     # saved again, it loads without a word
     buffer = io.BytesIO()
     dump(model, buffer)

@@ -1,5 +1,6 @@
 """The library's version, and the record of it that saved models keep."""
 
+import inspect
 import warnings
 
 __version__ = "0.2.0.dev0"
@@ -51,4 +52,9 @@ class RecordsVersion:
                 InconsistentVersionWarning(saved_version=saved, current_version=__version__),
                 stacklevel=2,
             )
+            # hyperparameters added since: their defaults, which is what the
+            # model was made with (get_params, clone and repr read them all)
+            for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+                if name != "self" and name not in state and parameter.default is not inspect.Parameter.empty:
+                    state[name] = parameter.default
         super().__setstate__(state)
