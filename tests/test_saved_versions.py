@@ -1,11 +1,13 @@
 """Saved models across versions: the version is recorded, older files still load.
 
-``tests/data/saved_0_1/`` holds a compressed classifier (skops and pickle) and
-a certified ``CoreNetClassifier`` (skops) saved by version 0.1, before the
-modules moved into subpackages, with their probabilities on digits rows
-1000-1039.
+``tests/data/saved_0_1/`` holds a compressed classifier (skops and pickle), a
+certified ``CoreNetClassifier`` (skops), and a pickle of a fitted
+``CoreNetCompressor`` with a ``CoreNetClassifier`` in 0.1's default (theory)
+mode, saved by version 0.1, before the modules moved into subpackages, with
+their probabilities on digits rows 1000-1039.
 """
 
+import gzip
 import io
 import json
 import pickle
@@ -129,3 +131,21 @@ def test_compressed_files_are_smaller_and_load_alike(compressed, digits):
 def test_a_file_that_is_not_an_archive_is_refused():
     with pytest.raises(ValueError, match="not a file written by"):
         load(io.BytesIO(b"not a zip"))
+
+
+def test_a_fitted_compressor_and_the_old_default_of_version_0_1(rows, expected):
+    """A pickled fitted compressor (its plan names many 0.1 modules) still draws;
+    keep_ratio=None, 0.1's theory mode, stays theory mode."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with gzip.open(SAVED / "fitted.pkl.gz") as file:
+            saved = pickle.load(file)
+    compressed = saved["compressor"].transform()
+    np.testing.assert_allclose(compressed.predict_proba(rows), expected["fitted_compressor"], rtol=1e-12, atol=1e-12)
+    meta = saved["theory_meta"]
+    assert meta.keep_ratio == "theory" and meta.compressor_.keep_ratio == "theory"
+    X, y = load_digits(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = clone(meta).fit(X[:200] / 16, y[:200])
+    assert refit.compressor_.certificate_ is None  # theory mode, as when it was saved

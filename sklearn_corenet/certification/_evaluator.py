@@ -147,9 +147,11 @@ class BudgetEvaluator:
         self.fit_rows, self.held_out_rows = split_held_out(keys, validation_fraction, random)
         # the compression weighs its rows; the certificate counts each held-out row once
         self.fit_weight = None if sample_weight is None else sample_weight[self.fit_rows]
+        # an agreement target certifies a share of agreeing points: the points it
+        # needs are those of a coverage of 1 - delta with delta = 1 - agreement
         check_enough_points(
             self.held_out_rows.size,
-            target.delta,
+            target.delta if target.agreement is None else 1 - target.agreement,
             target.confidence,
             what=f"validation_fraction={validation_fraction:g} of the {X.shape[0]} calibration rows holds out",
         )

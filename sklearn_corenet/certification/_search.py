@@ -261,6 +261,9 @@ class TargetResult:
             "epsilon_certified": np.array([c.epsilon_certified for c in certificates]),
             "coverage": np.array([c.coverage for c in certificates]),
             "coverage_lower": np.array([c.coverage_lower for c in certificates]),
+            "label_agreement_lower": np.array(
+                [np.nan if c.label_agreement_lower is None else c.label_agreement_lower for c in certificates]
+            ),
             "score_drop": np.array([np.nan if c.score_drop is None else c.score_drop for c in certificates]),
             "seconds": np.array([t.seconds for t in trials]),
         }

@@ -41,6 +41,7 @@ from ..models._sparse_mlp import make_sparse_estimator
 from ..models._summary import CompressionSummary
 from ._fitting import (
     certify_compressed,
+    check_targets_need_certified_mode,
     compressed_network,
     compression_info,
     drop_unweighted_rows,
@@ -276,6 +277,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
 
     def _fit(self, model, X, y, sample_weight=None):
         self._validate_params()
+        check_targets_need_certified_mode(self)
         statistics = statistics_function(self)  # torch must be there for device=, whatever the method
         method, reweight = self._resolve_method()
         self._pipeline = parts = split_pipeline(model)

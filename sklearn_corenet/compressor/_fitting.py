@@ -231,3 +231,20 @@ def compressed_network(compressed):
     """The compressed network of ``compressed`` (a Pipeline's last step)."""
     parts = split_pipeline(compressed, what="summarise or certify")
     return compressed if parts is None else parts.network
+
+
+def check_targets_need_certified_mode(compressor):
+    """ValueError when ``score_tolerance`` or ``agreement`` is set outside certified mode.
+
+    They are targets of the certified search; with a budget or theory mode
+    they would be ignored.
+    """
+    if compressor._certified_mode():
+        return
+    for name in ("score_tolerance", "agreement"):
+        if getattr(compressor, name) is not None:
+            raise ValueError(
+                f"{name}={getattr(compressor, name)!r} is a target of keep_ratio='certified' (the "
+                f"default), but keep_ratio={compressor.keep_ratio!r}: leave keep_ratio at its "
+                f"default to compress to the target, or drop {name}"
+            )

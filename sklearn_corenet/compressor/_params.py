@@ -58,7 +58,8 @@ agreement : float, default=None
     ``keep_ratio="certified"``, classifiers: target, instead of (ε, δ), a
     lower confidence bound (at ``confidence``) of at least this much on the
     share of new points where the compressed model predicts the original's
-    label (e.g. 0.99); needs no ``y``.
+    label (e.g. 0.99); needs no ``y``. ``certificate_.label_agreement_lower``
+    is then what was certified (``certificate_.holds`` is about (ε, δ)).
 validation_fraction : float, default=0.3
     ``keep_ratio="certified"``: share of the distinct calibration rows
     held out to certify, in (0, 1); they are never used to compress.
@@ -191,6 +192,7 @@ search_results_ : dict of ndarray or None
     ``keep_ratio="certified"``: every budget tried, in order, with keys
     ``keep_ratio``, ``budget``, ``nnz``, ``meets_target``,
     ``epsilon_certified``, ``coverage``, ``coverage_lower``,
+    ``label_agreement_lower`` (NaN for regressors),
     ``score_drop`` (NaN without targets) and ``seconds`` (None in the
     other modes).
 validation_size_ : int

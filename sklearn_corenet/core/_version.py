@@ -57,4 +57,8 @@ class RecordsVersion:
             for name, parameter in inspect.signature(type(self).__init__).parameters.items():
                 if name != "self" and name not in state and parameter.default is not inspect.Parameter.empty:
                     state[name] = parameter.default
+            if saved == "0.1" and "keep_ratio" in state and state["keep_ratio"] is None:
+                # version 0.1's default was the paper's theory mode; None means
+                # "certified" now: a refit must do what the saved model did
+                state["keep_ratio"] = "theory"
         super().__setstate__(state)

@@ -37,3 +37,25 @@ def test_agreement_is_for_classifiers_and_one_target_at_a_time(digits, digits_ml
             CoreNetCompressor(agreement=0.9).fit(regression_mlp, Xr)
     with pytest.raises(ValueError, match="agreement"):
         CoreNetCompressor(agreement=1.5).fit(digits_mlp, X[:1200])
+
+
+def test_agreement_needs_enough_held_out_rows_and_the_certified_mode(digits, digits_mlp):
+    X, _ = digits
+    # 0.99 at 95% confidence needs 299 agreeing held-out rows: 300 rows hold out 90
+    with pytest.raises(ValueError, match="at least 299 points"):
+        CoreNetCompressor(agreement=0.99).fit(digits_mlp, X[:300])
+    # delta is not what an agreement target needs: a loose delta does not hide it
+    with pytest.raises(ValueError, match="at least 299 points"):
+        CoreNetCompressor(agreement=0.99, delta=0.5).fit(digits_mlp, X[:300])
+    for keep_ratio in (0.3, "theory"):
+        with pytest.raises(ValueError, match="target of keep_ratio='certified'"):
+            CoreNetCompressor(agreement=0.9, keep_ratio=keep_ratio).fit(digits_mlp, X[:300])
+    with pytest.raises(ValueError, match="target of keep_ratio='certified'"):
+        CoreNetCompressor(score_tolerance=0.01, keep_ratio=0.3).fit(digits_mlp, X[:300])
+
+
+def test_the_search_table_shows_the_certified_agreement(digits, digits_mlp):
+    X, _ = digits
+    compressor = CoreNetCompressor(agreement=0.9, random_state=0).fit(digits_mlp, X[:1200])
+    table = compressor.search_results_
+    assert (table["meets_target"] == (table["label_agreement_lower"] >= 0.9)).all()

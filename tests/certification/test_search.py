@@ -133,7 +133,7 @@ def test_certified_compression_meets_its_target(digits, digits_mlp, certified):
     results = certified.search_results_
     assert set(results) == {
         "keep_ratio", "budget", "nnz", "meets_target", "epsilon_certified",
-        "coverage", "coverage_lower", "score_drop", "seconds",
+        "coverage", "coverage_lower", "label_agreement_lower", "score_drop", "seconds",
     }
     below = results["budget"] < certified.budget_
     assert not results["meets_target"][below].any()
