@@ -286,14 +286,20 @@ class _BaseCoreNet(RecordsVersion, MetaEstimatorMixin, BaseEstimator):
     def get_metadata_routing(self):
         """How metadata reach the network's ``fit`` (scikit-learn's routing).
 
+        The default network (``estimator=None``), which the user cannot
+        configure, requests ``sample_weight``. Weights that reach ``fit``
+        weigh the compression's calibration rows too.
+
         Returns
         -------
         routing : MetadataRouter
             ``fit`` routes to the network's ``fit``.
         """
+        network = self._estimator()
+        if self.estimator is None:
+            network = network.set_fit_request(sample_weight=True)
         return MetadataRouter(owner=self).add(
-            estimator=self._estimator(),
-            method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+            estimator=network, method_mapping=MethodMapping().add(caller="fit", callee="fit")
         )
 
     def __getstate__(self):

@@ -446,3 +446,28 @@ def test_certified_score_target_reaches_the_compressor(digits):
         model.fit(X[:900], y[:900])
     assert model.compressor_.certificate_.score_drop <= 0.02
     assert model.compressed_.keep_ratio_ < 1.0
+
+
+def test_routed_sample_weight_reaches_the_default_network_and_the_compression(digits):
+    import sklearn
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = digits
+    X, y = X[:400], y[:400]
+    weights = np.random.default_rng(0).integers(1, 4, size=len(y)).astype(float)
+    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weighted = CoreNetClassifier(keep_ratio=0.5, random_state=0).fit(X, y, sample_weight=weights)
+        repeated = CoreNetClassifier(keep_ratio=0.5, random_state=0).fit(
+            np.repeat(X, weights.astype(int), axis=0), np.repeat(y, weights.astype(int))
+        )
+        unweighted = CoreNetClassifier(keep_ratio=0.5, random_state=0).fit(X, y)
+        assert not np.allclose(weighted.predict_proba(X), unweighted.predict_proba(X))
+        # the compression of the weighted fit is the one of repeated rows, up
+        # to the network's training (which scikit-learn's MLP does not make
+        # exactly repetition-equivalent with adam): agreement, not equality
+        assert np.mean(weighted.predict(X) == repeated.predict(X)) > 0.9
+        # a search passes the weights on (the default network requests them)
+        net = CoreNetClassifier(random_state=0).set_score_request(sample_weight=False)
+        search = GridSearchCV(net, {"keep_ratio": [0.3, 0.5]}, cv=2).fit(X, y, sample_weight=weights)
+        assert search.best_params_["keep_ratio"] in (0.3, 0.5)
