@@ -366,6 +366,26 @@ def markdown_table(header, rows, align=None):
     ]
 
 
+def write_table_report(name, title, argv, description, header, rows):
+    """Write ``results/<name>.md``: a title, the command and machine, a description and one table.
+
+    Prints the report too.
+    """
+    lines = [
+        f"# {title}",
+        "",
+        f"Command: `{command_line(name, argv)}`. Machine: {machine()}.",
+        "",
+        description,
+        "",
+        *markdown_table(header, rows),
+        "",
+    ]
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / f"{name}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
 @contextmanager
 def timed(phases, name):
     """Add the wall time of the ``with`` block to ``phases[name]`` (seconds)."""

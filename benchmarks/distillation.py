@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_corenet import CoreNetCompressor
 
-from ._common import RESULTS_DIR, command_line, machine, markdown_table
+from ._common import write_table_report
 
 
 def datasets():
@@ -117,22 +117,17 @@ def main(argv=None):
         "data set", "kept", "labels known", "one-shot drop", "after labels", "after distillation",
         "seconds (labels / distillation)",
     ]
-    lines = [
-        "# Fine-tuning: labels against distillation",
-        "",
-        f"Command: `{command_line('distillation', argv)}`. Machine: {machine()}.",
-        "",
+    write_table_report(
+        "distillation",
+        "Fine-tuning: labels against distillation",
+        argv,
         f"Accuracy drop in points from the original on the test set, mean of {args.trials} trials, "
         f"{args.epochs} epochs of `fine_tune` each way (early stopping on its own validation split). "
         "Labels: `fine_tune(X, y)` on the rows with known labels; distillation: "
         "`fine_tune(X, teacher=original)` on every training row.",
-        "",
-        *markdown_table(header, rows),
-        "",
-    ]
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "distillation.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+        header,
+        rows,
+    )
 
 
 if __name__ == "__main__":

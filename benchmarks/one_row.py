@@ -20,14 +20,7 @@ import numpy as np
 
 from sklearn_corenet import CoreNetCompressor
 
-from ._common import (
-    RESULTS_DIR,
-    alternating_best_times,
-    command_line,
-    machine,
-    markdown_table,
-    random_mlp,
-)
+from ._common import alternating_best_times, random_mlp, write_table_report
 
 NETWORKS = ((784, 1000, 1000, 1000, 10), (784, 300, 300, 10))
 KEEP_RATIOS = (0.05, 0.1, 0.2)
@@ -63,20 +56,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = run(args.repeat)
     header = ["network", "kept", "layer densities", *(f"{n} row{'s' if n > 1 else ''}" for n in ROWS)]
-    lines = [
-        "# One row at a time: compressed predict_proba time over the dense network's",
-        "",
-        f"Command: `{command_line('one_row', argv)}`. Machine: {machine()}.",
-        "",
+    write_table_report(
+        "one_row",
+        "One row at a time: compressed predict_proba time over the dense network's",
+        argv,
         "Time of the compressed model's `predict_proba` over the dense `MLPClassifier`'s "
         "(default BLAS threads), and the kernel of each layer (d: dense BLAS, c: CSR).",
-        "",
-        *markdown_table(header, rows),
-        "",
-    ]
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "one_row.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+        header,
+        rows,
+    )
 
 
 if __name__ == "__main__":

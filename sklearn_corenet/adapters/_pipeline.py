@@ -101,6 +101,15 @@ def split_pipeline(model, what="compress"):
     return PipelineParts(model, transformers, last)
 
 
+def final_network(model, what="compress"):
+    """The network at the end of a fitted Pipeline, or ``model`` when it is none.
+
+    The Pipeline is checked as :func:`split_pipeline` checks it.
+    """
+    parts = split_pipeline(model, what)
+    return model if parts is None else parts.network
+
+
 def with_final_estimator(pipeline, estimator):
     """A copy of ``pipeline`` ending in ``estimator`` instead of its network.
 

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from ..adapters._pipeline import split_pipeline, with_final_estimator
+from ..adapters._pipeline import final_network, split_pipeline, with_final_estimator
 from ..adapters._registry import network_from_model
 from ..adapters._sklearn import is_sklearn_mlp
 from ..algorithm._draw import draw_compression, warn_constant_predictions
@@ -42,7 +42,6 @@ from ..models._summary import CompressionSummary
 from ._fitting import (
     certify_compressed,
     check_targets_need_certified_mode,
-    compressed_network,
     compression_info,
     drop_unweighted_rows,
     fit_to_target,
@@ -354,9 +353,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         check_is_fitted(self, "n_params_")
         plan = self._plan
         network = plan.problem.network
-        parts = split_pipeline(model)
-        if parts is not None:
-            model = parts.network
+        model = final_network(model)
         if model is not None and not same_weights(network_from_model(model), network):
             raise ValueError(
                 "transform(model) got a model other than the one given to fit; "
@@ -395,7 +392,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         check_is_fitted(self, "n_params_")
         if compressed is None:
             compressed = self.transform()
-        compressed = compressed_network(compressed)
+        compressed = final_network(compressed, what="summarise or certify")
         certificate = getattr(self, "certificate_", None)
         if certificate is not None and not same_weights(compressed.to_network(), self._certified.network):
             certificate = None  # another model than the certified one
@@ -425,7 +422,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         self._validate_params()
         if compressed is None:
             compressed = self.transform()
-        return certify_compressed(self, compressed_network(compressed), X, y)
+        return certify_compressed(self, final_network(compressed, what="summarise or certify"), X, y)
 
     def _without_calibration(self):
         """A copy keeping the hyperparameters and the small fitted figures

@@ -12,7 +12,6 @@ import numpy as np
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _check_sample_weight, check_memory
 
-from ..adapters._pipeline import split_pipeline
 from ..algorithm._sensitivity import compute_layer_statistics
 from ..algorithm._torch_statistics import torch_statistics
 from ..certification._certify import certify_networks
@@ -226,11 +225,6 @@ def drop_unweighted_rows(X, y, sample_weight):
     rows = np.flatnonzero(kept)
     return _safe_indexing(X, rows), None if y is None else _safe_indexing(y, rows), weights
 
-
-def compressed_network(compressed):
-    """The compressed network of ``compressed`` (a Pipeline's last step)."""
-    parts = split_pipeline(compressed, what="summarise or certify")
-    return compressed if parts is None else parts.network
 
 
 def check_targets_need_certified_mode(compressor):

@@ -32,7 +32,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..adapters._pipeline import split_pipeline
+from ..adapters._pipeline import final_network
 from ..adapters._registry import network_of
 from ._backends import BACKENDS, choose_backend
 from ._losses import loss_for
@@ -325,9 +325,8 @@ def fine_tune_estimator(estimator, X, y=None, *, init="auto", keep_one_shot=True
             dtype=dtype,
         )
     else:
-        parts = split_pipeline(teacher, what="distil from")
         Y, stratify = teacher_targets(
-            network_of(teacher if parts is None else parts.network, X),
+            network_of(final_network(teacher, what="distil from"), X),
             X,
             head=estimator.head_,
             n_outputs=estimator.n_outputs_,
