@@ -32,6 +32,23 @@ def predictions(network, decision):
     return head.classes[(output.ravel() > head.threshold).astype(int)]
 
 
+def probabilities(network, decision):
+    """What the classifier's ``predict_proba`` returns, from its last layer's values.
+
+    Softmax outputs as they are (log-softmax exponentiated); a single
+    logistic output as the two columns ``1 - p`` and ``p``; several
+    logistic outputs (multilabel) one probability per label. None for a
+    regressor.
+    """
+    if network.head.kind == "regression":
+        return None
+    activation = "softmax" if network.out_activation == "log_softmax" else network.out_activation
+    output = apply_activation(activation, np.array(decision, dtype=np.float64))
+    if output.shape[1] == 1:
+        return np.hstack([1 - output, output])
+    return output
+
+
 def score_name(network):
     """The score of a network's ``score`` method: "accuracy" or "r2"."""
     return "r2" if network.head.kind == "regression" else "accuracy"
