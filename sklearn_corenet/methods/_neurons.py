@@ -8,12 +8,17 @@ beat dense BLAS only at low densities.
 
 Neurons are ranked by a score and every hidden layer keeps the same fraction
 of its neurons, the largest fraction whose dense parameter count fits the
-budget. The default score is a neuron's empirical sensitivity, its largest
+budget (``widths="uniform"``), or as many as the error measured on the
+calibration points gives it (``widths="error"``, see
+:func:`~._reconstruction.allocate_widths`). The default score is a neuron's empirical sensitivity, its largest
 relative contribution to a neuron of the next layer over the calibration
 points (Provable Filter Pruning, Liebenwein, Baykal, Lang, Feldman and Rus,
 ICLR 2020): the largest CoreNet sensitivity among its outgoing edges. The
 least-squares re-fit of the kept weights (``reweight="lstsq"``) then repairs
-what the removal breaks, layer by layer.
+what the removal breaks, layer by layer. ``score="reconstruction"`` (method
+"neurons-thinet") chooses the neurons for that re-fit directly: greedily,
+those from which it best reconstructs the next layer's input (ThiNet, Luo
+et al. 2017; see :mod:`~._reconstruction`).
 """
 
 import warnings
@@ -22,10 +27,18 @@ from dataclasses import replace
 import numpy as np
 
 from ._base import SelectionMethod
+from ._reconstruction import activation_grams, allocate_widths, greedy_selection
 from ._wanda import input_power
 
-#: Scores a neuron can be ranked by.
-NEURON_SCORES = ("sensitivity", "activation", "norm")
+#: Scores a neuron can be ranked by; "reconstruction" chooses them greedily
+#: (see :mod:`sklearn_corenet.methods._reconstruction`).
+NEURON_SCORES = ("sensitivity", "activation", "norm", "reconstruction")
+
+#: How the budget is split over the hidden layers.
+NEURON_WIDTHS = ("uniform", "error")
+
+#: widths="error" measures a layer's error curve up to this many times its uniform width.
+WIDEST_FACTOR = 4
 
 
 def dense_parameters(n_features, hidden_widths, n_outputs):
@@ -93,8 +106,13 @@ class NeuronPruning(SelectionMethod):
     ----------
     name : str
         The name the method is registered under.
-    score : {"sensitivity", "activation", "norm"}, default="sensitivity"
-        How neurons are ranked (see :func:`neuron_scores`).
+    score : {"sensitivity", "activation", "norm", "reconstruction"}, default="sensitivity"
+        How neurons are ranked (see :func:`neuron_scores`). "reconstruction"
+        chooses them greedily, as ThiNet (Luo et al. 2017): each hidden
+        layer keeps the neurons from which the least-squares re-fit best
+        reconstructs the pre-activations of the next layer's kept neurons
+        on the calibration points (see :func:`greedy_selection`), the last
+        hidden layer first.
     edges : SelectionMethod, default=None
         Structured, then sparse: after the neurons are removed, this method
         keeps ``budget`` edges of the narrowed network. None keeps every
@@ -102,19 +120,36 @@ class NeuronPruning(SelectionMethod):
     edge_density : float, default=1.0
         With ``edges``: the narrowed network holds ``budget / edge_density``
         parameters, of which ``edges`` keeps ``budget``.
+    widths : {"uniform", "error"}, default="uniform"
+        How many neurons each hidden layer keeps. "uniform": the same
+        fraction of every hidden layer (:func:`narrowed_widths`). "error":
+        by the error measured on the calibration points: for every hidden
+        layer, the relative residual of the least-squares reconstruction of
+        the next layer's pre-activations from its first k neurons (in the
+        order of ``score``), for k up to four times its uniform width; then
+        the budget goes, a few neurons at a time, to the layer whose error
+        falls most per parameter (:func:`allocate_widths`).
+
+    References
+    ----------
+    Luo, J.-H., Wu, J. and Lin, W. "ThiNet: A filter level pruning method
+    for deep neural network compression", ICCV 2017.
     """
 
     in_paper = False
     structured = True
     default_reweight = "lstsq"
 
-    def __init__(self, name, score="sensitivity", edges=None, edge_density=1.0):
+    def __init__(self, name, score="sensitivity", edges=None, edge_density=1.0, widths="uniform"):
         if score not in NEURON_SCORES:
             raise ValueError(f"score must be one of {NEURON_SCORES}; got {score!r}")
+        if widths not in NEURON_WIDTHS:
+            raise ValueError(f"widths must be one of {NEURON_WIDTHS}; got {widths!r}")
         self.name = name
         self.score = score
         self.edges = edges
         self.edge_density = edge_density
+        self.widths = widths
         self.needs_statistics = score == "sensitivity"
 
     def kept_neurons(self, problem, budget):
@@ -142,15 +177,43 @@ class NeuronPruning(SelectionMethod):
                 UserWarning,
                 stacklevel=5,
             )
-        kept, best = [], []
-        for width, score, alive in zip(widths, neuron_scores(problem, self.score), problem.active, strict=False):
-            mask = np.zeros(score.size, dtype=bool)
+        grams = orders = None
+        if self.score == "reconstruction" or self.widths == "error":
+            grams = activation_grams(network, problem.X, sample_weight=problem.sample_weight)
+        if self.score != "reconstruction":
             # neurons already removed (never firing, CoreNet+) rank last
-            order = np.argsort(-np.where(alive, score, -np.inf), kind="stable")
+            orders = [
+                np.argsort(-np.where(alive, score, -np.inf), kind="stable")
+                for score, alive in zip(neuron_scores(problem, self.score), problem.active, strict=False)
+            ]
+        if self.widths == "error" and floor < dense_budget and widths != list(network.hidden_layer_sizes):
+            widths = self._widths_by_error(problem, grams, orders, widths, dense_budget)
+        if self.score == "reconstruction":
+            orders = _greedy_orders(problem, grams, widths)
+        kept = []
+        for n_neurons, width, order in zip(network.hidden_layer_sizes, widths, orders, strict=True):
+            mask = np.zeros(n_neurons, dtype=bool)
             mask[order[:width]] = True
             kept.append(mask)
-            best.append(int(order[0]))
+        best = [int(order[0]) for order in orders]
         return [*kept, np.ones(network.n_outputs, dtype=bool)], best
+
+    def _widths_by_error(self, problem, grams, orders, uniform, budget):
+        """Widths by :func:`allocate_widths` on every hidden layer's error curve."""
+        network = problem.network
+        curves = []
+        for layer, width in enumerate(uniform):
+            n_neurons = network.hidden_layer_sizes[layer]
+            longest = min(n_neurons, WIDEST_FACTOR * width)
+            _, residuals = greedy_selection(
+                grams[layer],
+                problem.weights[layer + 1],
+                longest,
+                allowed=problem.active[layer],
+                order=None if orders is None else orders[layer],
+            )
+            curves.append(residuals / residuals[0] if residuals[0] > 0 else np.zeros_like(residuals))
+        return allocate_widths(network.n_features_in, curves, network.n_outputs, budget)
 
     def select(self, problem, budget):
         kept, best = self._ranked_neurons(problem, budget)
@@ -227,3 +290,29 @@ def _nonzeros_kept(layers, active):
         total += int(np.count_nonzero(W[np.ix_(rows, alive)]))
         inputs = alive
     return total
+
+
+def _greedy_orders(problem, grams, widths):
+    """Per hidden layer, the neurons chosen by :func:`greedy_selection`, last layer first.
+
+    A layer's targets are the pre-activations of the next layer's kept
+    neurons only (all outputs for the last hidden layer): the neurons
+    removed there need not be reconstructed. Forward selection is not
+    optimal, so the neurons of largest RMS activation × outgoing norm (the
+    "activation" score, read from the same Gram matrix) are measured by the
+    same residual and kept instead when they reconstruct better: the choice
+    is never worse than that ranking's.
+    """
+    orders = [None] * len(widths)
+    kept_next = np.ones(problem.network.n_outputs, dtype=bool)
+    for layer in reversed(range(len(widths))):
+        gram, alive = grams[layer], problem.active[layer]
+        outgoing = problem.weights[layer + 1][:, kept_next]
+        greedy, residuals = greedy_selection(gram, outgoing, widths[layer], allowed=alive)
+        score = np.sqrt(np.diag(gram)[:-1]) * np.linalg.norm(problem.weights[layer + 1][:-1], axis=1)
+        ranking = np.argsort(-np.where(alive, score, -np.inf), kind="stable")
+        ranked, ranked_residuals = greedy_selection(gram, outgoing, widths[layer], order=ranking, allowed=alive)
+        orders[layer] = ranked if ranked_residuals[-1] < residuals[-1] else greedy
+        kept_next = np.zeros(gram.shape[0] - 1, dtype=bool)
+        kept_next[orders[layer]] = True
+    return orders

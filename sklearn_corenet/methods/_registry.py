@@ -56,6 +56,7 @@ for _method in (
     NeuronPruning("neurons"),
     NeuronPruning("neurons-activation", score="activation"),
     NeuronPruning("neuron-norm", score="norm"),
+    NeuronPruning("neurons-thinet", score="reconstruction", widths="error"),
     NeuronPruning("neurons+wanda", edges=ActivationMagnitude(), edge_density=0.5),
 ):
     register_method(_method)
