@@ -16,6 +16,10 @@ from scipy.stats import beta, binom
 #: Names of the errors a certificate can be about.
 ERRORS = ("l1", "entrywise")
 
+#: What the error of a point compares: the last layer's values, or (classifiers)
+#: the predicted probabilities.
+ERROR_TARGETS = ("outputs", "probabilities")
+
 
 #: Default of ``output_floor``: entries below 1% of the point's largest output
 #: are held to an absolute tolerance (see :func:`pointwise_errors`).

@@ -15,6 +15,11 @@ statement is about.
 
 Two errors per point are offered. "entrywise" is the event of Theorem 4;
 "l1" is the relative ℓ1 error of the paper's experiments (Appendix B.2).
+For classifiers either can compare the predicted probabilities instead of
+the last layer's values (``error_on="probabilities"``): with "l1", the ℓ1
+distance of the probability vectors, a figure on a fixed scale (0 to 2)
+that users read directly; the certificate reports the smallest ε certified
+on both.
 """
 
 from dataclasses import dataclass
@@ -82,6 +87,15 @@ class Certificate:
         (accuracy for classifiers, R² for regressors) on the points.
     score_name : str or None
         "accuracy" or "r2".
+    error_on : {"outputs", "probabilities"}
+        What ``errors`` compare: the last layer's values (logits for
+        classifiers) or the predicted probabilities (classifiers).
+    output_epsilon_certified : float or None
+        Smallest ε certified at δ for the error on the outputs (whatever
+        ``error_on``).
+    probability_epsilon_certified : float or None
+        Classifiers: smallest ε certified at δ for the error on the
+        predicted probabilities (whatever ``error_on``; None for regressors).
     """
 
     error: str
@@ -102,6 +116,9 @@ class Certificate:
     label_agreement_lower: float | None = None
     score_drop: float | None = None
     score_name: str | None = None
+    error_on: str = "outputs"
+    output_epsilon_certified: float | None = None
+    probability_epsilon_certified: float | None = None
 
     def coverage_at(self, epsilon):
         """(coverage, its lower confidence bound) for another ε, same points."""
@@ -109,13 +126,15 @@ class Certificate:
         return successes / self.n_points, coverage_lower_bound(successes, self.n_points, self.confidence)
 
     def __str__(self):
+        f, f_hat = ("p", "p̂") if self.error_on == "probabilities" else ("f", "f̂")
         description = {
-            "l1": "‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁",
-            "entrywise": f"max_k |f̂_k(x) − f_k(x)| / max(|f_k(x)|, {self.output_floor:g}·max|f(x)|)",
+            "l1": f"‖{f_hat}(x) − {f}(x)‖₁ / ‖{f}(x)‖₁",
+            "entrywise": f"max_k |{f_hat}_k(x) − {f}_k(x)| / max(|{f}_k(x)|, {self.output_floor:g}·max|{f}(x)|)",
         }[self.error]
+        on = " of the probabilities" if self.error_on == "probabilities" else ""
         verdict = "holds" if self.holds else "does not hold"
         lines = [
-            f"Certificate on {self.n_points} held-out points, {self.error} error "
+            f"Certificate on {self.n_points} held-out points, {self.error} error{on} "
             f"{description}, confidence {100 * self.confidence:g}%",
             f"  error ≤ ε = {self.epsilon:.4g}: {100 * self.coverage:.1f}% of the points, "
             f"≥ {100 * self.coverage_lower:.1f}% certified; 1 − δ = {100 * (1 - self.delta):.4g}%: {verdict}",
@@ -123,6 +142,14 @@ class Certificate:
             + ("" if self.n_points >= self.points_needed else f" (needs {self.points_needed} points)"),
             f"  error: mean {self.mean_error:.4g}, max {self.max_error:.4g}",
         ]
+        # the other error of a classifier, read as the same statement
+        other = (
+            ("outputs", self.output_epsilon_certified)
+            if self.error_on == "probabilities"
+            else ("probabilities", self.probability_epsilon_certified)
+        )
+        if other[1] is not None:
+            lines.append(f"  smallest ε certified at δ = {self.delta:.4g} on the {other[0]}: {other[1]:.4g}")
         if self.label_agreement is not None:
             lines.append(
                 f"  same labels as the original: {100 * self.label_agreement:.1f}% of the points, "
@@ -155,6 +182,8 @@ def make_certificate(
     score_name=None,
     reference_score=None,
     required=None,
+    error_on="outputs",
+    probabilities=None,
 ):
     """A :class:`Certificate` from both networks' outputs on the same points.
 
@@ -177,8 +206,21 @@ def make_certificate(
     required : int, default=None
         :func:`required_successes` for these points, when already known
         (the certificates of one search share their points).
+    error_on : {"outputs", "probabilities"}, default="outputs"
+        Whether the errors compare ``reference`` and ``estimate`` or
+        ``probabilities``.
+    probabilities : tuple of two ndarray of shape (n_points, n_classes), default=None
+        Classifiers: the predicted probabilities of the original and the
+        compressed network (see :func:`~sklearn_corenet.core._head.probabilities`).
     """
-    errors = pointwise_errors(reference, estimate, error, output_floor)
+    if error_on == "probabilities" and probabilities is None:
+        raise ValueError(
+            "error_on='probabilities' compares predicted probabilities: a classifier's; "
+            "a regressor is certified on its outputs (error_on='outputs')"
+        )
+    output_errors = pointwise_errors(reference, estimate, error, output_floor)
+    probability_errors = None if probabilities is None else pointwise_errors(*probabilities, error, output_floor)
+    errors = probability_errors if error_on == "probabilities" else output_errors
     n_points = errors.size
     successes = int(np.count_nonzero(errors <= epsilon))
     lower = coverage_lower_bound(successes, n_points, confidence)
@@ -205,6 +247,11 @@ def make_certificate(
         coverage_lower=lower,
         holds=bool(lower >= 1 - delta),
         epsilon_certified=certified_epsilon(errors, delta, confidence, required),
+        error_on=error_on,
+        output_epsilon_certified=certified_epsilon(output_errors, delta, confidence, required),
+        probability_epsilon_certified=(
+            None if probability_errors is None else certified_epsilon(probability_errors, delta, confidence, required)
+        ),
         points_needed=points_needed(delta, confidence),
         mean_error=float(errors.mean()),
         max_error=float(errors.max()),

@@ -11,10 +11,10 @@ from sklearn.utils.validation import _check_feature_names
 from ..adapters._pipeline import split_pipeline
 from ..adapters._registry import network_of
 from ..adapters._sklearn import is_sklearn_mlp
-from ..core._head import predictions, score_name
+from ..core._head import predictions, probabilities, score_name
 from ..core._held_out import row_keys, seen_rows
 from ..core._network import NetworkModel
-from ._bounds import DEFAULT_OUTPUT_FLOOR, ERRORS, check_enough_points
+from ._bounds import DEFAULT_OUTPUT_FLOOR, ERROR_TARGETS, ERRORS, check_enough_points
 from ._certificate import make_certificate
 
 
@@ -40,6 +40,7 @@ def check_unseen(X, seen_keys, what):
         "confidence": [Interval(Real, 0, 1, closed="neither")],
         "error": [StrOptions(set(ERRORS))],
         "output_floor": [Interval(Real, 0, 1, closed="both")],
+        "error_on": [StrOptions(set(ERROR_TARGETS))],
         "calibration": ["array-like", "sparse matrix", None],
     },
     prefer_skip_nested_validation=True,
@@ -56,6 +57,7 @@ def certify(
     error="l1",
     output_floor=DEFAULT_OUTPUT_FLOOR,
     calibration=None,
+    error_on="outputs",
 ):
     """Certify how close a compressed network stays to the original on held-out points.
 
@@ -109,6 +111,12 @@ def certify(
     calibration : {array-like, sparse matrix}, default=None
         The calibration data of the compression, when at hand: a row of
         ``X`` equal to one of its rows is refused.
+    error_on : {"outputs", "probabilities"}, default="outputs"
+        What the error compares: the last layer's values (logits for
+        classifiers), or, for classifiers, the predicted probabilities
+        (``predict_proba``; with ``error="l1"`` the ℓ1 distance of the
+        probability vectors, between 0 and 2). The certificate reports the
+        smallest ε certified on both either way.
 
     Returns
     -------
@@ -200,6 +208,7 @@ def certify(
         output_floor=output_floor,
         seen_keys=seen_keys,
         seen_what="rows of calibration",
+        error_on=error_on,
     )
 
 
@@ -216,6 +225,7 @@ def certify_networks(
     output_floor,
     seen_keys=None,
     seen_what="calibration rows given to CoreNetCompressor.fit",
+    error_on="outputs",
 ):
     """:func:`certify` for two :class:`Network` objects (parameters validated).
 
@@ -251,7 +261,16 @@ def certify_networks(
         predicted=(predictions(reference_network, reference), predictions(estimate_network, estimate)),
         y=y,
         score_name=score_name(reference_network),
+        error_on=error_on,
+        probabilities=_probabilities(reference_network, reference, estimate_network, estimate),
     )
+
+
+def _probabilities(reference_network, reference, estimate_network, estimate):
+    """Both classifiers' predicted probabilities (None for regressors)."""
+    if reference_network.head.kind == "regression":
+        return None
+    return probabilities(reference_network, reference), probabilities(estimate_network, estimate)
 
 
 def _n_nonzero(network):

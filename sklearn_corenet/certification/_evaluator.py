@@ -12,9 +12,10 @@ from sklearn.utils import _safe_indexing, check_consistent_length
 
 from ..algorithm._draw import draw_compression
 from ..algorithm._plan import plan_compression
-from ..core._head import predictions, score_name
-from ..core._held_out import split_held_out
+from ..core._head import predictions, probabilities, score_name
+from ..core._held_out import row_keys, split_held_out
 from ..core._rows import take_rows
+from ..fine_tuning._fidelity import FidelityRows
 from ._bounds import check_enough_points, required_successes
 from ._certificate import make_certificate
 
@@ -65,11 +66,13 @@ class BudgetTrial:
     nnz : int
         Non-zero parameters of the compressed network.
     seconds : float
-        Time to plan, draw and certify.
+        Time to plan, draw, fine-tune and certify.
     plan : CompressionPlan
     drawn : DrawnNetwork
     warnings : list of warnings.WarningMessage
-        What planning and drawing warned about.
+        What planning, drawing and fine-tuning warned about.
+    fine_tune_history : FineTuneHistory or None
+        The fidelity fine-tuning run (None without one).
     """
 
     budget: int
@@ -82,6 +85,7 @@ class BudgetTrial:
     plan: object
     drawn: object
     warnings: list
+    fine_tune_history: object = None
 
 
 class BudgetEvaluator:
@@ -117,6 +121,15 @@ class BudgetEvaluator:
         Seeds every draw.
     statistics, sampling_plans : callable
         As for :func:`~._compression.plan_compression`; cached here.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weights of the calibration rows (compression only).
+    fidelity : FidelitySettings, default=None
+        Fine-tune every compressed network toward the original's outputs
+        (``fidelity_target``) on the compression rows, before certifying.
+    fidelity_target : {"outputs", "probabilities"}, default="outputs"
+    extra_rows : {ndarray, sparse matrix}, default=None
+        Unlabelled rows fidelity fine-tuning trains on besides the
+        compression rows; rows equal to a held-out row are left out.
 
     Attributes
     ----------
@@ -143,6 +156,9 @@ class BudgetEvaluator:
         statistics,
         sampling_plans,
         sample_weight=None,
+        fidelity=None,
+        fidelity_target="outputs",
+        extra_rows=None,
     ):
         self.fit_rows, self.held_out_rows = split_held_out(keys, validation_fraction, random)
         # the compression weighs its rows; the certificate counts each held-out row once
@@ -186,7 +202,17 @@ class BudgetEvaluator:
         if self.y_held_out is not None:
             score = accuracy_score if self.score_name == "accuracy" else r2_score
             self.reference_score = score(self.y_held_out, self.reference_predictions)
+        self.reference_probabilities = probabilities(network, self.reference)
         self.required = required_successes(self.held_out_rows.size, target.delta, target.confidence)
+        self.fidelity = None
+        if fidelity is not None:
+            rows = self.X_fit
+            if extra_rows is not None:
+                # the held-out rows certify: no copy of one may train
+                unseen = ~np.isin(row_keys(extra_rows), keys[self.held_out_rows])
+                rows = _stack(rows, extra_rows[unseen])
+            seed = random.randint(np.iinfo(np.int32).max)
+            self.fidelity = FidelityRows(network, rows, fidelity_target, fidelity, np.random.default_rng(seed))
 
     def __call__(self, budget):
         """The :class:`BudgetTrial` of ``budget`` parameters."""
@@ -207,6 +233,11 @@ class BudgetEvaluator:
             drawn = draw_compression(
                 plan, np.random.default_rng(self.draw_seed), reweight=self.reweight, ridge=self.ridge
             )
+            history = None
+            if self.fidelity is not None:
+                tuned, history = self.fidelity.tune(drawn.network)
+                # no values before a re-fit: fine-tuning from them would undo this run
+                drawn = replace(drawn, network=tuned, start=None)
         estimate = _dense(drawn.network.decision(self.X_held_out))
         certificate = make_certificate(
             self.reference,
@@ -221,6 +252,12 @@ class BudgetEvaluator:
             score_name=self.score_name,
             reference_score=self.reference_score,
             required=self.required,
+            error_on=target.error_on,
+            probabilities=(
+                None
+                if self.reference_probabilities is None
+                else (self.reference_probabilities, probabilities(network, estimate))
+            ),
         )
         return BudgetTrial(
             budget=int(budget),
@@ -233,7 +270,17 @@ class BudgetEvaluator:
             plan=plan,
             drawn=drawn,
             warnings=list(caught),
+            fine_tune_history=history,
         )
+
+
+def _stack(X, extra):
+    """The rows of ``X`` (in memory) followed by those of ``extra``."""
+    if not isinstance(X, np.ndarray) and not sp.issparse(X):
+        X = X[np.arange(X.shape[0])]
+    if sp.issparse(X) or sp.issparse(extra):
+        return sp.vstack([sp.csr_array(X), sp.csr_array(extra)], format="csr")
+    return np.vstack([X, np.asarray(extra, dtype=X.dtype)])
 
 
 def _dense(values):

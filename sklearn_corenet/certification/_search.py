@@ -184,6 +184,8 @@ class Target:
         When set (classifiers), the target is instead a lower confidence
         bound of at least this much on the share of new points where the
         compressed network predicts the original's label.
+    error_on : {"outputs", "probabilities"}
+        What the error of a point compares (see :func:`certify`).
     """
 
     epsilon: float
@@ -193,6 +195,7 @@ class Target:
     output_floor: float
     score_tolerance: float | None = None
     agreement: float | None = None
+    error_on: str = "outputs"
 
     def margin(self, certificate):
         """≤ 0 when ``certificate`` meets the target; roughly linear in the log budget.
@@ -222,9 +225,10 @@ class Target:
             )
         if self.score_tolerance is not None:
             return f"a score drop of at most {self.score_tolerance:g} on the held-out points"
+        on = " of the probabilities" if self.error_on == "probabilities" else ""
         return (
             f"error ≤ epsilon={self.epsilon:g} with probability ≥ 1 - delta = {1 - self.delta:g} "
-            f"({self.error} error, confidence={self.confidence:g})"
+            f"({self.error} error{on}, confidence={self.confidence:g})"
         )
 
 
@@ -259,12 +263,19 @@ class TargetResult:
             "nnz": np.array([t.nnz for t in trials]),
             "meets_target": np.array([t.passes for t in trials]),
             "epsilon_certified": np.array([c.epsilon_certified for c in certificates]),
+            "output_epsilon_certified": np.array([c.output_epsilon_certified for c in certificates]),
+            "probability_epsilon_certified": np.array(
+                [np.nan if c.probability_epsilon_certified is None else c.probability_epsilon_certified for c in certificates]
+            ),
             "coverage": np.array([c.coverage for c in certificates]),
             "coverage_lower": np.array([c.coverage_lower for c in certificates]),
             "label_agreement_lower": np.array(
                 [np.nan if c.label_agreement_lower is None else c.label_agreement_lower for c in certificates]
             ),
             "score_drop": np.array([np.nan if c.score_drop is None else c.score_drop for c in certificates]),
+            "fine_tune_epochs": np.array(
+                [0 if t.fine_tune_history is None else t.fine_tune_history.best_epoch for t in trials]
+            ),
             "seconds": np.array([t.seconds for t in trials]),
         }
 
@@ -309,7 +320,13 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
                 f"(epsilon certified {certificate.epsilon_certified:.4g}, "
                 f"coverage >= {certificate.coverage_lower:.4f}"
                 + (f", score drop {certificate.score_drop:.4g}" if certificate.score_drop is not None else "")
-                + f"; {trial.seconds:.2f} s)"
+                + (
+                    ""
+                    if trial.fine_tune_history is None
+                    else f", fine-tuned {trial.fine_tune_history.n_epochs} epochs"
+                )
+                + f"; {trial.seconds:.2f} s)",
+                flush=True,
             )
         return trial.passes, trial.margin
 

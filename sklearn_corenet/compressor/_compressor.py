@@ -9,7 +9,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
-    InvalidParameterError,
     StrOptions,
 )
 from sklearn.utils.validation import check_is_fitted, check_memory
@@ -27,7 +26,7 @@ from ..algorithm._reweight import DEFAULT_RIDGE, ReweightOption
 from ..algorithm._sensitivity import (
     DELTA_CAP,
 )
-from ..certification._bounds import DEFAULT_OUTPUT_FLOOR, ERRORS
+from ..certification._bounds import DEFAULT_OUTPUT_FLOOR, ERROR_TARGETS, ERRORS
 from ..core._validation import (
     check_activations,
     check_calibration_data,
@@ -36,7 +35,7 @@ from ..core._validation import (
     unchanged_on_error,
 )
 from ..core._version import RecordsVersion
-from ..methods._registry import METHODS, MethodOption, get_method
+from ..methods._registry import MethodOption
 from ..models._sparse_mlp import make_sparse_estimator
 from ..models._summary import CompressionSummary
 from ._fitting import (
@@ -44,7 +43,10 @@ from ._fitting import (
     check_targets_need_certified_mode,
     compression_info,
     drop_unweighted_rows,
+    fine_tune_fixed,
     fit_to_target,
+    resolve_fidelity,
+    resolve_method,
     set_fitted_attributes,
     statistics_function,
     warn_if_theory_keeps_most,
@@ -135,6 +137,8 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         "output_floor": [Interval(Real, 0, 1, closed="both")],
         "score_tolerance": [Interval(Real, 0, None, closed="left"), None],
         "agreement": [Interval(Real, 0, 1, closed="neither"), None],
+        "error_on": [StrOptions(set(ERROR_TARGETS))],
+        "fine_tune": [None, "boolean", Interval(Integral, 1, None, closed="left"), dict],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "search_step": [Interval(Real, 0, None, closed="neither")],
         # names are read from the registry when checked: methods can be
@@ -165,6 +169,8 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         output_floor=DEFAULT_OUTPUT_FLOOR,
         score_tolerance=None,
         agreement=None,
+        error_on="outputs",
+        fine_tune=None,
         validation_fraction=0.3,
         search_step=0.1,
         method="auto",
@@ -189,6 +195,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         self.output_floor = output_floor
         self.score_tolerance = score_tolerance
         self.agreement = agreement
+        self.error_on, self.fine_tune = error_on, fine_tune
         self.validation_fraction = validation_fraction
         self.search_step = search_step
         self.method = method
@@ -207,20 +214,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
 
     def _resolve_method(self):
         """The method object and reweighting rule this fit uses."""
-        method = self.method
-        if isinstance(method, str) and method == "auto":
-            method = "corenet++" if self._theory_mode() else "wanda"
-        method = get_method(method)
-        reweight = method.reweights[0] if self.reweight == "auto" else self.reweight
-        if reweight not in method.reweights:
-            combinations = "; ".join(
-                f"{m.name!r}: {', '.join(map(repr, m.reweights))}" for m in METHODS.values()
-            )
-            raise InvalidParameterError(
-                f"method={method.name!r} cannot use reweight={reweight!r}. Valid "
-                f"combinations: {combinations} (or 'auto')"
-            )
-        return method, reweight
+        return resolve_method(self)
 
     def _theory_mode(self):
         return isinstance(self.keep_ratio, str) and self.keep_ratio == "theory"
@@ -231,7 +225,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
 
     # -- fit -------------------------------------------------------------------
 
-    def fit(self, model, X, y=None, sample_weight=None):
+    def fit(self, model, X, y=None, sample_weight=None, X_unlabeled=None):
         """Compute sensitivities and sample sizes for ``model`` over ``X``.
 
         Parameters
@@ -256,7 +250,11 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
             2 counts as two copies in the activation statistics, the
             least-squares re-fit and the choice of the sensitivity points;
             rows of weight 0 play no part. A certificate counts each
-            held-out row once.
+            held-out row once; fine-tuning counts every row once.
+        X_unlabeled : {array-like, sparse matrix, DataFrame} of shape (n_unlabeled, n_features), default=None
+            With ``fine_tune``: more rows, as ``X``, that fine-tuning trains
+            on (the original labels them) and nothing else reads; rows
+            equal to a held-out row are left out.
 
         Returns
         -------
@@ -268,13 +266,13 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         saved = random_state.get_state() if isinstance(random_state, np.random.RandomState) else None
         try:
             with unchanged_on_error(self):
-                return self._fit(model, X, y, sample_weight)
+                return self._fit(model, X, y, sample_weight, X_unlabeled)
         except BaseException:
             if saved is not None:
                 random_state.set_state(saved)
             raise
 
-    def _fit(self, model, X, y, sample_weight=None):
+    def _fit(self, model, X, y, sample_weight=None, X_unlabeled=None):
         self._validate_params()
         check_targets_need_certified_mode(self)
         statistics = statistics_function(self)  # torch must be there for device=, whatever the method
@@ -297,6 +295,9 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         check_activations(network, X)
         random = check_random_state(self.random_state)
         transform_seed = random.randint(np.iinfo(np.int32).max)
+        fidelity, target, X_unlabeled = resolve_fidelity(
+            self, network, X_unlabeled, parts, model if is_sklearn_mlp(model) else None, transform_seed
+        )
         settings = CompressionSettings(
             epsilon=self.epsilon,
             delta=self.delta,
@@ -311,7 +312,7 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
             return fit_to_target(
                 self,
                 network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans,
-                sample_weight=sample_weight,
+                sample_weight=sample_weight, fidelity=fidelity, fidelity_target=target, X_unlabeled=X_unlabeled,
             )
         plan = plan_compression(
             network,
@@ -325,8 +326,10 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
         )
         set_fitted_attributes(self, plan, reweight, transform_seed)
         self._certified = self.certificate_ = self.search_results_ = None
-        self._calibration_keys = None
+        self._calibration_keys = self.fine_tune_history_ = None
         self.validation_size_ = 0
+        if fidelity is not None:
+            fine_tune_fixed(self, fidelity, target, X, X_unlabeled, transform_seed)
         if self._theory_mode():
             warn_if_theory_keeps_most(self)
         return self
@@ -375,9 +378,9 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
             return with_final_estimator(pipeline.pipeline, estimator)
         return estimator
 
-    def fit_transform(self, model, X, y=None, sample_weight=None):
-        """``fit(model, X, y, sample_weight)`` then ``transform()``."""
-        return self.fit(model, X, y, sample_weight).transform()
+    def fit_transform(self, model, X, y=None, sample_weight=None, X_unlabeled=None):
+        """``fit(model, X, y, sample_weight, X_unlabeled)`` then ``transform()``."""
+        return self.fit(model, X, y, sample_weight, X_unlabeled).transform()
 
     def summary(self, compressed=None):
         """Per-layer table: widths, parameters kept/total, ε_ℓ, Δ^ℓ, dead neurons.

@@ -5,19 +5,26 @@ run the certified search, and set its fitted attributes from a plan.
 """
 
 import warnings
+from dataclasses import replace
 from functools import partial
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import _check_sample_weight, check_memory
 
+from ..algorithm._draw import draw_compression
 from ..algorithm._sensitivity import compute_layer_statistics
 from ..algorithm._torch_statistics import torch_statistics
 from ..certification._certify import certify_networks
 from ..certification._evaluator import BudgetEvaluator
 from ..certification._search import Target, compress_to_target
 from ..core._held_out import row_keys
+from ..core._validation import check_calibration_data
+from ..fine_tuning._fidelity import FidelityRows, fidelity_settings
+from ..methods._registry import METHODS, get_method
 from ..models._info import CompressionInfo
 
 
@@ -60,6 +67,71 @@ def set_fitted_attributes(compressor, plan, reweight, transform_seed):
         compressor.dead_neurons_ = [np.flatnonzero(~s.alive) for s in statistics[:-1]]
 
 
+def resolve_method(compressor):
+    """The method object and reweighting rule a fit of ``compressor`` uses."""
+    method = compressor.method
+    if isinstance(method, str) and method == "auto":
+        method = "corenet++" if compressor._theory_mode() else "measured"
+    method = get_method(method)
+    reweight = method.reweights[0] if compressor.reweight == "auto" else compressor.reweight
+    if reweight not in method.reweights:
+        combinations = "; ".join(f"{m.name!r}: {', '.join(map(repr, m.reweights))}" for m in METHODS.values())
+        raise InvalidParameterError(
+            f"method={method.name!r} cannot use reweight={reweight!r}. Valid "
+            f"combinations: {combinations} (or 'auto')"
+        )
+    return method, reweight
+
+
+def resolve_fidelity(compressor, network, X_unlabeled, pipeline, model, seed):
+    """Fidelity fine-tuning's settings, target and validated unlabelled rows (None when off).
+
+    The target follows what the certificate measures: the predicted
+    probabilities of a classifier when ``error_on="probabilities"`` or the
+    target is label agreement or a score, the outputs otherwise.
+    """
+    fidelity = fidelity_settings(compressor.fine_tune, seed, verbose=compressor.verbose)
+    if X_unlabeled is not None:
+        if fidelity is None:
+            raise ValueError(
+                "X_unlabeled are rows for fidelity fine-tuning, which is off (fine_tune=None): "
+                "set fine_tune (True, a number of epochs or a dict of settings), or drop X_unlabeled"
+            )
+        if pipeline is not None:
+            X_unlabeled = pipeline.transform(X_unlabeled)
+        X_unlabeled = check_calibration_data(X_unlabeled, network, model)
+    classifier = network.head.kind != "regression"
+    on_labels = compressor._certified_mode() and (
+        compressor.agreement is not None or compressor.score_tolerance is not None
+    )
+    target = "probabilities" if classifier and (compressor.error_on == "probabilities" or on_labels) else "outputs"
+    return fidelity, target, X_unlabeled
+
+
+def fine_tune_fixed(compressor, fidelity, target, X, X_unlabeled, seed):
+    """Budget mode with ``fine_tune``: draw once, fine-tune toward the original, keep that network.
+
+    ``transform`` then returns the fine-tuned network every time.
+    """
+    plan = compressor._plan
+    rows = X if X_unlabeled is None else _stack_rows(X, X_unlabeled)
+    tuning = FidelityRows(plan.problem.network, rows, target, fidelity, np.random.default_rng(seed))
+    drawn = draw_compression(plan, np.random.default_rng(seed), reweight=compressor.reweight_, ridge=compressor._ridge)
+    tuned, history = tuning.tune(drawn.network)
+    compressor._certified = replace(drawn, network=tuned, start=None)
+    compressor.fine_tune_history_ = history
+
+
+def _stack_rows(X, extra):
+    if not isinstance(X, np.ndarray) and not sp.issparse(X):
+        X = X[np.arange(X.shape[0])]
+    if not isinstance(extra, np.ndarray) and not sp.issparse(extra):
+        extra = extra[np.arange(extra.shape[0])]
+    if sp.issparse(X) or sp.issparse(extra):
+        return sp.vstack([sp.csr_array(X), sp.csr_array(extra)], format="csr")
+    return np.vstack([X, extra])
+
+
 def fit_to_target(
     compressor,
     network,
@@ -73,6 +145,9 @@ def fit_to_target(
     statistics,
     sampling_plans,
     sample_weight=None,
+    fidelity=None,
+    fidelity_target="outputs",
+    X_unlabeled=None,
 ):
     """``keep_ratio="certified"``: search the sparsest budget that meets the target.
 
@@ -89,6 +164,7 @@ def fit_to_target(
         output_floor=compressor.output_floor,
         score_tolerance=compressor.score_tolerance,
         agreement=compressor.agreement,
+        error_on=compressor.error_on,
     )
     evaluate = BudgetEvaluator(
         network,
@@ -106,6 +182,9 @@ def fit_to_target(
         statistics=statistics,
         sampling_plans=sampling_plans,
         sample_weight=sample_weight,
+        fidelity=fidelity,
+        fidelity_target=fidelity_target,
+        extra_rows=X_unlabeled,
     )
     result = compress_to_target(evaluate, network.n_params, target, compressor.search_step, compressor.verbose)
     chosen = result.trial
@@ -116,6 +195,7 @@ def fit_to_target(
     compressor._calibration_keys = keys
     compressor._search = evaluate
     compressor.certificate_ = chosen.certificate
+    compressor.fine_tune_history_ = chosen.fine_tune_history
     compressor.validation_size_ = int(evaluate.held_out_rows.size)
     compressor.search_results_ = result.table()
     return compressor
@@ -136,6 +216,7 @@ def compression_info(compressor, drawn):
         dead_neurons=[np.flatnonzero(~a) for a in drawn.active[:-1]],
         original_shapes=[W.shape for W in network.coefs],
         calibration_size=compressor.calibration_size_,
+        selection=None if drawn.method in (None, plan.method) else repr(drawn.method),
     )
 
 
@@ -202,6 +283,7 @@ def certify_compressed(compressor, compressed, X, y):
         error=compressor.error,
         output_floor=compressor.output_floor,
         seen_keys=seen,
+        error_on=compressor.error_on,
     )
 
 

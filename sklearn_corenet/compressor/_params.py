@@ -60,6 +60,32 @@ agreement : float, default=None
     share of new points where the compressed model predicts the original's
     label (e.g. 0.99); needs no ``y``. ``certificate_.label_agreement_lower``
     is then what was certified (``certificate_.holds`` is about (ε, δ)).
+error_on : {"outputs", "probabilities"}, default="outputs"
+    What the error of a point compares (certificate, ``epsilon`` and
+    ``certify``). "outputs": the last layer's values (logits for
+    classifiers), as the paper. "probabilities" (classifiers): the
+    predicted probabilities, ``predict_proba``; with ``error="l1"`` their
+    ℓ1 distance, between 0 and 2, a figure read directly (ε = 0.1: the
+    probabilities move by at most 0.05 of mass). The certificate reports
+    the smallest ε certified on both.
+fine_tune : None, bool, int or dict, default=None
+    Fidelity fine-tuning (beyond the paper): train the kept weights,
+    sparsity fixed, toward the original network's outputs on the
+    calibration rows, mixed pairs of them (mixup) and ``X_unlabeled`` (no
+    labels needed). Toward its logits (squared error) when the error is
+    on the outputs, toward its probabilities (cross-entropy, Hinton et al.
+    2015) for ``error_on="probabilities"``, ``agreement`` and
+    ``score_tolerance``. With ``keep_ratio="certified"`` every budget tried
+    is fine-tuned on the compression rows before it is certified on the
+    held-out rows, which no fitting sees: the certificate stays valid and
+    the budget found is smaller. With a float or "theory" ``keep_ratio``,
+    the compressed network is fine-tuned once and ``transform`` returns
+    it. None or False: off; True: 30 epochs (early stopping after 5 without
+    progress) on up to 5,000 rows; an int: that many epochs; a dict: the
+    fields of :class:`~sklearn_corenet.fine_tuning.FineTuneSettings`
+    (``epochs``, ``learning_rate``, ``batch_size``, ...) and
+    ``n_synthetic``, the mixed rows added (an int, or "auto": up to 5,000
+    rows in all).
 validation_fraction : float, default=0.3
     ``keep_ratio="certified"``: share of the distinct calibration rows
     held out to certify, in (0, 1); they are never used to compress.
@@ -193,8 +219,14 @@ search_results_ : dict of ndarray or None
     ``keep_ratio``, ``budget``, ``nnz``, ``meets_target``,
     ``epsilon_certified``, ``coverage``, ``coverage_lower``,
     ``label_agreement_lower`` (NaN for regressors),
-    ``score_drop`` (NaN without targets) and ``seconds`` (None in the
-    other modes).
+    ``score_drop`` (NaN without targets), ``output_epsilon_certified``
+    and ``probability_epsilon_certified`` (the smallest ε certified on
+    the outputs and, NaN for regressors, on the probabilities),
+    ``fine_tune_epochs`` (the epoch fine-tuning kept, 0 without it) and
+    ``seconds`` (None in the other modes).
+fine_tune_history_ : FineTuneHistory or None
+    With ``fine_tune``: the fine-tuning run of the network ``transform``
+    returns (None without ``fine_tune``).
 validation_size_ : int
     Calibration rows held out to certify (0 unless
     ``keep_ratio="certified"``).

@@ -1,0 +1,226 @@
+"""Fidelity fine-tuning: train a compressed network toward the original network's outputs.
+
+A certificate measures how far the compressed network's outputs are from the
+original's; the least-squares re-fit matches one layer at a time and label
+fine-tuning matches the labels, so neither aims at that distance. Fidelity
+fine-tuning does: the kept weights are trained (sparsity pattern fixed, see
+:func:`fine_tune_network`) to reproduce the original's outputs on unlabelled
+rows: its last layer's values under the squared error when the certificate
+compares outputs (logit matching, Ba and Caruana 2014), its class
+probabilities under cross-entropy when it compares probabilities or labels
+(knowledge distillation, Hinton et al. 2015).
+
+The original can label any input, so the rows need not be data the user
+holds: besides the calibration rows, :func:`synthetic_rows` mixes pairs of
+them (convex combinations, as mixup, Zhang et al. 2018), which were measured
+to recover most of what ten thousand more real rows give (the docs page
+"Guarantees"). Only rows that may be used to compress are ever given here:
+certified compression keeps its held-out rows out.
+
+References
+----------
+J. Ba, R. Caruana. "Do deep nets really need to be deep?", NeurIPS 2014.
+G. Hinton, O. Vinyals, J. Dean. "Distilling the knowledge in a neural
+network", 2015.
+H. Zhang, M. Cisse, Y. N. Dauphin, D. Lopez-Paz. "mixup: beyond empirical
+risk minimization", ICLR 2018.
+"""
+
+from dataclasses import dataclass, fields, replace
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..core._activations import apply_activation
+from ._fine_tune import fine_tune_network
+from ._losses import loss_for
+from ._settings import FineTuneSettings
+
+#: Epochs of a fidelity run unless set: the searches run one per budget tried.
+FIDELITY_EPOCHS = 30
+#: Epochs without progress before a fidelity run stops, unless set.
+FIDELITY_PATIENCE = 5
+#: ``n_synthetic="auto"``: mixed rows added until the rows number this many.
+AUTO_ROWS = 5000
+
+#: What fidelity fine-tuning can match.
+FIDELITY_TARGETS = ("outputs", "probabilities")
+
+
+@dataclass(frozen=True)
+class FidelitySettings:
+    """How fidelity fine-tuning trains: the run's settings and the rows it adds.
+
+    Attributes
+    ----------
+    settings : FineTuneSettings
+    n_synthetic : int or "auto"
+        Mixed rows (see :func:`synthetic_rows`) added to the rows given;
+        "auto" adds rows up to ``AUTO_ROWS`` rows in all.
+    """
+
+    settings: FineTuneSettings
+    n_synthetic: object = "auto"
+
+    def synthetic_count(self, n_rows):
+        if self.n_synthetic == "auto":
+            return max(AUTO_ROWS - n_rows, 0) if n_rows > 1 else 0
+        return int(self.n_synthetic)
+
+
+def fidelity_settings(fine_tune, random_state=None, *, verbose=0, name="fine_tune"):
+    """:class:`FidelitySettings` from a ``fine_tune`` hyperparameter, None when off.
+
+    Parameters
+    ----------
+    fine_tune : None, bool, int or dict
+        None or False: no fine-tuning. True: the defaults. An int: the
+        number of epochs. A dict: fields of :class:`FineTuneSettings`
+        (``epochs``, ``learning_rate``, ...) and ``n_synthetic`` (an int
+        ≥ 0 or "auto").
+    random_state : int, default=None
+        Seeds the run unless the dict sets ``random_state``.
+    verbose : int, default=0
+        Progress output of the run unless the dict sets ``verbose``.
+    name : str, default="fine_tune"
+        The hyperparameter's name, for messages.
+
+    Raises
+    ------
+    ValueError
+        For a key that is not a setting, or a value out of its range.
+    """
+    if fine_tune is None or fine_tune is False:
+        return None
+    options = {
+        "epochs": FIDELITY_EPOCHS,
+        "n_iter_no_change": FIDELITY_PATIENCE,
+        "random_state": random_state,
+        "verbose": verbose,
+    }
+    if isinstance(fine_tune, dict):
+        known = {field.name for field in fields(FineTuneSettings)} | {"n_synthetic"}
+        unknown = sorted(set(fine_tune) - known, key=str)
+        if unknown:
+            raise ValueError(
+                f"{name} got unknown settings {unknown}; it takes {sorted(known)}"
+            )
+        options.update(fine_tune)
+    elif fine_tune is not True:
+        options["epochs"] = fine_tune  # an int (validated by the caller's constraints)
+    n_synthetic = options.pop("n_synthetic", "auto")
+    if not (
+        (isinstance(n_synthetic, str) and n_synthetic == "auto")
+        or (isinstance(n_synthetic, Integral) and not isinstance(n_synthetic, bool) and n_synthetic >= 0)
+    ):
+        raise ValueError(f"{name}['n_synthetic'] must be an int >= 0 or 'auto'; got {n_synthetic!r}")
+    try:
+        settings = FineTuneSettings(**options)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+    return FidelitySettings(settings, n_synthetic)
+
+
+def synthetic_rows(X, n_rows, rng):
+    """``n_rows`` convex combinations λ·x_i + (1 − λ)·x_j of random pairs of rows of ``X``.
+
+    λ is uniform in [0, 1] (mixup's Beta(1, 1), Zhang et al. 2018); the
+    rows stay inside the convex hull of the data.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    n_rows : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray or csr_array of shape (n_rows, n_features), of ``X``'s dtype
+    """
+    first = rng.integers(0, X.shape[0], n_rows)
+    second = rng.integers(0, X.shape[0], n_rows)
+    weight = rng.uniform(size=n_rows).astype(X.dtype)
+    if sp.issparse(X):
+        X = sp.csr_array(X)
+        return sp.csr_array(sp.diags_array(weight) @ X[first] + sp.diags_array(1 - weight) @ X[second])
+    return weight[:, None] * X[first] + (1 - weight)[:, None] * X[second]
+
+
+class FidelityRows:
+    """The rows fidelity fine-tuning trains on and the original network's targets on them.
+
+    Built once (the original's outputs do not depend on the compressed
+    network); :meth:`tune` then fine-tunes any compressed network toward them.
+
+    Parameters
+    ----------
+    original : Network
+        The original network.
+    X : {ndarray, sparse matrix, LazyRows} of shape (n_samples, n_features)
+        Rows that may be used to compress (never rows held out to certify),
+        in the network's dtype.
+    target : {"outputs", "probabilities"}
+        Match the last layer's values (squared error) or, for classifiers,
+        the predicted probabilities (cross-entropy).
+    fidelity : FidelitySettings
+    rng : numpy.random.Generator
+        Draws the synthetic rows.
+    """
+
+    def __init__(self, original, X, target, fidelity, rng):
+        if target == "probabilities" and original.head.kind == "regression":
+            raise ValueError("a regressor is fine-tuned toward its outputs, not probabilities")
+        if not isinstance(X, np.ndarray) and not sp.issparse(X):
+            X = X[np.arange(X.shape[0])]  # rows read lazily: training reads them many times
+        n_synthetic = fidelity.synthetic_count(X.shape[0])
+        if n_synthetic:
+            extra = synthetic_rows(X, n_synthetic, rng)
+            X = sp.vstack([sp.csr_array(X), extra], format="csr") if sp.issparse(X) else np.vstack([X, extra])
+        raw = original.decision(X)
+        raw = np.asarray(raw.toarray() if sp.issparse(raw) else raw, dtype=np.float64)
+        self.X, self.settings, self.head = X, fidelity.settings, original.head
+        self.stratify = None
+        if target == "outputs":
+            self.loss, self.out_activation, self.Y = "squared_error", "identity", raw
+        else:
+            self.loss = loss_for(original.head, original.out_activation, original.n_outputs)
+            link = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic"}[self.loss]
+            self.out_activation = original.out_activation
+            self.Y = apply_activation(link, raw)
+            if self.loss == "cross_entropy":
+                self.stratify = self.Y.argmax(axis=1)
+        self.Y = self.Y.astype(original.dtype, copy=False)
+
+    def tune(self, network):
+        """A copy of ``network`` fine-tuned toward the original's targets, and the run's history.
+
+        Parameters
+        ----------
+        network : Network
+            A compressed network with the original's input and output widths.
+
+        Returns
+        -------
+        network : Network
+            Its kept weights trained (early stopping keeps the best epoch,
+            0 included), no new non-zero.
+        history : FineTuneHistory
+        """
+        coefs = [sp.csr_array(W, dtype=network.dtype, copy=True) for W in network.coefs]
+        intercepts = [np.array(b, dtype=network.dtype, copy=True) for b in network.intercepts]
+        history = fine_tune_network(
+            coefs,
+            intercepts,
+            self.X,
+            self.Y,
+            activation=network.activation,
+            loss=self.loss,
+            out_activation=self.out_activation,
+            threshold=self.head.threshold,
+            stratify=self.stratify,
+            settings=self.settings,
+        )
+        # the weights in the form they came in (dense arrays of a drawn network stay dense)
+        coefs = [C if sp.issparse(W) else C.toarray() for C, W in zip(coefs, network.coefs, strict=True)]
+        return replace(network, coefs=coefs, intercepts=intercepts, extra=dict(network.extra)), history

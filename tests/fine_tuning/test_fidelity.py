@@ -1,0 +1,84 @@
+"""Fidelity fine-tuning: a compressed network trained toward the original's outputs."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sklearn_corenet import CoreNetCompressor
+from sklearn_corenet.adapters import network_of
+from sklearn_corenet.fine_tuning._fidelity import (
+    AUTO_ROWS,
+    FIDELITY_EPOCHS,
+    FidelityRows,
+    fidelity_settings,
+    synthetic_rows,
+)
+
+
+def test_settings_from_the_hyperparameter():
+    assert fidelity_settings(None) is None and fidelity_settings(False) is None
+    default = fidelity_settings(True, random_state=3)
+    assert default.settings.epochs == FIDELITY_EPOCHS and default.settings.random_state == 3
+    assert default.n_synthetic == "auto" and default.synthetic_count(100) == AUTO_ROWS - 100
+    assert fidelity_settings(7).settings.epochs == 7
+    chosen = fidelity_settings({"epochs": 4, "learning_rate": 1e-3, "n_synthetic": 10, "random_state": 1}, 3)
+    assert (chosen.settings.epochs, chosen.settings.learning_rate, chosen.n_synthetic) == (4, 1e-3, 10)
+    assert chosen.settings.random_state == 1 and chosen.synthetic_count(100) == 10
+
+
+@pytest.mark.parametrize(
+    ("fine_tune", "match"),
+    [
+        ({"epoch": 3}, r"unknown settings \['epoch'\]"),
+        ({"n_synthetic": -1}, "n_synthetic"),
+        ({"n_synthetic": "many"}, "n_synthetic"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+    ],
+)
+def test_bad_settings_are_named(fine_tune, match):
+    with pytest.raises(ValueError, match=match):
+        fidelity_settings(fine_tune)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_synthetic_rows_are_mixtures_of_two_rows(sparse):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    rows = synthetic_rows(sp.csr_array(X) if sparse else X, 200, np.random.default_rng(1))
+    assert rows.shape == (200, 4) and sp.issparse(rows) == sparse
+    rows = rows.toarray() if sparse else rows
+    # every row lies on a segment between two data rows: inside the data's box
+    assert np.all(rows >= X.min(axis=0) - 1e-12) and np.all(rows <= X.max(axis=0) + 1e-12)
+    # and replaying the draws gives the same rows
+    again = synthetic_rows(X, 200, np.random.default_rng(1))
+    np.testing.assert_allclose(rows, again)
+
+
+@pytest.mark.parametrize("target", ["outputs", "probabilities"])
+def test_tuning_brings_the_outputs_closer_on_new_points_and_keeps_the_pattern(digits, digits_mlp, target):
+    X, _ = digits
+    original = network_of(digits_mlp)
+    compressed = CoreNetCompressor(keep_ratio=0.08, random_state=0).fit_transform(digits_mlp, X[:1000])
+    network = compressed.to_network()
+    before = [W.copy() for W in network.coefs]
+    rows = FidelityRows(original, X[:1000], target, fidelity_settings({"random_state": 0}), np.random.default_rng(0))
+    tuned, history = rows.tune(network)
+    # the network given is left as it was, the pattern is kept
+    dense = [W.toarray() if sp.issparse(W) else np.asarray(W) for W in (*network.coefs, *before, *tuned.coefs)]
+    n = len(before)
+    for W, W0, T in zip(dense[:n], dense[n : 2 * n], dense[2 * n :], strict=True):
+        np.testing.assert_array_equal(W, W0)
+        assert not np.any((T != 0) & (W0 == 0))  # no new non-zero
+        assert not np.array_equal(T, W0)
+    assert history.best_epoch > 0
+    reference, old, new = (n.decision(X[1000:]) for n in (original, network, tuned))
+    if target == "outputs":
+        assert np.abs(new - reference).sum() < 0.9 * np.abs(old - reference).sum()
+    else:
+        assert np.mean(new.argmax(1) == reference.argmax(1)) >= np.mean(old.argmax(1) == reference.argmax(1))
+
+
+def test_a_regressor_has_no_probabilities(regression_data, regression_mlp):
+    X, _ = regression_data
+    with pytest.raises(ValueError, match="regressor"):
+        FidelityRows(network_of(regression_mlp), X, "probabilities", fidelity_settings(True), np.random.default_rng(0))
