@@ -73,6 +73,8 @@ class BudgetTrial:
         What planning, drawing and fine-tuning warned about.
     fine_tune_history : FineTuneHistory or None
         The fidelity fine-tuning run (None without one).
+    fine_tune_seconds : float
+        The part of ``seconds`` it took.
     """
 
     budget: int
@@ -86,6 +88,7 @@ class BudgetTrial:
     drawn: object
     warnings: list
     fine_tune_history: object = None
+    fine_tune_seconds: float = 0.0
 
 
 class BudgetEvaluator:
@@ -233,9 +236,11 @@ class BudgetEvaluator:
             drawn = draw_compression(
                 plan, np.random.default_rng(self.draw_seed), reweight=self.reweight, ridge=self.ridge
             )
-            history = None
+            history, tuning = None, 0.0
             if self.fidelity is not None:
+                tuning = time.perf_counter()
                 tuned, history = self.fidelity.tune(drawn.network)
+                tuning = time.perf_counter() - tuning
                 # no values before a re-fit: fine-tuning from them would undo this run
                 drawn = replace(drawn, network=tuned, start=None)
         estimate = _dense(drawn.network.decision(self.X_held_out))
@@ -271,6 +276,7 @@ class BudgetEvaluator:
             drawn=drawn,
             warnings=list(caught),
             fine_tune_history=history,
+            fine_tune_seconds=tuning,
         )
 
 

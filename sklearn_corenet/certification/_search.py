@@ -109,16 +109,19 @@ def smallest_passing(evaluate, positions, start, slope=None):
     n_grid = positions.size
     failing, passing = -1, n_grid
     margins, widths = {}, []  # widths of the bracket once both ends were evaluated
+    kept = [None, 0]  # the end of the bracket the last steps left in place, and how many times
     while passing - failing > 1:
         if not margins:
             index = start
-        elif len(widths) >= 3 and widths[-1] > widths[-3] / 2:
+        elif len(widths) >= 3 and widths[-1] >= widths[-3] / 2:
             index = (failing + passing) // 2
         else:
-            index = _guess(positions, margins, failing, passing, slope)
+            index = _guess(positions, _illinois(margins, kept), failing, passing, slope)
         index = int(np.clip(index, failing + 1, passing - 1))
         passes, margin = evaluate(index)
         margins[index] = float(margin)
+        end = failing if passes else passing  # the end this step leaves in place
+        kept = [end, kept[1] + 1 if kept[0] == end else 1]
         if passes:
             passing = index
         else:
@@ -126,6 +129,20 @@ def smallest_passing(evaluate, positions, start, slope=None):
         if failing >= 0 and passing < n_grid:
             widths.append(passing - failing)
     return (passing if passing < n_grid else None), list(margins)
+
+
+def _illinois(margins, kept):
+    """The margins the next guess interpolates: the Illinois rule of regula falsi.
+
+    An end of the bracket that two steps in a row have left in place has its
+    margin halved (once more for every further step): interpolation then
+    moves toward it instead of creeping from the other end one grid step at
+    a time, which a noisy or curved margin otherwise makes it do.
+    """
+    end, times = kept
+    if end is None or times < 2 or end not in margins:
+        return margins
+    return {**margins, end: margins[end] * 0.5 ** (times - 1)}
 
 
 def _guess(positions, margins, failing, passing, slope):
@@ -277,6 +294,7 @@ class TargetResult:
                 [0 if t.fine_tune_history is None else t.fine_tune_history.best_epoch for t in trials]
             ),
             "seconds": np.array([t.seconds for t in trials]),
+            "fine_tune_seconds": np.array([t.fine_tune_seconds for t in trials]),
         }
 
 

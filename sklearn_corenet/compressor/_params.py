@@ -222,8 +222,9 @@ search_results_ : dict of ndarray or None
     ``score_drop`` (NaN without targets), ``output_epsilon_certified``
     and ``probability_epsilon_certified`` (the smallest ε certified on
     the outputs and, NaN for regressors, on the probabilities),
-    ``fine_tune_epochs`` (the epoch fine-tuning kept, 0 without it) and
-    ``seconds`` (None in the other modes).
+    ``fine_tune_epochs`` (the epoch fine-tuning kept, 0 without it),
+    ``seconds`` and ``fine_tune_seconds`` (the part of it fine-tuning
+    took) (None in the other modes).
 fine_tune_history_ : FineTuneHistory or None
     With ``fine_tune``: the fine-tuning run of the network ``transform``
     returns (None without ``fine_tune``).
