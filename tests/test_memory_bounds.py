@@ -82,8 +82,9 @@ def _fit(model, X, **params):
         {"keep_ratio": 0.3},  # the default method, with its least-squares re-fit
         {"keep_ratio": 0.3, "method": "corenet++"},  # held-out rows T
         {"keep_ratio": 0.3, "method": "neurons+wanda"},  # a pass for the inputs' mean squares
+        {"keep_ratio": 0.3, "method": "neurons-thinet"},  # a pass for the activations' Gram matrices
     ],
-    ids=["wanda", "corenet++", "neurons+wanda"],
+    ids=["wanda", "corenet++", "neurons+wanda", "neurons-thinet"],
 )
 def test_fit_on_a_float32_memmap_stays_within_working_memory(regressor, memmap, params):
     compressor, peak = _fit(regressor, memmap, **params)
