@@ -2,6 +2,7 @@
 
 import warnings
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,12 +29,16 @@ class DrawnNetwork:
         Budget mode of sampling methods: the constant that met the budget.
     active : list of ndarray of bool
         Per layer, the neurons of the original network that were kept.
+    method : Method or None
+        The method that chose the edges: the plan's, or the one it chose
+        (see ``SelectionMethod.choose``).
     """
 
     network: Network
     start: Network | None
     allocation_constant: float | None
     active: list
+    method: object = None
 
 
 def draw_compression(plan, rng, *, reweight, ridge):
@@ -59,6 +64,8 @@ def draw_compression(plan, rng, *, reweight, ridge):
         layers = [np.array(W, copy=True) for W in problem.weights]
         active = [np.ones(W.shape[1], dtype=bool) for W in problem.weights]
     elif not method.samples:
+        rule = REWEIGHT_RULES[reweight]
+        method = method.choose(problem, plan.budget, partial(rule.function, ridge=ridge))
         layers = method.select(problem, plan.budget)
         active = method.neurons_kept(layers, problem)
     elif plan.mode == "theory":
@@ -88,7 +95,7 @@ def draw_compression(plan, rng, *, reweight, ridge):
             problem.network, layers, problem.X, ridge=ridge, overwrite=True, sample_weight=problem.sample_weight
         )
     check_finite_layers(layers, f"the compressed weights (method={method.name!r}, reweight={reweight!r})")
-    return DrawnNetwork(remove_neurons(problem.network, layers, active), start, c, active)
+    return DrawnNetwork(remove_neurons(problem.network, layers, active), start, c, active, method)
 
 
 def remove_neurons(network, layers, active):

@@ -137,3 +137,13 @@ class SelectionMethod(Method):
             Kept entries at their values, the others zero.
         """
         raise NotImplementedError
+
+    def choose(self, problem, budget, refit):
+        """The selection method that compresses ``problem`` at ``budget``: this one.
+
+        A method that chooses among others by measuring them (see
+        :class:`~._measured.MeasuredChoice`) returns the one it chose;
+        ``refit(network, layers, X, *, overwrite, sample_weight)`` is the
+        compressor's reweighting rule.
+        """
+        return self

@@ -11,6 +11,7 @@ from ._base import Method, SamplingMethod, SelectionMethod
 from ._corenet import CoreNet, Uniform
 from ._magnitude import Magnitude
 from ._matrix import MatrixSampling
+from ._measured import MeasuredChoice
 from ._neurons import NeuronPruning
 from ._wanda import ActivationMagnitude
 
@@ -58,6 +59,14 @@ for _method in (
     NeuronPruning("neuron-norm", score="norm"),
     NeuronPruning("neurons-thinet", score="reconstruction", widths="error"),
     NeuronPruning("neurons+wanda", edges=ActivationMagnitude(), edge_density=0.5),
+    MeasuredChoice(
+        "measured",
+        candidates=(
+            ActivationMagnitude(),
+            ActivationMagnitude(output_layer="dense-if-cheap"),
+            ActivationMagnitude(score="magnitude"),
+        ),
+    ),
 ):
     register_method(_method)
 

@@ -98,6 +98,13 @@ class ActivationMagnitude(SelectionMethod):
     dense_output_share : float, default=0.5
         With "dense-if-cheap": the largest share of the budget, in (0, 1],
         that a dense output layer may take.
+    score : {"activation", "magnitude"}, default="activation"
+        How a layer ranks its edges: "activation" by |w_ij| · ‖a_j‖ (Wanda),
+        "magnitude" by |w_ij| alone (then, with the same layer split, the
+        edges of global magnitude pruning, plus the output layer's floor).
+        With the least-squares re-fit, magnitude ranks better on some
+        networks (``benchmarks/results/selection_ablation.md``);
+        ``method="auto"`` measures which (:class:`~._measured.MeasuredChoice`).
 
     Examples
     --------
@@ -116,13 +123,19 @@ class ActivationMagnitude(SelectionMethod):
     #: Rules for the output layer's budget (``output_layer``).
     OUTPUT_LAYER_RULES = ("floor", "dense-if-cheap")
 
-    def __init__(self, output_layer="floor", dense_output_share=DENSE_OUTPUT_SHARE):
+    #: How edges are ranked within a layer (``score``).
+    SCORES = ("activation", "magnitude")
+
+    def __init__(self, output_layer="floor", dense_output_share=DENSE_OUTPUT_SHARE, score="activation"):
         if output_layer not in self.OUTPUT_LAYER_RULES:
             raise ValueError(f"output_layer must be one of {self.OUTPUT_LAYER_RULES}; got {output_layer!r}")
         if not 0 < dense_output_share <= 1:
             raise ValueError(f"dense_output_share must be in (0, 1]; got {dense_output_share!r}")
+        if score not in self.SCORES:
+            raise ValueError(f"score must be one of {self.SCORES}; got {score!r}")
         self.output_layer = output_layer
         self.dense_output_share = dense_output_share
+        self.score = score
 
     def layer_counts(self, weights, budget):
         """How many edges each layer keeps out of ``budget`` (before capacities)."""
@@ -137,11 +150,16 @@ class ActivationMagnitude(SelectionMethod):
             options.append(f"output_layer={self.output_layer!r}")
         if self.dense_output_share != DENSE_OUTPUT_SHARE:
             options.append(f"dense_output_share={self.dense_output_share!r}")
+        if self.score != "activation":
+            options.append(f"score={self.score!r}")
         return f"{type(self).__name__}({', '.join([repr(self.name), *options])})"
 
     def select(self, problem, budget):
         weights, active = problem.weights, problem.active
-        power = input_power(problem.network, problem.X, sample_weight=problem.sample_weight)
+        if self.score == "activation":
+            power = input_power(problem.network, problem.X, sample_weight=problem.sample_weight)
+        else:
+            power = [None] * len(weights)
         counts = self.layer_counts(weights, budget)
         # a layer cannot keep more non-zero weights than its active neurons have
         capacity = [int(np.count_nonzero(W[:, alive])) for W, alive in zip(weights, active, strict=True)]
@@ -150,7 +168,8 @@ class ActivationMagnitude(SelectionMethod):
         for index, (W, count, p, alive) in enumerate(zip(weights, counts, power, active, strict=True)):
             # one layer's scores at a time, computed in place
             score = np.abs(W, dtype=np.float64)
-            score *= np.sqrt(p)[:, np.newaxis]
+            if p is not None:
+                score *= np.sqrt(p)[:, np.newaxis]
             score *= alive[np.newaxis, :]
             per_neuron = OUTPUT_EDGES_PER_NEURON if index == len(weights) - 1 else 0
             keep = top_edges(score, count, per_neuron)

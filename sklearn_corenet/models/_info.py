@@ -34,6 +34,9 @@ class CompressionInfo:
         (n_in, n_out) of every layer of the original.
     calibration_size : int
         ``|S|``.
+    selection : str or None
+        The rule a method that measures candidates chose (``method="auto"``),
+        or None.
     """
 
     method: str
@@ -46,6 +49,7 @@ class CompressionInfo:
     dead_neurons: list | None = None
     original_shapes: list | None = None
     calibration_size: int | None = None
+    selection: str | None = None
 
     def __getitem__(self, name):
         try:

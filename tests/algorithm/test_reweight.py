@@ -64,14 +64,14 @@ def test_too_few_points_warns_and_stays_finite(digits, digits_mlp):
 def test_default_is_the_recommended_method(digits, digits_mlp):
     X, y = digits
     auto = CoreNetCompressor(keep_ratio=0.1, random_state=0).fit(digits_mlp, X[:1000])
-    assert auto.method_.name == "wanda" and auto.reweight_ == "lstsq"
+    assert auto.method_.name == "measured" and auto.reweight_ == "lstsq"
     theory = CoreNetCompressor(keep_ratio="theory", random_state=0)
     with pytest.warns(UserWarning, match="sample sizes keep up to"):
         theory.fit(digits_mlp, X[:1000])
     assert theory.method_.name == "corenet++" and theory.reweight_ == "unbiased"
     # the default certifies, with the recommended method
     default = CoreNetCompressor(random_state=0).fit(digits_mlp, X[:1000])
-    assert default.method_.name == "wanda" and default.certificate_.holds
+    assert default.method_.name == "measured" and default.certificate_.holds
     # the recommended method loses less accuracy than magnitude pruning
     for keep_ratio in (0.05, 0.1, 0.2):
         with warnings.catch_warnings():

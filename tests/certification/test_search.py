@@ -244,7 +244,7 @@ def test_theory_is_the_paper_mode_by_name_and_the_default_certifies(digits, digi
     assert theory.certificate_ is None and theory.search_results_ is None and theory.validation_size_ == 0
     default = CoreNetCompressor(epsilon=0.5, random_state=0).fit(digits_mlp, X[:500])
     certified = CoreNetCompressor(keep_ratio="certified", epsilon=0.5, random_state=0).fit(digits_mlp, X[:500])
-    assert default.method_.name == certified.method_.name == "wanda"
+    assert default.method_.name == certified.method_.name == "measured"
     assert default.certificate_.holds
     assert default.certificate_.epsilon_certified == certified.certificate_.epsilon_certified
     for a, b in zip(default.transform().coefs_, certified.transform().coefs_, strict=True):

@@ -1,0 +1,172 @@
+"""``method="auto"``: the selection rule chosen by measured error on held-out calibration rows."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from sklearn_corenet import METHODS, CoreNetCompressor
+from sklearn_corenet.methods import ActivationMagnitude, SelectionMethod
+from sklearn_corenet.methods._measured import (
+    MeasuredChoice,
+    clearly_better,
+    held_out_rows,
+    output_differences,
+)
+
+
+class Smallest(SelectionMethod):
+    """Keeps the edges of smallest magnitude: a rule no measurement should choose."""
+
+    name = "smallest"
+    default_reweight = "lstsq"
+
+    def select(self, problem, budget):
+        layers = []
+        share = budget / sum(W.size for W in problem.weights)
+        for W in problem.weights:
+            count = int(share * W.size)
+            order = np.argsort(np.abs(W), axis=None)[:count]
+            keep = np.zeros(W.size, dtype=bool)
+            keep[order] = True
+            layers.append(np.where(keep.reshape(W.shape), W, 0))
+        return layers
+
+
+class Recording(ActivationMagnitude):
+    """Wanda that records the calibration rows every selection saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def select(self, problem, budget):
+        self.seen.append(np.asarray(problem.X).copy())
+        return super().select(problem, budget)
+
+
+def _compress(mlp, X, method, keep_ratio=0.1, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return CoreNetCompressor(keep_ratio=keep_ratio, method=method, **params).fit_transform(mlp, X)
+
+
+def test_auto_is_the_measured_choice_and_says_what_it_chose(digits, digits_mlp):
+    X, y = digits
+    compressor = CoreNetCompressor(keep_ratio=0.05).fit(digits_mlp, X[:1000])
+    assert compressor.method_ is METHODS["measured"]
+    compressed = compressor.transform()
+    chosen = compressed.compression_info_.selection
+    assert chosen in [repr(c) for c in METHODS["measured"].candidates]
+    # the model is what the chosen rule gives when named
+    candidate = next(c for c in METHODS["measured"].candidates if repr(c) == chosen)
+    by_name = _compress(digits_mlp, X[:1000], candidate, keep_ratio=0.05)
+    for ours, theirs in zip(compressed.coefs_, by_name.coefs_, strict=True):
+        np.testing.assert_array_equal(ours.toarray(), theirs.toarray())
+    # a method chosen by name records no selection
+    assert _compress(digits_mlp, X[:1000], "wanda").compression_info_.selection is None
+
+
+def test_a_clearly_worse_rule_is_never_chosen_even_first(digits, digits_mlp):
+    X, y = digits
+    method = MeasuredChoice("test", candidates=(Smallest(), ActivationMagnitude()))
+    compressed = _compress(digits_mlp, X[:1000], method)
+    assert compressed.compression_info_.selection == repr(ActivationMagnitude())
+    worst = _compress(digits_mlp, X[:1000], Smallest())
+    assert compressed.score(X[1000:], y[1000:]) > worst.score(X[1000:], y[1000:]) + 0.2
+
+
+def test_the_first_candidate_stays_when_the_rows_cannot_tell_them_apart(digits, digits_mlp):
+    X, _ = digits
+    first, second = ActivationMagnitude(), ActivationMagnitude(output_layer="dense-if-cheap")
+    method = MeasuredChoice("test", candidates=(first, second))
+    # too few rows to hold any out: the first, unmeasured
+    assert _compress(digits_mlp, X[:20], method).compression_info_.selection == repr(first)
+    # identical rules: the first
+    twins = MeasuredChoice("test", candidates=(first, ActivationMagnitude()))
+    assert _compress(digits_mlp, X[:600], twins).compression_info_.selection == repr(first)
+
+
+def test_held_out_rows_never_fit_a_candidate(digits, digits_mlp):
+    X, _ = digits
+    recording = Recording()
+    method = MeasuredChoice("test", candidates=(recording, ActivationMagnitude(score="magnitude")))
+    _compress(digits_mlp, X[:800], method)
+    held = held_out_rows(X[:800], method.held_out_every)
+    assert 0.15 < held.mean() < 0.35
+    scored, final = recording.seen[0], recording.seen[-1]
+    np.testing.assert_array_equal(scored, X[:800][~held])
+    # the chosen rule then compresses with every row (the first, here or not)
+    assert final.shape[0] in (800, scored.shape[0])
+
+
+def test_held_out_rows_follow_the_values_so_repeated_rows_stay_together(digits):
+    X, _ = digits
+    doubled = np.vstack([X[:300], X[:300]])
+    held = held_out_rows(doubled, 4)
+    np.testing.assert_array_equal(held[:300], held[300:])
+    np.testing.assert_array_equal(held_out_rows(X[:300], 4, working_memory=0.01), held[:300])
+
+
+def test_integer_weights_choose_as_repeated_rows(digits, digits_mlp):
+    X, _ = digits
+    weights = np.random.default_rng(0).integers(1, 3, size=500)
+    repeated = np.repeat(X[:500], weights, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        weighted = CoreNetCompressor(keep_ratio=0.05).fit(digits_mlp, X[:500], sample_weight=weights).transform()
+        copies = CoreNetCompressor(keep_ratio=0.05).fit(digits_mlp, repeated).transform()
+    assert weighted.compression_info_.selection == copies.compression_info_.selection
+    for ours, theirs in zip(weighted.coefs_, copies.coefs_, strict=True):
+        np.testing.assert_allclose(ours.toarray(), theirs.toarray(), rtol=1e-6, atol=1e-9)
+
+
+def test_clearly_better_needs_more_than_noise():
+    rng = np.random.default_rng(0)
+    incumbent = (rng.random(400) < 0.10).astype(float)
+    # one row fewer wrong out of 400: noise
+    challenger = incumbent.copy()
+    challenger[np.flatnonzero(incumbent)[0]] = 0
+    assert not clearly_better(challenger, incumbent)
+    # half the wrong rows fixed: clearly better, and never the other way
+    fixed = incumbent.copy()
+    fixed[np.flatnonzero(incumbent)[::2]] = 0
+    assert clearly_better(fixed, incumbent) and not clearly_better(incumbent, fixed)
+    # weights count rows as repetitions
+    assert clearly_better(fixed, incumbent, np.full(400, 2.0)) == clearly_better(fixed, incumbent)
+
+
+def test_output_differences_of_classifiers_and_regressors(digits_mlp, regression_mlp, digits):
+    from sklearn_corenet.adapters import network_of
+
+    X, _ = digits
+    network = network_of(digits_mlp)
+    original = network.decision(X[:50])
+    swapped = original[:, ::-1]
+    differences = output_differences(network, original, swapped)
+    np.testing.assert_array_equal(differences, np.argmax(original, 1) != np.argmax(swapped, 1))
+    assert output_differences(network, original, original).sum() == 0
+    regression = network_of(regression_mlp)
+    values = np.arange(6.0).reshape(3, 2)[:, :1]
+    np.testing.assert_allclose(output_differences(regression, values, values + 0.5), 0.25)
+
+
+def test_regressors_are_measured_by_squared_error(regression_data, regression_mlp):
+    X, y = regression_data
+    method = MeasuredChoice("test", candidates=(Smallest(), ActivationMagnitude()))
+    compressed = _compress(regression_mlp, X[:400], method, keep_ratio=0.2)
+    assert compressed.compression_info_.selection == repr(ActivationMagnitude())
+
+
+@pytest.mark.parametrize(
+    "candidates, held_out_every, match",
+    [
+        ((), 4, "one or more SelectionMethod"),
+        ((METHODS["magnitude"], METHODS["corenet"]), 4, "one or more SelectionMethod"),
+        ((METHODS["neurons"],), 4, "keep every neuron"),
+        ((METHODS["wanda"],), 1, "held_out_every"),
+    ],
+)
+def test_bad_candidates_are_refused(candidates, held_out_every, match):
+    with pytest.raises(ValueError, match=match):
+        MeasuredChoice("test", candidates=candidates, held_out_every=held_out_every)
