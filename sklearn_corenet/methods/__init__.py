@@ -3,8 +3,10 @@
 A module per family: the paper's sampling methods (``_corenet``) and its
 matrix-sparsification baselines (``_matrix``); beyond the paper, global
 magnitude pruning (``_magnitude``), Wanda (``_wanda``) and the structured
-methods that remove whole neurons (``_neurons``). :data:`METHODS` is the
-registry of names; a new method is a class and its registration.
+methods that remove whole neurons (``_neurons``; their greedy choice by
+reconstruction, ThiNet, and widths by measured error in
+``_reconstruction``). :data:`METHODS` is the registry of names; a new
+method is a class and its registration.
 """
 
 from ._base import Method, SamplingMethod, SelectionMethod
