@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    python -m benchmarks.extreme_budgets                     # every network, 2-20% kept
+    python -m benchmarks.extreme_budgets --search            # every network, 2-20% kept
     python -m benchmarks.extreme_budgets --networks digits --keep-ratios 0.05 --draws 1  # a smoke run
 
 ``method="auto"`` is the default: :class:`~sklearn_corenet.methods._measured.MeasuredChoice`,
@@ -28,7 +28,10 @@ drop in points of ``"wanda"`` and of ``"auto"`` one-shot, of ``"auto"``
 after ``fine_tune(X, teacher=original, epochs=5)`` on up to 10,000 training
 rows (distillation: no labels; first draw only), and the compression time
 of ``"auto"`` over that of ``"wanda"`` (``fit_transform``, one BLAS thread,
-the two alternated). Writes ``benchmarks/results/extreme_budgets.md``.
+the two alternated). With ``--search``, also ``method="wanda-search"``
+(:class:`~sklearn_corenet.methods._split_search.LayerSplitSearch`: layer
+budgets searched by measured error), one-shot, and its time over
+``"wanda"``'s. Writes ``benchmarks/results/extreme_budgets.md``.
 """
 
 import argparse
@@ -124,17 +127,20 @@ def run(args, log=print):
         log(f"{title}: test accuracy {100 * original:.2f}%")
         tune_rows = X_train[np.random.default_rng(0).permutation(len(X_train))[:FINE_TUNE_ROWS]]
         for keep_ratio in args.keep_ratios:
-            drops = {"wanda": [], "auto": []}
-            seconds = {"wanda": [], "auto": []}
+            methods = ("wanda", "auto", "wanda-search") if args.search else ("wanda", "auto")
+            drops = {method: [] for method in methods}
+            seconds = {method: [] for method in methods}
             chosen, tuned = [], None
             for draw in range(args.draws):
                 rng = np.random.default_rng(draw)
                 calibration = X_train[rng.choice(len(X_train), size, replace=False)]
-                for method in ("wanda", "auto"):
+                for method in methods:
                     with threadpool_limits(1):
-                        compressed, elapsed = _compress(model, calibration, keep_ratio, method, draw)
+                        result, elapsed = _compress(model, calibration, keep_ratio, method, draw)
                     seconds[method].append(elapsed)
-                    drops[method].append(100 * (original - compressed.score(X_test, y_test)))
+                    drops[method].append(100 * (original - result.score(X_test, y_test)))
+                    if method == "auto":
+                        compressed = result
                 chosen.append(_short(_final(compressed).compression_info_.selection))
                 if draw == 0 and args.epochs:
                     with warnings.catch_warnings():
@@ -156,6 +162,9 @@ def run(args, log=print):
                 f"({np.mean(seconds['auto']) / np.mean(seconds['wanda']):.1f}×)",
                 ", ".join(chosen),
             ]
+            if args.search:
+                search = np.mean(drops["wanda-search"])
+                row[6:6] = [f"{search:.2f}", f"{np.mean(seconds['wanda-search']) / np.mean(seconds['wanda']):.1f}×"]
             log(" | ".join(row))
             rows.append(row)
     return rows
@@ -178,6 +187,7 @@ def main(argv=None):
     parser.add_argument("--keep-ratios", type=float, nargs="+", default=list(KEEP_RATIOS))
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=5, help="distillation epochs (0: none)")
+    parser.add_argument("--search", action="store_true", help='also method="wanda-search"')
     args = parser.parse_args(argv)
     rows = run(args)
     write_table_report(
@@ -189,9 +199,13 @@ def main(argv=None):
         "the candidate rule measured best on held-out calibration rows), both with the least-squares "
         f"re-fit; \"auto\" after `fine_tune(X, teacher=original, epochs={args.epochs})` on up to "
         f"{FINE_TUNE_ROWS:,} training rows (first draw); the ratio of the two one-shot drops; "
+        + ("`method=\"wanda-search\"` (layer budgets searched by measured error, an option) one-shot and "
+           "its compression time over \"wanda\"'s; " if args.search else "")
+        +
         "compression seconds (`fit_transform`, one BLAS thread) of \"auto\" and \"wanda\", and the "
         "rule \"auto\" chose in each draw.",
         ["network", "kept", "wanda one-shot", "auto one-shot", "auto / wanda", "auto fine-tuned",
+         *(["search one-shot", "search time / wanda"] if args.search else []),
          "seconds auto / wanda", "auto chose"],
         rows,
     )

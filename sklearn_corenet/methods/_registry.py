@@ -13,6 +13,7 @@ from ._magnitude import Magnitude
 from ._matrix import MatrixSampling
 from ._measured import MeasuredChoice
 from ._neurons import NeuronPruning
+from ._split_search import LayerSplitSearch
 from ._wanda import ActivationMagnitude
 
 __all__ = ["METHODS", "Method", "SamplingMethod", "SelectionMethod", "get_method", "register_method"]
@@ -67,6 +68,7 @@ for _method in (
             ActivationMagnitude(score="magnitude"),
         ),
     ),
+    LayerSplitSearch("wanda-search"),
 ):
     register_method(_method)
 
