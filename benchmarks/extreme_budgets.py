@@ -176,7 +176,7 @@ def _short(selection):
         return "—"
     if "score='magnitude'" in selection:
         return "magnitude"
-    return "wanda, dense output" if "dense-if-cheap" in selection else "wanda"
+    return "dense output" if "dense-if-cheap" in selection else "wanda"
 
 
 def main(argv=None):

@@ -27,8 +27,8 @@ from .compressor._compressor import CoreNetCompressor
 
 #: What each row of the demo is.
 METHODS = {
-    "auto": "the default: keep the edges of largest weight × input size, re-fit them (least squares)",
-    "neurons": "structured: remove whole neurons (narrower dense layers), re-fit: the fastest",
+    "auto": "the default: the edge-selection rule measured best on held-out calibration rows, re-fit (least squares)",
+    "neurons-thinet": "structured: remove whole neurons, keeping those that best rebuild the next layer, re-fit: the fastest",
     "magnitude": "magnitude pruning, what torch.nn.utils.prune gives (keep the largest |w|)",
     "corenet++": "the paper's CoreNet++ (Baykal et al., ICLR 2019): sensitivity sampling",
 }

@@ -2,10 +2,10 @@ from sklearn_corenet._demo import demo_rows, format_rows
 
 
 def test_demo_shows_the_recommended_methods_ahead_and_a_certified_model():
-    _, accuracy, rows = demo_rows(keep_ratios=(0.1,), methods=("auto", "neurons", "magnitude"))
+    _, accuracy, rows = demo_rows(keep_ratios=(0.1,), methods=("auto", "neurons-thinet", "magnitude"))
     by_method = {row["method"]: row for row in rows}
     assert by_method["auto"]["accuracy"] >= by_method["magnitude"]["accuracy"]
-    assert by_method["neurons"]["accuracy"] >= by_method["magnitude"]["accuracy"]
+    assert by_method["neurons-thinet"]["accuracy"] >= by_method["magnitude"]["accuracy"]
     # the no-argument compressor: certified, it stays within the demo's ε on
     # the test points and compresses
     assert by_method["default"]["epsilon"] <= 0.1

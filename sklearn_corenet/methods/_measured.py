@@ -133,9 +133,11 @@ class MeasuredChoice(SelectionMethod):
     difference), so that the first stays where the held-out rows cannot
     tell them apart. The chosen candidate then compresses with every
     calibration row, as if it had been chosen by name. Candidates that keep
-    the same edges on the fitting rows are scored once, so the cost is at
-    most one compression of three quarters of the rows per distinct
-    candidate, plus one.
+    the same edges on the fitting rows are scored once, and none is scored
+    once no candidate could be clearly better (the best so far differs from
+    the original on too few held-out rows), so the cost is at most one
+    compression of three quarters of the rows per distinct candidate, plus
+    one.
 
     What it chose is the ``selection`` field of the compressed model's
     ``compression_info_``.
@@ -207,6 +209,8 @@ class MeasuredChoice(SelectionMethod):
         network = problem.network
         best, best_differences, seen = None, None, []
         for candidate in self.candidates:
+            if best is not None and not clearly_better(np.zeros_like(best_differences), best_differences, test_weight):
+                break  # not even a network equal to the original would replace the best
             layers = candidate.select(fitting, budget)
             masks = [W != 0 for W in layers]
             if any(all(np.array_equal(a, b) for a, b in zip(masks, other, strict=True)) for other in seen):

@@ -170,3 +170,17 @@ def test_regressors_are_measured_by_squared_error(regression_data, regression_ml
 def test_bad_candidates_are_refused(candidates, held_out_every, match):
     with pytest.raises(ValueError, match=match):
         MeasuredChoice("test", candidates=candidates, held_out_every=held_out_every)
+
+
+def test_no_candidate_is_scored_once_none_could_be_clearly_better(digits, digits_mlp):
+    X, _ = digits
+    # nearly every parameter kept: the first rule agrees with the original on
+    # every held-out row, so no other could be better by two standard errors
+    spy = Recording()
+    method = MeasuredChoice("test", candidates=(ActivationMagnitude(), spy))
+    compressed = _compress(digits_mlp, X[:800], method, keep_ratio=0.9)
+    assert spy.seen == []
+    assert compressed.compression_info_.selection == repr(ActivationMagnitude())
+    # at a small budget the first disagrees often enough: the second is scored
+    _compress(digits_mlp, X[:800], method, keep_ratio=0.03)
+    assert len(spy.seen) >= 1
