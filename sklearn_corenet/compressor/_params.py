@@ -80,8 +80,9 @@ fine_tune : None, bool, int or dict, default=None
     held-out rows, which no fitting sees: the certificate stays valid and
     the budget found is smaller. With a float or "theory" ``keep_ratio``,
     the compressed network is fine-tuned once and ``transform`` returns
-    it. None or False: off; True: 30 epochs (early stopping after 5 without
-    progress) on up to 5,000 rows; an int: that many epochs; a dict: the
+    it. None or False: off; True: 30 epochs of Adam at step size 1e-3
+    (early stopping after 5 without progress) on up to 5,000 rows; an
+    int: that many epochs; a dict: the
     fields of :class:`~sklearn_corenet.fine_tuning.FineTuneSettings`
     (``epochs``, ``learning_rate``, ``batch_size``, ...) and
     ``n_synthetic``, the mixed rows added (an int, or "auto": up to 5,000

@@ -41,6 +41,12 @@ from ._settings import FineTuneSettings
 FIDELITY_EPOCHS = 30
 #: Epochs without progress before a fidelity run stops, unless set.
 FIDELITY_PATIENCE = 5
+#: Adam's step size of a fidelity run unless set. The run starts from a
+#: network already close to the original (the re-fit one): on MNIST
+#: 784-300-300-10 the step size of label fine-tuning on small data (1e-2)
+#: left every budget from 30% up where it was (epoch 0 kept), 1e-3 took the
+#: certified budget at epsilon = 0.1 from 38.6% to 35.0% of the parameters.
+FIDELITY_LEARNING_RATE = 1e-3
 #: ``n_synthetic="auto"``: mixed rows added until the rows number this many.
 AUTO_ROWS = 5000
 
@@ -95,6 +101,7 @@ def fidelity_settings(fine_tune, random_state=None, *, verbose=0, name="fine_tun
         return None
     options = {
         "epochs": FIDELITY_EPOCHS,
+        "learning_rate": FIDELITY_LEARNING_RATE,
         "n_iter_no_change": FIDELITY_PATIENCE,
         "random_state": random_state,
         "verbose": verbose,
