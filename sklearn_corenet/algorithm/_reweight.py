@@ -26,8 +26,10 @@ import scipy.sparse as sp
 from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import StrOptions
 
-from ..core._network import augment, chunk_rows, forward_pass
+from ..core._activations import apply_activation
+from ..core._network import augment, chunk_rows
 from ..core._validation import overflow_error
+from ._lstsq_solve import _solve_neurons
 
 #: Default ridge strength, relative to the mean squared input of a neuron's
 #: kept edges (a scale-free choice).
@@ -40,37 +42,41 @@ def _dense_rows(X, batch):
     return np.asarray(rows.toarray() if sp.issparse(rows) else rows, dtype=np.float64)
 
 
-def _advance(inputs, W_aug, activation):
-    """The activations of the layer ``W_aug`` for the rows ``inputs``."""
-    return forward_pass(inputs, [W_aug[:-1]], [W_aug[-1]], activation, hidden_only=True)
+def _affine(inputs, W_aug, rows=None, columns=None):
+    """``augment(inputs) @ W_aug[:, columns]`` without the augmented copy.
+
+    ``rows``, when given, are the only inputs (bias excluded) whose weights
+    are not all zero: the product reads only them (a sparsified layer).
+    """
+    if columns is not None:
+        W_aug = W_aug[:, columns]
+    values = inputs @ W_aug[:-1] if rows is None else inputs[:, rows] @ W_aug[rows]
+    values += W_aug[-1]
+    return values
 
 
-def _layer_inputs(X, batch, fitted, originals, layer, activation):
-    """The compressed and the original inputs of ``layer`` for rows ``batch``
-    of X, computed through the layers before it (the compressed ones as
-    re-fitted)."""
+def _layer_inputs(X, batch, fitted, originals, reads, activation):
+    """The compressed and the original inputs of layer ``len(reads)`` for rows
+    ``batch`` of X, computed through the layers before it (the compressed ones
+    as re-fitted, reading the inputs ``reads`` of each)."""
     compressed = original = _dense_rows(X, batch)
-    for earlier in range(layer):
-        compressed = _advance(compressed, fitted[earlier], activation)
-        original = _advance(original, originals[earlier], activation)
+    for earlier, rows in enumerate(reads):
+        compressed = apply_activation(activation, _affine(compressed, fitted[earlier], rows))
+        original = apply_activation(activation, _affine(original, originals[earlier]))
     return compressed, original
 
 
-def _accumulate(gram, cross, compressed, original, original_layer, first_row, layer, kept=None, weight=None):
-    """Add a chunk's Gram matrix of the compressed inputs and their cross
-    product with the original pre-activations (None before the first chunk);
-    return the sums. ``kept``, (inputs, neurons), restricts both to those
-    inputs (the bias last) and neurons. ``weight``, the chunk's sample
-    weights, counts each row that many times (weighted least squares).
+def _accumulate(gram, cross, inputs, target, first_row, layer, weight=None):
+    """Add a chunk's Gram matrix of the (augmented, compressed) ``inputs`` and
+    their cross product with the original pre-activations ``target`` to the
+    sums (None before the first chunk); return the sums. ``weight``, the
+    chunk's sample weights, counts each row that many times (weighted least
+    squares).
 
     Raises a ValueError naming the calibration row whose values overflow
     them (inputs whose squares are beyond the range of float64).
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        inputs = augment(compressed)
-        target = augment(original) @ original_layer
-        if kept is not None:
-            inputs, target = inputs[:, kept[0]], target[:, kept[1]]
         weighted = inputs if weight is None else inputs * weight[:, np.newaxis]
         if gram is None:  # the first chunk's products are the sums so far
             gram, cross = weighted.T @ inputs, weighted.T @ target
@@ -83,86 +89,10 @@ def _accumulate(gram, cross, compressed, original, original_layer, first_row, la
     return gram, cross
 
 
-def _solve(system, rhs):
-    """``solve(system, rhs)``, or the least-norm solution of a singular system.
-
-    With ``ridge=0`` a neuron with fewer calibration points than kept edges
-    has a singular system; its pseudo-inverse solution is finite.
-    """
-    try:
-        return np.linalg.solve(system, rhs)
-    except np.linalg.LinAlgError:
-        return np.linalg.pinv(system, hermitian=True) @ rhs
-
-
-def _solve_shared_masks(gram, cross, weights, mask, ridge, diagonal):
-    """Solve together the neurons that keep the same edges; return the others' mask.
-
-    Neurons with one kept set K share their system (A_Kᵀ A_K + λ I, with the
-    same λ since it scales with the mean kept diagonal): one factorisation
-    serves them all. Whole kept neurons of structured compression share
-    every layer's system. The solutions replace the neurons' kept weights,
-    which are their starting values.
-    """
-    keys = np.packbits(mask, axis=0).T
-    _, group_of, sizes = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    group_of = group_of.ravel()
-    alone = sizes[group_of] < 2
-    for group in np.flatnonzero(sizes >= 2):
-        neurons = np.flatnonzero(group_of == group)
-        kept = np.flatnonzero(mask[:, neurons[0]])
-        if kept.size == 0:
-            continue
-        scale = diagonal[kept].sum() / kept.size
-        strength = ridge * (scale if scale > 0 else 1.0)
-        system = gram[np.ix_(kept, kept)]
-        system[np.diag_indices_from(system)] += strength
-        rhs = cross[np.ix_(kept, neurons)] + strength * weights[np.ix_(kept, neurons)]
-        weights[np.ix_(kept, neurons)] = _solve(system, rhs)
-    return alone
-
-
-def _solve_neurons(gram, cross, weights, mask, ridge, working_memory):
-    """Per neuron k: argmin_w ‖A_K w − z_k‖² + λ_k ‖w − w0_K‖² over kept edges K.
-
-    ``weights`` holds the starting values w0 and receives the solutions (in
-    place, its dtype). Neurons that keep the same edges share one solve;
-    the others are solved in batches of similar kept counts (sorted by
-    count, so little padding): their kept index sets are padded to the
-    batch's longest, padded slots get an identity row so that they solve
-    to 0.
-    """
-    n_in, n_out = mask.shape
-    counts = mask.sum(axis=0)
-    if n_out == 0 or counts.max() == 0:
-        return
-    diagonal = np.diag(gram)
-    alone = _solve_shared_masks(gram, cross, weights, mask, ridge, diagonal)
-    counts = np.where(alone, counts, 0)
-    by_count = np.argsort(-counts, kind="stable")
-    by_count = by_count[counts[by_count] > 0]
-    first = 0
-    while first < by_count.size:
-        width = int(counts[by_count[first]])
-        size = chunk_rows(3 * width * width * 8, by_count.size - first, working_memory)
-        neurons = by_count[first : first + size]
-        first += size
-        valid = np.arange(width)[np.newaxis, :] < counts[neurons, np.newaxis]
-        # kept input indices of every neuron, kept ones first (stable order);
-        # padded slots are edges not kept, their rows and columns zeroed
-        index = np.argsort(~mask[:, neurons], axis=0, kind="stable").T[:, :width]
-        system = gram[index[:, :, np.newaxis], index[:, np.newaxis, :]]
-        np.copyto(system, 0.0, where=~(valid[:, :, np.newaxis] & valid[:, np.newaxis, :]))
-        kept_diagonal = np.where(valid, diagonal[index], 0)
-        scale = kept_diagonal.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
-        strength = ridge * np.where(scale > 0, scale, 1.0)
-        initial = weights[index, neurons[:, np.newaxis]]
-        rhs = cross[index, neurons[:, np.newaxis]] + strength[:, np.newaxis] * initial
-        rhs[~valid] = 0
-        diagonal_slots = np.arange(width)
-        system[:, diagonal_slots, diagonal_slots] += np.where(valid, strength[:, np.newaxis], 1.0)
-        solution = _solve(system, rhs[:, :, np.newaxis])[:, :, 0]
-        weights[index, neurons[:, np.newaxis]] = np.where(valid, solution, initial)
+def _kept_indices(mask, axis):
+    """Indices along ``axis`` of ``mask`` with a kept edge, None when all have one."""
+    kept = np.flatnonzero(mask.any(axis=1 - axis))
+    return None if kept.size == mask.shape[axis] else kept
 
 
 def lstsq_reweight(
@@ -216,41 +146,58 @@ def lstsq_reweight(
             stacklevel=4,  # the caller of CoreNetCompressor.transform
         )
     originals = network.augmented_weights()
-    widest = max(W.shape[0] for W in originals)
+    widest = max(max(W.shape) for W in originals)
     # a chunk's rows of X, both inputs, their augmented copies, the targets and a product
     rows = chunk_rows(8 * widest * 8, X.shape[0], working_memory)
     batches = list(gen_batches(X.shape[0], rows))
-    carried = _layer_inputs(X, batches[0], fitted, originals, 0, network.activation) if len(batches) == 1 else None
+    reads = []  # per re-fitted layer, its inputs with kept edges (None: all)
+    carried = None
+    if len(batches) == 1:
+        carried = _layer_inputs(X, batches[0], fitted, originals, reads, network.activation)
     for layer, weights in enumerate(fitted):
         mask = weights != 0
         # the fit reads only the inputs and neurons with kept edges: a layer
         # that keeps few of them (structured compression) solves a smaller problem
-        kept = (np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0)))
-        if 2 * kept[0].size > mask.shape[0] and 2 * kept[1].size > mask.shape[1]:
-            kept = None
+        inputs, neurons = _kept_indices(mask, 0), _kept_indices(mask, 1)
         gram = cross = None
         for batch in batches:
             if carried is not None:
                 compressed, original = carried
+                # every neuron's pre-activations: the next layer's original inputs
+                pre = _affine(original, originals[layer])
+                target = pre if neurons is None else pre[:, neurons]
             else:
-                compressed, original = _layer_inputs(X, batch, fitted, originals, layer, network.activation)
+                compressed, original = _layer_inputs(X, batch, fitted, originals, reads, network.activation)
+                target = _affine(original, originals[layer], columns=neurons)
+            del original
+            augmented = augment(compressed)
             weight = None if sample_weight is None else sample_weight[batch]
             gram, cross = _accumulate(
-                gram, cross, compressed, original, originals[layer], batch.start, layer, kept, weight
+                gram,
+                cross,
+                augmented if inputs is None else augmented[:, inputs],
+                target,
+                batch.start,
+                layer,
+                weight,
             )
-        if kept is None:
+            del augmented, target
+        if inputs is None and neurons is None:
             _solve_neurons(gram, cross, weights, mask, ridge, working_memory)
         else:
-            block = np.ix_(*kept)
+            block = np.ix_(
+                np.arange(mask.shape[0]) if inputs is None else inputs,
+                np.arange(mask.shape[1]) if neurons is None else neurons,
+            )
             part = weights[block]
             _solve_neurons(gram, cross, part, mask[block], ridge, working_memory)
             weights[block] = part
         del gram, cross, mask
+        reads.append(None if inputs is None else inputs[inputs < weights.shape[0] - 1])
         if carried is not None and layer + 1 < len(fitted):
-            compressed, original = carried
             carried = (
-                _advance(compressed, weights, network.activation),
-                _advance(original, originals[layer], network.activation),
+                apply_activation(network.activation, _affine(compressed, weights, reads[-1])),
+                apply_activation(network.activation, pre),
             )
     return fitted
 
