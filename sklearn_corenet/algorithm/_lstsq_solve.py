@@ -9,6 +9,7 @@ padded systems, grouped by width so that little of the work is padding.
 """
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..core._network import chunk_rows
 
@@ -68,13 +69,14 @@ def _solve_shared_masks(gram, cross, weights, mask, ridge, diagonal):
     return alone
 
 
-def _width_batches(counts, width_bytes, working_memory):
+def _width_batches(counts, working_memory):
     """Batches of neurons to solve together, as index arrays into ``counts``.
 
     Neurons are taken by decreasing kept count; a batch holds those within
     :data:`WIDTH_RATIO` of its widest (all the remaining ones once that is
-    at most :data:`NARROW`), as many as ``working_memory`` allows for
-    ``width_bytes(width)`` bytes each. Neurons with no kept edge are left out.
+    at most :data:`NARROW`), as many as ``working_memory`` allows (a
+    system, its flat indices and its right-hand side per neuron). Neurons
+    with no kept edge are left out.
     """
     order = np.argsort(-counts, kind="stable")
     order = order[counts[order] > 0]
@@ -84,7 +86,7 @@ def _width_batches(counts, width_bytes, working_memory):
         width = int(-descending[first])
         smallest = 1 if width <= NARROW else int(np.ceil(WIDTH_RATIO * width))
         last = int(np.searchsorted(descending, -smallest, side="right"))
-        last = min(last, first + chunk_rows(width_bytes(width), order.size - first, working_memory))
+        last = min(last, first + chunk_rows(3 * 8 * width * (width + 1), order.size - first, working_memory))
         yield order[first:last], width
         first = last
 
@@ -98,34 +100,43 @@ def _solve_neurons(gram, cross, weights, mask, ridge, working_memory):
     (:func:`_width_batches`), their kept index sets padded to the batch's
     widest with an index to an added zero row and column of the Gram
     matrix, whose slots get an identity row so that they solve to 0.
+
+    The solves run on one BLAS thread: LAPACK's threads do not speed up
+    systems this small, and when the other cores are busy they slow them
+    down 40-60 times (np.linalg.solve of 300 systems of width 140 took 2 s
+    with two threads on a loaded two-core machine, 0.05 s with one).
     """
     n_in, n_out = mask.shape
     counts = mask.sum(axis=0)
     if n_out == 0 or counts.max() == 0:
         return
-    diagonal = np.diag(gram)
-    alone = _solve_shared_masks(gram, cross, weights, mask, ridge, diagonal)
-    counts = np.where(alone, counts, 0)
-    if not counts.any():
-        return
-    padding = n_in  # the index of the zero row and column
-    padded_gram = np.zeros((n_in + 1, n_in + 1))
-    padded_gram[:n_in, :n_in] = gram
-    flat_gram = padded_gram.ravel()
-    # a system, its flat indices and the gathered right-hand sides, per neuron
-    for neurons, width in _width_batches(counts, lambda width: 3 * 8 * width * (width + 1), working_memory):
-        # kept input indices of every neuron (increasing), then the padding
-        neuron, input_index = np.nonzero(mask[:, neurons].T)
-        slot = np.arange(neuron.size) - np.repeat(np.cumsum(counts[neurons]) - counts[neurons], counts[neurons])
-        index = np.full((neurons.size, width), padding)
-        index[neuron, slot] = input_index
-        system = np.take(flat_gram, index[:, :, np.newaxis] * (n_in + 1) + index[:, np.newaxis, :])
-        diagonal_view = system.reshape(neurons.size, width * width)[:, :: width + 1]
-        strength = _ridge_strength(ridge, diagonal_view.sum(axis=1), counts[neurons])
-        valid = index != padding
-        diagonal_view += np.where(valid, strength[:, np.newaxis], 1.0)
-        rhs = np.zeros((neurons.size, width))
-        kept_neurons = neurons[neuron]
-        rhs[neuron, slot] = cross[input_index, kept_neurons] + strength[neuron] * weights[input_index, kept_neurons]
-        solution = _solve(system, rhs[:, :, np.newaxis])
-        weights[input_index, kept_neurons] = solution[neuron, slot, 0]
+    with threadpool_limits(limits=1, user_api="blas"):
+        alone = _solve_shared_masks(gram, cross, weights, mask, ridge, np.diag(gram))
+        counts = np.where(alone, counts, 0)
+        if not counts.any():
+            return
+        # index n_in of the padded Gram matrix is a zero row and column
+        padded_gram = np.zeros((n_in + 1, n_in + 1))
+        padded_gram[:n_in, :n_in] = gram
+        for neurons, width in _width_batches(counts, working_memory):
+            _solve_batch(padded_gram, cross, weights, mask, ridge, neurons, counts[neurons], width)
+
+
+def _solve_batch(padded_gram, cross, weights, mask, ridge, neurons, counts, width):
+    """Solve the systems of ``neurons`` (with ``counts`` kept edges each), padded to ``width``."""
+    padding = padded_gram.shape[0] - 1
+    # kept input indices of every neuron (increasing), then the padding
+    neuron, input_index = np.nonzero(mask[:, neurons].T)
+    slot = np.arange(neuron.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    index = np.full((neurons.size, width), padding)
+    index[neuron, slot] = input_index
+    flat_index = index[:, :, np.newaxis] * padded_gram.shape[0] + index[:, np.newaxis, :]
+    system = np.take(padded_gram.ravel(), flat_index)
+    del flat_index
+    diagonal = system.reshape(neurons.size, width * width)[:, :: width + 1]  # a view
+    strength = _ridge_strength(ridge, diagonal.sum(axis=1), counts)
+    diagonal += np.where(index != padding, strength[:, np.newaxis], 1.0)
+    kept_neurons = neurons[neuron]
+    rhs = np.zeros((neurons.size, width, 1))
+    rhs[neuron, slot, 0] = cross[input_index, kept_neurons] + strength[neuron] * weights[input_index, kept_neurons]
+    weights[input_index, kept_neurons] = _solve(system, rhs)[neuron, slot, 0]
