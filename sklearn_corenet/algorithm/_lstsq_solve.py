@@ -27,9 +27,10 @@ NARROW = 16
 
 #: Systems at least this wide are factorised one at a time by LAPACK's
 #: Cholesky solver (``posv``), which took 0.4 times the time of numpy's
-#: batched LU solve at width 150 and 0.7 times at width 60; narrower ones
-#: are solved together by ``np.linalg.solve``, whose cost per system is lower.
-CHOLESKY_WIDTH = 32
+#: batched LU solve at width 150, 0.6 times at 48 and as long at 20;
+#: narrower ones are solved together by ``np.linalg.solve``, whose cost per
+#: system is lower.
+CHOLESKY_WIDTH = 20
 
 
 def _solve(system, rhs):
