@@ -79,12 +79,13 @@ def _fit(model, X, **params):
 @pytest.mark.parametrize(
     "params",
     [
-        {"keep_ratio": 0.3},  # the default method, with its least-squares re-fit
+        {"keep_ratio": 0.3},  # the default method: candidates measured, least-squares re-fits
+        {"keep_ratio": 0.3, "method": "wanda-search"},  # layer budgets searched on held-out rows
         {"keep_ratio": 0.3, "method": "corenet++"},  # held-out rows T
         {"keep_ratio": 0.3, "method": "neurons+wanda"},  # a pass for the inputs' mean squares
         {"keep_ratio": 0.3, "method": "neurons-thinet"},  # a pass for the activations' Gram matrices
     ],
-    ids=["wanda", "corenet++", "neurons+wanda", "neurons-thinet"],
+    ids=["auto", "wanda-search", "corenet++", "neurons+wanda", "neurons-thinet"],
 )
 def test_fit_on_a_float32_memmap_stays_within_working_memory(regressor, memmap, params):
     compressor, peak = _fit(regressor, memmap, **params)

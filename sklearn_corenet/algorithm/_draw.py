@@ -64,8 +64,13 @@ def draw_compression(plan, rng, *, reweight, ridge):
         layers = [np.array(W, copy=True) for W in problem.weights]
         active = [np.ones(W.shape[1], dtype=bool) for W in problem.weights]
     elif not method.samples:
-        rule = REWEIGHT_RULES[reweight]
-        method = method.choose(problem, plan.budget, partial(rule.function, ridge=ridge))
+        # a method that measures before it chooses does so once per plan
+        choices = getattr(plan, "choices", {})  # plans pickled before 0.2 have none
+        key = (plan.budget, reweight, ridge)
+        if key not in choices:
+            rule = REWEIGHT_RULES[reweight]
+            choices[key] = method.choose(problem, plan.budget, partial(rule.function, ridge=ridge))
+        method = choices[key]
         layers = method.select(problem, plan.budget)
         active = method.neurons_kept(layers, problem)
     elif plan.mode == "theory":

@@ -145,6 +145,11 @@ class NeuronPruning(SelectionMethod):
             raise ValueError(f"score must be one of {NEURON_SCORES}; got {score!r}")
         if widths not in NEURON_WIDTHS:
             raise ValueError(f"widths must be one of {NEURON_WIDTHS}; got {widths!r}")
+        if edges is not None and type(edges).choose is not SelectionMethod.choose:
+            raise ValueError(
+                f"edges={edges!r} chooses among rules by measuring them, which the edges of "
+                "narrowed layers do not do; pass a rule that selects directly, e.g. ActivationMagnitude()"
+            )
         self.name = name
         self.score = score
         self.edges = edges

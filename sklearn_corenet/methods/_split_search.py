@@ -11,31 +11,54 @@ the calibration rows.
 """
 
 import warnings
-from dataclasses import replace
 
 import numpy as np
 
 from ..algorithm._draw import remove_neurons
-from ..core._head import probabilities
 from ._base import SelectionMethod
 from ._budget import within_capacity
-from ._measured import MIN_HELD_OUT, _batches, _dense, _rows, held_out_rows
+from ._held_out import measure, output_loss, split_problem
 from ._wanda import ActivationMagnitude
 
 
 class FixedSplit(ActivationMagnitude):
-    """Wanda-style selection with given per-layer edge counts (what a search found)."""
+    """Edges chosen as "wanda" chooses them, with given per-layer counts.
 
-    def __init__(self, counts, output_layer="floor", score="activation"):
-        super().__init__(output_layer=output_layer, score=score)
-        self.counts = [int(c) for c in counts]
+    What :class:`LayerSplitSearch` finds; pass it as ``method=`` to compress
+    again with the same split. The counts are scaled to the budget (their
+    proportions are kept); the output layer still keeps its best edges per
+    output neuron first.
+
+    Parameters
+    ----------
+    counts : sequence of int
+        Edges (weights and biases) each layer keeps, input layer first; not
+        all zero.
+    score : {"activation", "magnitude"}, default="activation"
+        How a layer ranks its edges (see :class:`ActivationMagnitude`).
+
+    Examples
+    --------
+    >>> from sklearn_corenet import CoreNetCompressor
+    >>> from sklearn_corenet.methods import FixedSplit
+    >>> FixedSplit([2000, 1500, 300])
+    FixedSplit(counts=[2000, 1500, 300])
+    >>> compressor = CoreNetCompressor(keep_ratio=0.1, method=FixedSplit([2000, 1500, 300]))
+    """
+
+    def __init__(self, counts, score="activation"):
+        super().__init__(score=score)
+        counts = [int(c) for c in counts]
+        if not counts or min(counts) < 0 or sum(counts) == 0:
+            raise ValueError(f"counts must be non-negative edge counts, not all zero; got {counts!r}")
+        self.counts = counts
 
     def layer_counts(self, weights, budget):
         counts = np.asarray(self.counts, dtype=np.int64)
         if counts.size != len(weights):
-            raise ValueError(f"{len(self.counts)} layer counts for a network of {len(weights)} layers")
-        # the total is the budget: a search's split is rescaled to it
-        scaled = np.floor(counts * (budget / max(counts.sum(), 1))).astype(np.int64)
+            raise ValueError(f"{counts.size} layer counts for a network of {len(weights)} layers")
+        # the proportions at the budget: floors, then the rest to the largest layers
+        scaled = np.floor(counts * (budget / counts.sum())).astype(np.int64)
         scaled[np.argsort(-counts, kind="stable")[: budget - int(scaled.sum())]] += 1
         return scaled.tolist()
 
@@ -46,28 +69,6 @@ class FixedSplit(ActivationMagnitude):
         return f"{type(self).__name__}({', '.join(options)})"
 
 
-def held_out_loss(network, compressed, X, sample_weight=None):
-    """Mean distance of ``compressed`` from the original on rows ``X``, a chunk at a time.
-
-    For classifiers the cross-entropy of the compressed probabilities
-    against the original's (smooth in the weights, so that small
-    differences between splits are seen), for regressors the mean squared
-    difference of the outputs.
-    """
-    total = np.empty(X.shape[0])
-    tiny = np.finfo(np.float64).tiny
-    for batch in _batches(X):
-        rows = _dense(X[batch])
-        original, ours = network.decision(rows), compressed.decision(rows)
-        p = probabilities(network, original)
-        if p is None:
-            total[batch] = np.mean((ours - original) ** 2, axis=1)
-        else:
-            q = probabilities(network, ours)
-            total[batch] = -np.sum(p * np.log(np.maximum(q, tiny)), axis=1)
-    return float(np.average(total, weights=sample_weight))
-
-
 class LayerSplitSearch(SelectionMethod):
     """Search how many edges each layer keeps, by measured error (an option).
 
@@ -75,7 +76,8 @@ class LayerSplitSearch(SelectionMethod):
     rounds each give ``budget / (2 · rounds)`` more edges to one layer: the
     one whose extra edges, chosen by ``base``'s score and re-fitted with the
     compressor's reweighting rule on about three quarters of the calibration
-    rows, bring the network closest to the original on the other rows (the
+    rows (at most 15,000), bring the network closest to the original on the
+    other rows (at most 5,000) (the
     cross-entropy of the compressed network's probabilities against the
     original's; the squared error of the outputs for regressors). The split
     found then compresses with every row, unless ``base``'s own split of
@@ -84,6 +86,8 @@ class LayerSplitSearch(SelectionMethod):
 
     What it found is the ``selection`` field of the compressed model's
     ``compression_info_`` (a :class:`FixedSplit` with the counts).
+    The held-out rows are measured by
+    :func:`~._held_out.output_loss`.
 
     Parameters
     ----------
@@ -97,6 +101,13 @@ class LayerSplitSearch(SelectionMethod):
         compressions.
     held_out_every : int, default=4
         About one calibration row in ``held_out_every`` measures the error.
+
+    Examples
+    --------
+    >>> from sklearn_corenet import CoreNetCompressor
+    >>> from sklearn_corenet.methods import LayerSplitSearch
+    >>> compressor = CoreNetCompressor(keep_ratio=0.05, method="wanda-search")
+    >>> compressor = CoreNetCompressor(keep_ratio=0.05, method=LayerSplitSearch("mine", rounds=4))
     """
 
     in_paper = False
@@ -124,20 +135,11 @@ class LayerSplitSearch(SelectionMethod):
 
     def choose(self, problem, budget, refit):
         """A :class:`FixedSplit` with the per-layer counts the search found."""
-        held = held_out_rows(problem.X, self.held_out_every)
-        weights = problem.weights
-        if len(weights) < 2 or np.count_nonzero(held) < MIN_HELD_OUT or np.count_nonzero(~held) < MIN_HELD_OUT:
+        split = split_problem(problem, self.held_out_every) if len(problem.weights) > 1 else None
+        if split is None:
             return self.base
-        fit_rows, test_rows = np.flatnonzero(~held), np.flatnonzero(held)
-        weight = problem.sample_weight
-        fitting = replace(
-            problem,
-            X=_rows(problem.X, fit_rows),
-            sample_weight=None if weight is None else weight[fit_rows],
-            weights_owned=False,
-        )
-        X_test = _rows(problem.X, test_rows)
-        test_weight = None if weight is None else weight[test_rows]
+        fitting, X_test, test_weight = split
+        weights = problem.weights
         capacity = np.array(
             [np.count_nonzero(W[:, alive]) for W, alive in zip(weights, problem.active, strict=True)]
         )
@@ -164,18 +166,19 @@ class LayerSplitSearch(SelectionMethod):
         # never worse on the held-out rows than the split it started from
         if self._loss(*context, start, measured) < self._loss(*context, counts, measured):
             counts = start
-        return FixedSplit(counts, output_layer=self.base.output_layer, score=self.base.score)
+        return FixedSplit(counts, score=self.base.score)
 
     def _loss(self, network, fitting, X_test, test_weight, refit, counts, measured):
         """Held-out loss of the network compressed with ``counts`` (memoised)."""
         key = tuple(int(c) for c in counts)
         if key not in measured:
-            method = FixedSplit(counts, output_layer=self.base.output_layer, score=self.base.score)
+            method = FixedSplit(counts, score=self.base.score)
             total = int(counts.sum())
             layers = method.select(fitting, total)
             active = method.neurons_kept(layers, fitting)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 fitted = refit(network, layers, fitting.X, overwrite=True, sample_weight=fitting.sample_weight)
-            measured[key] = held_out_loss(network, remove_neurons(network, fitted, active), X_test, test_weight)
+            loss = measure(network, remove_neurons(network, fitted, active), X_test, output_loss)
+            measured[key] = float(np.average(loss, weights=test_weight))
         return measured[key]

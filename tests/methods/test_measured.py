@@ -7,12 +7,8 @@ import pytest
 
 from sklearn_corenet import METHODS, CoreNetCompressor
 from sklearn_corenet.methods import ActivationMagnitude, SelectionMethod
-from sklearn_corenet.methods._measured import (
-    MeasuredChoice,
-    clearly_better,
-    held_out_rows,
-    output_differences,
-)
+from sklearn_corenet.methods._held_out import held_out_rows, label_differences
+from sklearn_corenet.methods._measured import MeasuredChoice, clearly_better
 
 
 class Smallest(SelectionMethod):
@@ -87,17 +83,17 @@ def test_the_first_candidate_stays_when_the_rows_cannot_tell_them_apart(digits, 
     assert _compress(digits_mlp, X[:600], twins).compression_info_.selection == repr(first)
 
 
-def test_held_out_rows_never_fit_a_candidate(digits, digits_mlp):
+def test_held_out_rows_never_fit_a_candidate_and_the_choice_then_uses_every_row(digits, digits_mlp):
     X, _ = digits
     recording = Recording()
-    method = MeasuredChoice("test", candidates=(recording, ActivationMagnitude(score="magnitude")))
+    # the recording rule is the better one, so it is chosen and compresses last
+    method = MeasuredChoice("test", candidates=(Smallest(), recording))
     _compress(digits_mlp, X[:800], method)
     held = held_out_rows(X[:800], method.held_out_every)
     assert 0.15 < held.mean() < 0.35
     scored, final = recording.seen[0], recording.seen[-1]
     np.testing.assert_array_equal(scored, X[:800][~held])
-    # the chosen rule then compresses with every row (the first, here or not)
-    assert final.shape[0] in (800, scored.shape[0])
+    np.testing.assert_array_equal(final, X[:800])
 
 
 def test_held_out_rows_follow_the_values_so_repeated_rows_stay_together(digits):
@@ -106,6 +102,14 @@ def test_held_out_rows_follow_the_values_so_repeated_rows_stay_together(digits):
     held = held_out_rows(doubled, 4)
     np.testing.assert_array_equal(held[:300], held[300:])
     np.testing.assert_array_equal(held_out_rows(X[:300], 4, working_memory=0.01), held[:300])
+    # the same values in another dtype, order, layout or sign of zero: the same side
+    negative_zeros = np.where(X[:300] == 0, -0.0, X[:300])
+    for same in (X[:300].astype(np.float32), np.asfortranarray(X[:300]), negative_zeros):
+        np.testing.assert_array_equal(held_out_rows(same, 4), held[:300])
+    np.testing.assert_array_equal(held_out_rows(X[:300][::-1], 4), held[:300][::-1])
+    import scipy.sparse as sp
+
+    np.testing.assert_array_equal(held_out_rows(sp.csr_array(X[:300]), 4), held[:300])
 
 
 def test_integer_weights_choose_as_repeated_rows(digits, digits_mlp):
@@ -132,23 +136,47 @@ def test_clearly_better_needs_more_than_noise():
     fixed = incumbent.copy()
     fixed[np.flatnonzero(incumbent)[::2]] = 0
     assert clearly_better(fixed, incumbent) and not clearly_better(incumbent, fixed)
-    # weights count rows as repetitions
-    assert clearly_better(fixed, incumbent, np.full(400, 2.0)) == clearly_better(fixed, incumbent)
+    # weights count as repetitions: a weight of 2 everywhere is every row twice
+    doubled = np.concatenate([incumbent, incumbent])
+    barely = incumbent.copy()
+    barely[np.flatnonzero(incumbent)[:3]] = 0  # 3 of 400 rows: below the margin once, above it twice
+    assert not clearly_better(barely, incumbent)
+    assert clearly_better(np.concatenate([barely, barely]), doubled)
+    assert clearly_better(barely, incumbent, np.full(400, 2.0))
 
 
-def test_output_differences_of_classifiers_and_regressors(digits_mlp, regression_mlp, digits):
+def test_label_differences_follow_predict_for_every_head(digits_mlp, regression_mlp, digits):
     from sklearn_corenet.adapters import network_of
+    from sklearn_corenet.core._head import OutputHead
 
     X, _ = digits
     network = network_of(digits_mlp)
     original = network.decision(X[:50])
     swapped = original[:, ::-1]
-    differences = output_differences(network, original, swapped)
+    differences = label_differences(network, original, swapped)
     np.testing.assert_array_equal(differences, np.argmax(original, 1) != np.argmax(swapped, 1))
-    assert output_differences(network, original, original).sum() == 0
+    assert label_differences(network, original, original).sum() == 0
+    # a binary head with another threshold: labels as predict gives them
+    binary = network.copy(
+        coefs=[*network.coefs[:-1], network.coefs[-1][:, :1]],
+        intercepts=[*network.intercepts[:-1], network.intercepts[-1][:1]],
+        out_activation="logistic",
+        head=OutputHead("binary", classes=np.array([0, 1]), threshold=0.3),
+    )
+    logits = np.array([[-1.0], [-0.5], [0.5]])  # p = 0.27, 0.38, 0.62: labels 0, 1, 1
+    moved = np.array([[-0.7], [-1.0], [1.0]])  # p = 0.33, 0.27, 0.73: labels 1, 0, 1
+    np.testing.assert_array_equal(label_differences(binary, logits, moved), [1, 1, 0])
     regression = network_of(regression_mlp)
     values = np.arange(6.0).reshape(3, 2)[:, :1]
-    np.testing.assert_allclose(output_differences(regression, values, values + 0.5), 0.25)
+    np.testing.assert_allclose(label_differences(regression, values, values + 0.5), 0.25)
+
+
+def test_regressors_are_not_cut_short():
+    # squared errors: a challenger can be clearly better than the best so far
+    # even where one equal to the original would not be, so every one is scored
+    best = np.array([1.0] * 99 + [200.0])
+    assert not clearly_better(np.zeros(100), best)
+    assert clearly_better(np.array([0.0] * 99 + [199.0]), best)
 
 
 def test_regressors_are_measured_by_squared_error(regression_data, regression_mlp):
@@ -156,6 +184,48 @@ def test_regressors_are_measured_by_squared_error(regression_data, regression_ml
     method = MeasuredChoice("test", candidates=(Smallest(), ActivationMagnitude()))
     compressed = _compress(regression_mlp, X[:400], method, keep_ratio=0.2)
     assert compressed.compression_info_.selection == repr(ActivationMagnitude())
+
+
+def test_held_out_weight_decides_whether_to_measure(digits, digits_mlp):
+    X, _ = digits
+    rows = X[20:44]
+    held = held_out_rows(rows, 4)
+    assert 0 < held.sum() < 8
+    # too few held-out rows, but their weight is enough: the candidates are measured
+    weights = np.where(held, 8.0 / held.sum() + 1, 1.0)
+    scaled = weights / weights.mean()  # as the compressor hands them on
+    assert scaled[held].sum() >= 8 and scaled[~held].sum() >= 8
+    spy = Recording()
+    method = MeasuredChoice("test", candidates=(Smallest(), spy))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        CoreNetCompressor(keep_ratio=0.1, method=method).fit(digits_mlp, rows, sample_weight=weights).transform()
+        assert len(spy.seen) >= 1 and spy.seen[0].shape[0] == np.count_nonzero(~held)
+        spy.seen.clear()
+        unweighted = CoreNetCompressor(keep_ratio=0.1, method=method).fit(digits_mlp, rows).transform()
+    assert unweighted.compression_info_.selection == repr(Smallest()) and spy.seen == []
+
+
+def test_the_choice_is_made_once_per_fit(digits, digits_mlp):
+    X, _ = digits
+    spy = Recording()
+    method = MeasuredChoice("test", candidates=(spy, ActivationMagnitude(score="magnitude")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        compressor = CoreNetCompressor(keep_ratio=0.03, method=method).fit(digits_mlp, X[:800])
+        compressor.transform()
+        measured = len(spy.seen)
+        compressor.transform()
+        compressor.summary()
+    # later draws select with the rule chosen (one selection each), measuring nothing again
+    assert len(spy.seen) <= measured + 2
+
+
+def test_structured_methods_refuse_an_edge_rule_that_measures():
+    from sklearn_corenet.methods import NeuronPruning
+
+    with pytest.raises(ValueError, match="chooses among rules by measuring"):
+        NeuronPruning("test", edges=METHODS["measured"])
 
 
 @pytest.mark.parametrize(
@@ -184,3 +254,17 @@ def test_no_candidate_is_scored_once_none_could_be_clearly_better(digits, digits
     # at a small budget the first disagrees often enough: the second is scored
     _compress(digits_mlp, X[:800], method, keep_ratio=0.03)
     assert len(spy.seen) >= 1
+
+
+def test_a_measurement_uses_at_most_its_limit_of_rows(digits):
+    from sklearn_corenet.methods._held_out import split_rows
+
+    X, _ = digits
+    held = held_out_rows(X, 4)
+    fitting, held_out = split_rows(X, 4, limit=100, working_memory=0.01)
+    assert fitting.size == 75 and held_out.size == 25
+    # the first rows of each side, in order
+    np.testing.assert_array_equal(fitting, np.flatnonzero(~held)[:75])
+    np.testing.assert_array_equal(held_out, np.flatnonzero(held)[:25])
+    everything = split_rows(X, 4)
+    np.testing.assert_array_equal(everything[1], np.flatnonzero(held))

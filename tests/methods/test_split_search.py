@@ -1,5 +1,6 @@
 """``method="wanda-search"``: layer budgets searched by measured error."""
 
+import ast
 import warnings
 
 import numpy as np
@@ -10,12 +11,8 @@ from sklearn_corenet.adapters import network_of
 from sklearn_corenet.algorithm import CompressionProblem
 from sklearn_corenet.algorithm._reweight import lstsq_reweight
 from sklearn_corenet.methods import ActivationMagnitude
-from sklearn_corenet.methods._measured import held_out_rows
-from sklearn_corenet.methods._split_search import (
-    FixedSplit,
-    LayerSplitSearch,
-    held_out_loss,
-)
+from sklearn_corenet.methods._held_out import held_out_rows, measure, output_loss
+from sklearn_corenet.methods._split_search import FixedSplit, LayerSplitSearch
 
 
 class _Quiet:
@@ -53,6 +50,8 @@ def test_fixed_split_keeps_its_counts_scaled_to_the_budget(digits, digits_mlp):
     assert [int(np.count_nonzero(W)) for W in layers] == [500, 250, 100]
     with pytest.raises(ValueError, match="2 layer counts for a network of 3 layers"):
         FixedSplit([1, 2]).select(problem, 10)
+    with pytest.raises(ValueError, match="not all zero"):
+        FixedSplit([0, 0, 0])
 
 
 @pytest.mark.parametrize("keep_ratio", [0.03, 0.1])
@@ -72,9 +71,9 @@ def test_the_search_meets_the_budget_and_is_no_worse_on_held_out_rows(digits, di
         layers = method.select(fitting, compressor.budget_)
         fitted = lstsq_reweight(network, layers, fitting.X, overwrite=True)
         model = network.copy(coefs=[W[:-1] for W in fitted], intercepts=[W[-1] for W in fitted])
-        return held_out_loss(network, model, X[:1000][held])
+        return measure(network, model, X[:1000][held], output_loss).mean()
 
-    counts = eval(found.removeprefix("FixedSplit(counts=").removesuffix(")"))
+    counts = ast.literal_eval(found.removeprefix("FixedSplit(counts=").removesuffix(")"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         assert loss(FixedSplit(counts)) <= loss(ActivationMagnitude()) + 1e-12
@@ -121,3 +120,33 @@ def test_a_regressor_is_searched_by_squared_error(regression_data, regression_ml
 def test_bad_settings_are_refused(params, match):
     with pytest.raises(ValueError, match=match):
         LayerSplitSearch("test", **params)
+
+
+def test_multilabel_loss_rewards_agreement_not_positive_labels():
+    from sklearn_corenet.core._head import OutputHead
+    from sklearn_corenet.core._network import Network
+
+    rng = np.random.default_rng(0)
+    network = Network(
+        coefs=[rng.normal(size=(4, 3))],
+        intercepts=[np.zeros(3)],
+        activation="relu",
+        out_activation="logistic",
+        head=OutputHead("multilabel", classes=np.arange(3)),
+    )
+    original = rng.normal(size=(200, 3))
+    itself = output_loss(network, original, original).mean()
+    all_positive = output_loss(network, original, np.full_like(original, 30.0)).mean()
+    assert itself < all_positive
+
+
+def test_integer_weights_search_as_repeated_rows(digits, digits_mlp):
+    X, _ = digits
+    weights = np.random.default_rng(1).integers(1, 3, size=600)
+    repeated = np.repeat(X[:600], weights, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        method = LayerSplitSearch("test", rounds=3)
+        weighted = CoreNetCompressor(keep_ratio=0.05, method=method).fit(digits_mlp, X[:600], sample_weight=weights)
+        copies = CoreNetCompressor(keep_ratio=0.05, method=method).fit(digits_mlp, repeated)
+        assert weighted.transform().compression_info_.selection == copies.transform().compression_info_.selection

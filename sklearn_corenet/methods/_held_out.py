@@ -1,0 +1,166 @@
+"""Calibration rows held out to measure compressed networks, and the distances measured on them.
+
+The methods that measure before they choose (:mod:`._measured`,
+:mod:`._split_search`) fit on part of the calibration rows and compare with
+the original network on the rest. The rows are split by a hash of their
+values, read a chunk at a time.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import gen_batches
+
+from ..core._head import predictions, probabilities
+from ..core._network import chunk_rows
+from ..core._rows import LazyRows
+
+#: Fewest held-out rows (total weight) worth measuring.
+MIN_HELD_OUT = 8
+
+#: Most calibration rows a measurement uses (fitting and held out): the
+#: first ones of each side, so that its cost and its row indices stay
+#: bounded however many rows calibrate.
+MAX_MEASURED_ROWS = 20_000
+
+# splitmix64 (Steele et al. 2014) constants: a fixed, well-mixed 64-bit hash
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x):
+    """splitmix64's finaliser, element-wise on uint64 (wrapping arithmetic)."""
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+def take_rows(X, index):
+    """Rows ``index`` of calibration data ``X``, read lazily (sparse rows are copied)."""
+    if sp.issparse(X):
+        return X[index]
+    return (X if isinstance(X, LazyRows) else LazyRows(X, X.dtype)).take(index)
+
+
+def dense_chunk(X):
+    """A chunk of rows of ``X`` as a dense float64 array."""
+    if isinstance(X, LazyRows):
+        X = X[:]
+    return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
+
+
+def row_batches(X, n_outputs=0, working_memory=None):
+    """Chunks of the rows of ``X`` that fit ``working_memory`` with ``n_outputs`` outputs each.
+
+    A row costs its features (read and densified) and, per output, the two
+    networks' values, their probabilities and a temporary.
+    """
+    row_bytes = 8 * (2 * X.shape[1] + 6 * n_outputs + 1)
+    return gen_batches(X.shape[0], chunk_rows(row_bytes, X.shape[0], working_memory))
+
+
+def _row_hashes(rows):
+    """splitmix64 over the bits of every row's values (as float64, -0.0 as 0.0)."""
+    salt = _mix(np.arange(1, rows.shape[1] + 1, dtype=np.uint64) * _GOLDEN)
+    bits = np.ascontiguousarray(rows + 0.0).view(np.uint64)
+    return _mix(np.bitwise_xor.reduce(_mix(bits ^ salt), axis=1) + _GOLDEN)
+
+
+def held_out_rows(X, every, working_memory=None):
+    """Mask of the calibration rows held out to measure: about one in ``every``.
+
+    A row is held out by a hash of its values (as float64, -0.0 as 0.0), not
+    by its position, so that copies of a row fall on the same side and the
+    split does not depend on the row order. The hash is splitmix64 over the
+    values' bits, vectorised, a chunk of rows at a time.
+    """
+    held = np.empty(X.shape[0], dtype=bool)
+    # a chunk's values, their bits and the mixed bits: a few arrays of the chunk's size
+    for batch in row_batches(X, n_outputs=X.shape[1], working_memory=working_memory):
+        held[batch] = _row_hashes(dense_chunk(X[batch])) % np.uint64(every) == 0
+    return held
+
+
+def split_rows(X, every, limit=MAX_MEASURED_ROWS, working_memory=None):
+    """Indices of the fitting rows and of the held-out rows (:func:`held_out_rows`).
+
+    At most ``limit`` rows in all, ``limit / every`` of them held out: the
+    first of each side, read a chunk at a time until both are full.
+    """
+    held_limit = max(limit // every, 1)
+    fit_limit = limit - held_limit
+    fitting, held = [], []
+    n_fit = n_held = 0
+    for batch in row_batches(X, n_outputs=X.shape[1], working_memory=working_memory):
+        out = _row_hashes(dense_chunk(X[batch])) % np.uint64(every) == 0
+        rows = np.arange(batch.start, batch.stop)
+        fitting.append(rows[~out][: fit_limit - n_fit])
+        held.append(rows[out][: held_limit - n_held])
+        n_fit += fitting[-1].size
+        n_held += held[-1].size
+        if n_fit >= fit_limit and n_held >= held_limit:
+            break
+    return np.concatenate(fitting), np.concatenate(held)
+
+
+def split_problem(problem, every):
+    """``problem`` on its fitting rows, the held-out rows and their weights; None when too few.
+
+    Returns None when either side has fewer than :data:`MIN_HELD_OUT` rows
+    (weights counted as repetitions).
+    """
+    fit_rows, test_rows = split_rows(problem.X, every)
+    weight = problem.sample_weight
+    sizes = [fit_rows.size, test_rows.size]
+    if weight is not None:
+        sizes = [weight[fit_rows].sum(), weight[test_rows].sum()]
+    if min(sizes) < MIN_HELD_OUT:
+        return None
+    fitting = replace(
+        problem,
+        X=take_rows(problem.X, fit_rows),
+        sample_weight=None if weight is None else weight[fit_rows],
+        weights_owned=False,
+    )
+    return fitting, take_rows(problem.X, test_rows), None if weight is None else weight[test_rows]
+
+
+def label_differences(network, original, compressed):
+    """Per row, whether the compressed network predicts another label (or another
+    value: the mean squared difference of the outputs, for regressors).
+
+    ``original`` and ``compressed`` are last-layer values (before the output
+    activation); labels are what ``predict`` returns, thresholds included.
+    """
+    if network.head.kind == "regression":
+        return np.mean((compressed - original) ** 2, axis=1)
+    differs = predictions(network, original) != predictions(network, compressed)
+    return (differs.any(axis=1) if differs.ndim == 2 else differs).astype(np.float64)
+
+
+def output_loss(network, original, compressed):
+    """Per row, a smooth distance of the compressed outputs from the original's.
+
+    For classifiers the cross-entropy of the compressed probabilities against
+    the original's (per label for multilabel heads, which are independent
+    binary outputs); for regressors the mean squared difference.
+    """
+    p = probabilities(network, original)
+    if p is None:
+        return np.mean((compressed - original) ** 2, axis=1)
+    q = np.clip(probabilities(network, compressed), 1e-300, 1.0)
+    loss = -np.sum(p * np.log(q), axis=1)
+    if network.head.kind == "multilabel":
+        loss -= np.sum((1 - p) * np.log(np.clip(1 - q, 1e-300, 1.0)), axis=1)
+    return loss
+
+
+def measure(network, compressed, X, distance):
+    """``distance(network, original, compressed)`` on every row of ``X``, a chunk at a time."""
+    values = np.empty(X.shape[0])
+    for batch in row_batches(X, network.n_outputs):
+        rows = dense_chunk(X[batch])
+        values[batch] = distance(network, network.decision(rows), compressed.decision(rows))
+    return values
