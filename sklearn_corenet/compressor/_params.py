@@ -105,11 +105,16 @@ method : str or method object, default="auto"
     layers get narrower and stay dense (the fastest models): "neurons"
     (ranked by empirical sensitivity, as Provable Filter Pruning),
     "neurons-activation", "neuron-norm" (ranked by weight norm, as
-    Torch-Pruning) and "neurons+wanda" (structured, then sparse). "auto"
-    is the recommended choice: "wanda" with ``reweight="lstsq"`` when a
-    budget is given (the most accurate in our benchmarks), "corenet++"
-    in theory mode (the method the guarantee is about); for speed, take
-    "neurons". All but the CoreNet methods need ``keep_ratio``. A
+    Torch-Pruning), "neurons-thinet" (neurons chosen greedily so that the
+    next layer's input is best reconstructed, ThiNet) and "neurons+wanda"
+    (structured, then sparse); "measured" (the best of three edge-selection
+    rules on held-out calibration rows) and "wanda-search" (each layer's
+    share of the budget searched by measured error, slower). "auto" is the
+    recommended choice: "measured" with ``reweight="lstsq"`` when a budget
+    is given or certified (the most accurate in our benchmarks at its
+    cost), "corenet++" in theory mode (the method the guarantee is about);
+    for speed, take "neurons-thinet". All but the CoreNet methods need
+    ``keep_ratio``. A
     :class:`SamplingMethod` or :class:`SelectionMethod` instance is used
     as it is.
 @reweight@
