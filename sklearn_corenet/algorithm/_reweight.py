@@ -89,6 +89,13 @@ def _accumulate(gram, cross, inputs, target, first_row, layer, weight=None):
     return gram, cross
 
 
+def _block(rows, columns):
+    """The index of the block ``rows`` × ``columns`` of a matrix (None: all)."""
+    if rows is None:
+        return slice(None), columns
+    return (rows,) if columns is None else np.ix_(rows, columns)
+
+
 def _kept_indices(mask, axis):
     """Indices along ``axis`` of ``mask`` with a kept edge, None when all have one."""
     kept = np.flatnonzero(mask.any(axis=1 - axis))
@@ -185,10 +192,7 @@ def lstsq_reweight(
         if inputs is None and neurons is None:
             _solve_neurons(gram, cross, weights, mask, ridge, working_memory)
         else:
-            block = np.ix_(
-                np.arange(mask.shape[0]) if inputs is None else inputs,
-                np.arange(mask.shape[1]) if neurons is None else neurons,
-            )
+            block = _block(inputs, neurons)
             part = weights[block]
             _solve_neurons(gram, cross, part, mask[block], ridge, working_memory)
             weights[block] = part

@@ -143,3 +143,21 @@ def test_a_new_rule_is_one_function_and_its_registration(digits, digits_mlp, mon
         np.testing.assert_allclose(W_half.toarray(), 0.5 * W.toarray())
     with pytest.raises(ValueError, match="cannot use reweight='halve'"):
         CoreNetCompressor(method="corenet", keep_ratio=0.2, reweight="halve").fit(digits_mlp, X)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lstsq_by_chunks_of_rows_equals_the_fit_on_all_rows(digits, digits_mlp, weighted):
+    # a small working_memory computes the inputs of every layer again for each
+    # chunk of rows; the fit must not depend on it
+    X, _ = digits
+    network = network_from_sklearn(digits_mlp)
+    rng = np.random.default_rng(1)
+    fractions = (0.3, 0.05, 0.5)
+    layers = [augmented_weights(W, b) * (rng.random((W.shape[0] + 1, W.shape[1])) < fraction)
+              for W, b, fraction in zip(network.coefs, network.intercepts, fractions, strict=True)]
+    layers[1][:, :40] = 0  # removed neurons: the next layer reads only the inputs with kept edges
+    weight = rng.integers(0, 3, size=1000).astype(float) if weighted else None
+    whole = lstsq_reweight(network, layers, X[:1000], sample_weight=weight)
+    chunked = lstsq_reweight(network, layers, X[:1000], sample_weight=weight, working_memory=0.05)
+    for W, W_chunked in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(W_chunked, W, rtol=0, atol=1e-9 * np.abs(W).max())
