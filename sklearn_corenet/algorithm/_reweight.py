@@ -141,6 +141,13 @@ def lstsq_reweight(
     row; otherwise each chunk's are computed again from X through the
     layers before it, so that memory stays within ``working_memory``
     whatever the number of rows.
+
+    Per layer, the products are the original pre-activations (the targets,
+    and through the activation the next layer's original inputs), the Gram
+    matrix of the compressed inputs that have kept edges and its product
+    with the targets, and the compressed layer's outputs, which read only
+    those inputs. The neurons' systems are then solved in batches of
+    similar widths (``algorithm/_lstsq_solve.py``).
     """
     fitted = list(layers) if overwrite else [np.array(W, copy=True) for W in layers]
     needed = max(int(np.count_nonzero(W, axis=0).max()) for W in layers) + 1
