@@ -215,7 +215,9 @@ class BudgetEvaluator:
                 unseen = ~np.isin(row_keys(extra_rows), keys[self.held_out_rows])
                 rows = _stack(rows, extra_rows[unseen])
             seed = random.randint(np.iinfo(np.int32).max)
-            self.fidelity = FidelityRows(network, rows, fidelity_target, fidelity, np.random.default_rng(seed))
+            self.fidelity = FidelityRows(
+                network, rows, fidelity_target, fidelity, np.random.default_rng(seed), quantile=1 - target.delta
+            )
 
     def __call__(self, budget):
         """The :class:`BudgetTrial` of ``budget`` parameters."""

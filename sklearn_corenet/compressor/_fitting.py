@@ -115,7 +115,9 @@ def fine_tune_fixed(compressor, fidelity, target, X, X_unlabeled, seed):
     """
     plan = compressor._plan
     rows = X if X_unlabeled is None else _stack_rows(X, X_unlabeled)
-    tuning = FidelityRows(plan.problem.network, rows, target, fidelity, np.random.default_rng(seed))
+    tuning = FidelityRows(
+        plan.problem.network, rows, target, fidelity, np.random.default_rng(seed), quantile=1 - compressor.delta
+    )
     drawn = draw_compression(plan, np.random.default_rng(seed), reweight=compressor.reweight_, ridge=compressor._ridge)
     tuned, history = tuning.tune(drawn.network)
     compressor._certified = replace(drawn, network=tuned, start=None)

@@ -3,8 +3,8 @@
 A certificate measures how far the compressed network's outputs are from the
 original's; the least-squares re-fit matches one layer at a time and label
 fine-tuning matches the labels, so neither aims at that distance. Fidelity
-fine-tuning does: the kept weights are trained (sparsity pattern fixed, see
-:func:`fine_tune_network`) to reproduce the original's outputs on unlabelled
+fine-tuning does: the kept weights are trained (sparsity pattern fixed, as
+:func:`~._fine_tune.fine_tune_network` does) to reproduce the original's outputs on unlabelled
 rows: its last layer's values under the squared error when the certificate
 compares outputs (logit matching, Ba and Caruana 2014), its class
 probabilities under cross-entropy when it compares probabilities or labels
@@ -31,11 +31,22 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import check_random_state, gen_batches
 
 from ..core._activations import apply_activation
-from ._fine_tune import fine_tune_network
-from ._losses import loss_for
+from ..core._network import chunk_rows
+from ._backends import BACKENDS, choose_backend
+from ._losses import loss_for, output_loss
 from ._settings import FineTuneSettings
+from ._training import (
+    FineTuneHistory,
+    _kept_values,
+    _rows,
+    _train,
+    _Validation,
+    resolve_batch_size,
+    resolve_learning_rate,
+)
 
 #: Epochs of a fidelity run unless set: the searches run one per budget tried.
 FIDELITY_EPOCHS = 30
@@ -154,11 +165,55 @@ def synthetic_rows(X, n_rows, rng):
     return weight[:, None] * X[first] + (1 - weight)[:, None] * X[second]
 
 
+class _ErrorQuantile(_Validation):
+    """Validation by the statistic a certificate reads: a high quantile of the points' errors.
+
+    The score of a state is minus the ``quantile`` of the relative ℓ1
+    errors ‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁ of the validation rows (for
+    ``"probabilities"``, of the ℓ1 distances of the probability vectors),
+    so that the epoch kept is the one whose certificate would be best; the
+    training loss breaks ties.
+    """
+
+    def __init__(self, rows, loss, out_activation, threshold, *, target, quantile):
+        super().__init__(rows, loss, out_activation, threshold)
+        self.target, self.quantile = target, quantile
+
+    def measure(self, trainer, X, Y):
+        widest = max(max(layer.shape) for layer in trainer.layers)
+        chunk = chunk_rows(3 * widest * Y.itemsize, self.rows.size)
+        raw = np.concatenate(
+            [trainer.decision(_rows(X, self.rows[rows])) for rows in gen_batches(self.rows.size, chunk)]
+        )
+        reference = np.asarray(Y[self.rows], dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = float(output_loss(self.loss, raw, Y[self.rows])[0])
+            estimate = np.array(raw, dtype=np.float64)
+            if self.target == "probabilities":
+                estimate = apply_activation(_LINKS[self.loss], estimate)
+            errors = np.abs(estimate - reference).sum(axis=1) / np.maximum(np.abs(reference).sum(axis=1), 1e-300)
+        if not (np.isfinite(loss) and np.all(np.isfinite(errors))):
+            return -np.inf, np.inf
+        return -float(np.quantile(errors, self.quantile)), loss
+
+
+#: The link from raw values to what a classification loss compares.
+_LINKS = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic"}
+
+
 class FidelityRows:
     """The rows fidelity fine-tuning trains on and the original network's targets on them.
 
     Built once (the original's outputs do not depend on the compressed
     network); :meth:`tune` then fine-tunes any compressed network toward them.
+
+    With early stopping, ``validation_fraction`` of the synthetic rows (of
+    the rows given when there are none) are held out of training, and the
+    epoch kept is the one whose ``quantile`` of the errors on them is the
+    lowest (epoch 0, the network as given, included): a certificate reads
+    that quantile. Synthetic rows, because the least-squares re-fit of the
+    compressed network was fitted on every real row: on those it looks
+    better than it is, and training would stop at once.
 
     Parameters
     ----------
@@ -172,31 +227,40 @@ class FidelityRows:
         the predicted probabilities (cross-entropy).
     fidelity : FidelitySettings
     rng : numpy.random.Generator
-        Draws the synthetic rows.
+        Draws the synthetic rows and the validation rows.
+    quantile : float, default=0.95
+        The quantile of the validation errors that chooses the epoch kept:
+        1 − δ of the certificate.
     """
 
-    def __init__(self, original, X, target, fidelity, rng):
+    def __init__(self, original, X, target, fidelity, rng, quantile=0.95):
         if target == "probabilities" and original.head.kind == "regression":
             raise ValueError("a regressor is fine-tuned toward its outputs, not probabilities")
         if not isinstance(X, np.ndarray) and not sp.issparse(X):
             X = X[np.arange(X.shape[0])]  # rows read lazily: training reads them many times
+        settings = fidelity.settings
         n_synthetic = fidelity.synthetic_count(X.shape[0])
+        parts = [X]
         if n_synthetic:
-            extra = synthetic_rows(X, n_synthetic, rng)
-            X = sp.vstack([sp.csr_array(X), extra], format="csr") if sp.issparse(X) else np.vstack([X, extra])
+            parts.append(synthetic_rows(X, n_synthetic, rng))
+        X = sp.vstack([sp.csr_array(part) for part in parts], format="csr") if sp.issparse(X) else np.vstack(parts)
+        # validation rows: synthetic ones when there are (the re-fit of the
+        # compressed network has seen every real row, which makes it look
+        # better on them than it is), real ones otherwise
+        pool = np.arange(X.shape[0] - n_synthetic, X.shape[0]) if n_synthetic else np.arange(X.shape[0])
+        n_validation = int(round(settings.validation_fraction * pool.size)) if settings.early_stopping else 0
+        n_validation = min(n_validation, pool.size - 1)
+        self.validation_rows = np.sort(rng.choice(pool, n_validation, replace=False))
+        self.train_rows = np.setdiff1d(np.arange(X.shape[0]), self.validation_rows)
         raw = original.decision(X)
         raw = np.asarray(raw.toarray() if sp.issparse(raw) else raw, dtype=np.float64)
-        self.X, self.settings, self.head = X, fidelity.settings, original.head
-        self.stratify = None
+        self.X, self.settings, self.head, self.target, self.quantile = X, settings, original.head, target, quantile
         if target == "outputs":
             self.loss, self.out_activation, self.Y = "squared_error", "identity", raw
         else:
             self.loss = loss_for(original.head, original.out_activation, original.n_outputs)
-            link = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic"}[self.loss]
             self.out_activation = original.out_activation
-            self.Y = apply_activation(link, raw)
-            if self.loss == "cross_entropy":
-                self.stratify = self.Y.argmax(axis=1)
+            self.Y = apply_activation(_LINKS[self.loss], raw)
         self.Y = self.Y.astype(original.dtype, copy=False)
 
     def tune(self, network):
@@ -214,20 +278,32 @@ class FidelityRows:
             0 included), no new non-zero.
         history : FineTuneHistory
         """
+        settings = self.settings
         coefs = [sp.csr_array(W, dtype=network.dtype, copy=True) for W in network.coefs]
         intercepts = [np.array(b, dtype=network.dtype, copy=True) for b in network.intercepts]
-        history = fine_tune_network(
-            coefs,
-            intercepts,
-            self.X,
-            self.Y,
-            activation=network.activation,
-            loss=self.loss,
-            out_activation=self.out_activation,
-            threshold=self.head.threshold,
-            stratify=self.stratify,
-            settings=self.settings,
+        layers, values = _kept_values(coefs, intercepts)
+        history = FineTuneHistory(backend=choose_backend(settings.backend, [W.shape for W in coefs]))
+        validation = None
+        if self.validation_rows.size:
+            history.validation_indices = self.validation_rows
+            validation = _ErrorQuantile(
+                self.validation_rows, self.loss, self.out_activation, self.head.threshold,
+                target=self.target, quantile=self.quantile,
+            )
+        history.batch_size = resolve_batch_size(settings.batch_size, self.train_rows.size)
+        history.learning_rate = resolve_learning_rate(settings.learning_rate, self.train_rows.size, history.batch_size)
+        trainer = BACKENDS[history.backend](
+            layers, values, network.activation, self.loss, settings.alpha, history.learning_rate
         )
+        kept = _train(
+            trainer, self.X, self.Y, self.train_rows, validation, history,
+            check_random_state(settings.random_state), None,
+            epochs=settings.epochs, batch_size=history.batch_size,
+            n_iter_no_change=settings.n_iter_no_change, tol=settings.tol, verbose=settings.verbose,
+        )
+        for W, b, layer, weights, biases in zip(coefs, intercepts, layers, kept[::2], kept[1::2], strict=True):
+            W.data[...] = weights
+            b[layer.bias_index] = biases
         # the weights in the form they came in (dense arrays of a drawn network stay dense)
         coefs = [C if sp.issparse(W) else C.toarray() for C, W in zip(coefs, network.coefs, strict=True)]
         return replace(network, coefs=coefs, intercepts=intercepts, extra=dict(network.extra)), history
