@@ -1,6 +1,7 @@
 """Draw one compressed network from a plan (Alg. 1, lines 10-13 of Baykal et al. 2019), reweight it and remove the neurons the method drops; warn when it predicts no better than a constant."""
 
 import warnings
+import weakref
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -64,13 +65,7 @@ def draw_compression(plan, rng, *, reweight, ridge):
         layers = [np.array(W, copy=True) for W in problem.weights]
         active = [np.ones(W.shape[1], dtype=bool) for W in problem.weights]
     elif not method.samples:
-        # a method that measures before it chooses does so once per plan
-        choices = getattr(plan, "choices", {})  # plans pickled before 0.2 have none
-        key = (plan.budget, reweight, ridge)
-        if key not in choices:
-            rule = REWEIGHT_RULES[reweight]
-            choices[key] = method.choose(problem, plan.budget, partial(rule.function, ridge=ridge))
-        method = choices[key]
+        method = _chosen(plan, reweight, ridge)
         layers = method.select(problem, plan.budget)
         active = method.neurons_kept(layers, problem)
     elif plan.mode == "theory":
@@ -101,6 +96,26 @@ def draw_compression(plan, rng, *, reweight, ridge):
         )
     check_finite_layers(layers, f"the compressed weights (method={method.name!r}, reweight={reweight!r})")
     return DrawnNetwork(remove_neurons(problem.network, layers, active), start, c, active, method)
+
+
+#: What selection methods that measure before they choose chose, per plan
+#: (by id, dropped with the plan) and (reweight, ridge): the draws of a plan
+#: after the first measure nothing again. Kept out of the plan, so that a
+#: fitted compressor's state does not change when it draws.
+_CHOICES = {}
+
+
+def _chosen(plan, reweight, ridge):
+    """The selection method ``plan.method`` chooses (``SelectionMethod.choose``), once per plan."""
+    choices = _CHOICES.get(id(plan))
+    if choices is None:
+        choices = _CHOICES[id(plan)] = {}
+        weakref.finalize(plan, _CHOICES.pop, id(plan), None)
+    key = (reweight, ridge)
+    if key not in choices:
+        rule = REWEIGHT_RULES[reweight]
+        choices[key] = plan.method.choose(plan.problem, plan.budget, partial(rule.function, ridge=ridge))
+    return choices[key]
 
 
 def remove_neurons(network, layers, active):

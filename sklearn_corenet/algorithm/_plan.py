@@ -11,7 +11,7 @@ the method drops.
 """
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -109,10 +109,6 @@ class CompressionPlan:
         that meets the budget in expectation.
     theoretical_nnz : int or None
         Theory mode: the bound on kept parameters of the sample sizes.
-    choices : dict
-        Selection methods that choose by measuring (``SelectionMethod.choose``):
-        the method chosen per (budget, reweight, ridge), so that the draws of
-        a plan after the first measure nothing again.
     """
 
     method: object
@@ -130,7 +126,6 @@ class CompressionPlan:
     sample_sizes: list
     allocation_constant: float | None
     theoretical_nnz: int | None
-    choices: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

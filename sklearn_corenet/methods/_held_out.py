@@ -6,6 +6,8 @@ the original network on the rest. The rows are split by a hash of their
 values, read a chunk at a time.
 """
 
+import re
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
@@ -124,7 +126,26 @@ def split_problem(problem, every):
         sample_weight=None if weight is None else weight[fit_rows],
         weights_owned=False,
     )
-    return fitting, take_rows(problem.X, test_rows), None if weight is None else weight[test_rows]
+    return fitting, take_rows(problem.X, test_rows), None if weight is None else weight[test_rows], fit_rows
+
+
+@contextmanager
+def rows_named_as_given(fit_rows):
+    """Errors raised while fitting on the rows ``fit_rows`` name the rows as the user gave them.
+
+    The library's errors about a calibration row ("calibration row 3 of X
+    ...") count the rows of the data they read, here the fitting rows: the
+    number is translated to the row of the calibration data.
+    """
+    try:
+        yield
+    except ValueError as error:
+        message = str(error)
+        found = re.search(r"calibration row (\d+) of X", message)
+        if found is None or int(found.group(1)) >= fit_rows.size:
+            raise
+        row = int(fit_rows[int(found.group(1))])
+        raise ValueError(message[: found.start(1)] + str(row) + message[found.end(1) :]) from error
 
 
 def label_differences(network, original, compressed):

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..algorithm._draw import remove_neurons
 from ._base import SelectionMethod
-from ._held_out import label_differences, measure, split_problem
+from ._held_out import label_differences, measure, rows_named_as_given, split_problem
 
 #: Every how many calibration rows one is held out to score the candidates.
 HELD_OUT_EVERY = 4
@@ -127,7 +127,7 @@ class MeasuredChoice(SelectionMethod):
         split = split_problem(problem, self.held_out_every)
         if split is None:
             return self.candidates[0]
-        fitting, X_test, test_weight = split
+        fitting, X_test, test_weight, fit_rows = split
         network = problem.network
         # labels: no challenger can be clearly better than a network that
         # agrees with the original on every held-out row
@@ -138,13 +138,14 @@ class MeasuredChoice(SelectionMethod):
                 np.zeros_like(best_differences), best_differences, test_weight
             ):
                 break  # the best so far differs from the original on too few rows
-            layers = candidate.select(fitting, budget)
+            with rows_named_as_given(fit_rows):
+                layers = candidate.select(fitting, budget)
             masks = [W != 0 for W in layers]
             if any(all(np.array_equal(a, b) for a, b in zip(masks, other, strict=True)) for other in seen):
                 continue  # the same edges as a candidate already scored
             seen.append(masks)
             active = candidate.neurons_kept(layers, fitting)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), rows_named_as_given(fit_rows):
                 # what the re-fit warns of, the compression with every row says
                 warnings.simplefilter("ignore", UserWarning)
                 fitted = refit(network, layers, fitting.X, overwrite=True, sample_weight=fitting.sample_weight)

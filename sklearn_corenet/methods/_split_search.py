@@ -17,7 +17,7 @@ import numpy as np
 from ..algorithm._draw import remove_neurons
 from ._base import SelectionMethod
 from ._budget import within_capacity
-from ._held_out import measure, output_loss, split_problem
+from ._held_out import measure, output_loss, rows_named_as_given, split_problem
 from ._wanda import ActivationMagnitude
 
 
@@ -138,7 +138,7 @@ class LayerSplitSearch(SelectionMethod):
         split = split_problem(problem, self.held_out_every) if len(problem.weights) > 1 else None
         if split is None:
             return self.base
-        fitting, X_test, test_weight = split
+        fitting, X_test, test_weight, fit_rows = split
         weights = problem.weights
         capacity = np.array(
             [np.count_nonzero(W[:, alive]) for W, alive in zip(weights, problem.active, strict=True)]
@@ -148,7 +148,7 @@ class LayerSplitSearch(SelectionMethod):
         # half the budget as the base splits it, the other half by rounds
         counts = start // 2
         measured = {}
-        context = (problem.network, fitting, X_test, test_weight, refit)
+        context = (problem.network, fitting, X_test, test_weight, refit, fit_rows)
         for _ in range(self.rounds):
             best = None
             for layer in np.flatnonzero(counts < capacity):
@@ -168,15 +168,16 @@ class LayerSplitSearch(SelectionMethod):
             counts = start
         return FixedSplit(counts, score=self.base.score)
 
-    def _loss(self, network, fitting, X_test, test_weight, refit, counts, measured):
+    def _loss(self, network, fitting, X_test, test_weight, refit, fit_rows, counts, measured):
         """Held-out loss of the network compressed with ``counts`` (memoised)."""
         key = tuple(int(c) for c in counts)
         if key not in measured:
             method = FixedSplit(counts, score=self.base.score)
             total = int(counts.sum())
-            layers = method.select(fitting, total)
+            with rows_named_as_given(fit_rows):
+                layers = method.select(fitting, total)
             active = method.neurons_kept(layers, fitting)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), rows_named_as_given(fit_rows):
                 warnings.simplefilter("ignore", UserWarning)
                 fitted = refit(network, layers, fitting.X, overwrite=True, sample_weight=fitting.sample_weight)
             loss = measure(network, remove_neurons(network, fitted, active), X_test, output_loss)
