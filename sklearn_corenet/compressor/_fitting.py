@@ -122,6 +122,8 @@ def fine_tune_fixed(compressor, fidelity, target, X, X_unlabeled, seed):
     tuned, history = tuning.tune(drawn.network)
     compressor._certified = replace(drawn, network=tuned, start=None)
     compressor.fine_tune_history_ = history
+    if X_unlabeled is not None:  # certify refuses the rows fine-tuning trained on too
+        compressor._calibration_keys = np.concatenate([row_keys(X), row_keys(X_unlabeled)])
 
 
 def _stack_rows(X, extra):
@@ -194,7 +196,8 @@ def fit_to_target(
         warnings.warn(warning.message, stacklevel=3)
     set_fitted_attributes(compressor, chosen.plan, reweight, transform_seed)
     compressor._certified = chosen.drawn
-    compressor._calibration_keys = keys
+    # certify refuses the rows fine-tuning trained on too
+    compressor._calibration_keys = keys if X_unlabeled is None else np.concatenate([keys, row_keys(X_unlabeled)])
     compressor._search = evaluate
     compressor.certificate_ = chosen.certificate
     compressor.fine_tune_history_ = chosen.fine_tune_history

@@ -45,6 +45,9 @@ def test_held_out_rows_enter_no_fit(digits, tuned):
     unseen = unlabeled[~np.isin(row_keys(unlabeled), held_out)]
     assert np.isin(row_keys(unseen), trained).all()  # the other unlabelled rows are used
     assert tuned.certificate_.n_points == evaluate.held_out_rows.size
+    # and certify refuses the unlabelled rows, as every row a fit read
+    with pytest.raises(ValueError, match="calibration rows"):
+        tuned.certify(X[1000:1797:2])
 
 
 def test_fine_tuning_certifies_a_smaller_budget(digits, small_mlp, tuned):
