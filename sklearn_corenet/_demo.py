@@ -28,7 +28,7 @@ from .compressor._compressor import CoreNetCompressor
 #: What each row of the demo is.
 METHODS = {
     "auto": "the default: the edge-selection rule measured best on held-out calibration rows, re-fit (least squares)",
-    "neurons-thinet": "structured: remove whole neurons, keeping those that best rebuild the next layer, re-fit: the fastest",
+    "neurons-thinet": "structured: remove whole neurons, keep those that best rebuild the next layer: the fastest",
     "magnitude": "magnitude pruning, what torch.nn.utils.prune gives (keep the largest |w|)",
     "corenet++": "the paper's CoreNet++ (Baykal et al., ICLR 2019): sensitivity sampling",
 }
@@ -144,11 +144,13 @@ def run_demo(random_state=0):
     print(f"Test accuracy of the original network: {accuracy:.3f} ({n_params} parameters).\n")
     print(format_rows(rows))
     print("\nmethod:")
+    width = max(map(len, METHODS))
     for name, text in METHODS.items():
-        print(f"  {name:10s} {text}")
+        print(f"  {name:{width}s} {text}")
+    indent = " " * (width + 3)
     print(
-        "  default    CoreNetCompressor() with no argument: the sparsest model whose certificate\n"
-        f"             holds, error ≤ ε={EPSILON} on at least {100 * (1 - DELTA):.0f}% of new points at "
+        f"  {'default':{width}s} CoreNetCompressor() with no argument: the sparsest model whose certificate\n"
+        f"{indent}holds, error ≤ ε={EPSILON} on at least {100 * (1 - DELTA):.0f}% of new points at "
         f"{100 * CONFIDENCE:.0f}% confidence"
     )
     print(
