@@ -7,14 +7,17 @@ values, read a chunk at a time.
 """
 
 import re
+import warnings
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
+from ..algorithm._draw import remove_neurons
 from ..core._head import predictions, probabilities
+from ..core._held_out import row_keys
 from ..core._network import chunk_rows
 from ..core._rows import LazyRows
 
@@ -25,19 +28,6 @@ MIN_HELD_OUT = 8
 #: first ones of each side, so that its cost and its row indices stay
 #: bounded however many rows calibrate.
 MAX_MEASURED_ROWS = 20_000
-
-# splitmix64 (Steele et al. 2014) constants: a fixed, well-mixed 64-bit hash
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def _mix(x):
-    """splitmix64's finaliser, element-wise on uint64 (wrapping arithmetic)."""
-    x = (x ^ (x >> np.uint64(30))) * _MIX1
-    x = (x ^ (x >> np.uint64(27))) * _MIX2
-    return x ^ (x >> np.uint64(31))
-
 
 def take_rows(X, index):
     """Rows ``index`` of calibration data ``X``, read lazily (sparse rows are copied)."""
@@ -63,26 +53,23 @@ def row_batches(X, n_outputs=0, working_memory=None):
     return gen_batches(X.shape[0], chunk_rows(row_bytes, X.shape[0], working_memory))
 
 
-def _row_hashes(rows):
-    """splitmix64 over the bits of every row's values (as float64, -0.0 as 0.0)."""
-    salt = _mix(np.arange(1, rows.shape[1] + 1, dtype=np.uint64) * _GOLDEN)
-    bits = np.ascontiguousarray(rows + 0.0).view(np.uint64)
-    return _mix(np.bitwise_xor.reduce(_mix(bits ^ salt), axis=1) + _GOLDEN)
-
-
 def held_out_rows(X, every, working_memory=None):
     """Mask of the calibration rows held out to measure: about one in ``every``.
 
-    A row is held out by a hash of its values (as float64, -0.0 as 0.0), not
-    by its position, so that copies of a row fall on the same side and the
-    split does not depend on the row order. The hash is splitmix64 over the
-    values' bits, vectorised, a chunk of rows at a time.
+    A row is held out by the key of its values (:func:`~sklearn_corenet.core._held_out.row_keys`,
+    the one certificates recognise rows by), not by its position, so that
+    copies of a row fall on the same side and the split does not depend on
+    the row order. Rows are read a chunk at a time.
     """
     held = np.empty(X.shape[0], dtype=bool)
-    # a chunk's values, their bits and the mixed bits: a few arrays of the chunk's size
     for batch in row_batches(X, n_outputs=X.shape[1], working_memory=working_memory):
-        held[batch] = _row_hashes(dense_chunk(X[batch])) % np.uint64(every) == 0
+        held[batch] = _held_out(X[batch], every)
     return held
+
+
+def _held_out(rows, every):
+    """Which of ``rows`` (one chunk) are held out."""
+    return row_keys(rows) % np.uint64(every) == 0
 
 
 def split_rows(X, every, limit=MAX_MEASURED_ROWS, working_memory=None):
@@ -96,7 +83,7 @@ def split_rows(X, every, limit=MAX_MEASURED_ROWS, working_memory=None):
     fitting, held = [], []
     n_fit = n_held = 0
     for batch in row_batches(X, n_outputs=X.shape[1], working_memory=working_memory):
-        out = _row_hashes(dense_chunk(X[batch])) % np.uint64(every) == 0
+        out = _held_out(X[batch], every)
         rows = np.arange(batch.start, batch.stop)
         fitting.append(rows[~out][: fit_limit - n_fit])
         held.append(rows[out][: held_limit - n_held])
@@ -107,8 +94,49 @@ def split_rows(X, every, limit=MAX_MEASURED_ROWS, working_memory=None):
     return np.concatenate(fitting), np.concatenate(held)
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """A compression problem split into fitting rows and held-out rows.
+
+    Attributes
+    ----------
+    fitting : CompressionProblem
+        The problem on the fitting rows only.
+    X : {ndarray, sparse matrix, LazyRows}
+        The held-out rows.
+    sample_weight : ndarray or None
+        Their weights.
+    fit_rows : ndarray of int
+        Where the fitting rows are in the calibration data.
+    """
+
+    fitting: object
+    X: object
+    sample_weight: object
+    fit_rows: np.ndarray
+
+    def select(self, method, budget):
+        """``method``'s layers on the fitting rows."""
+        with rows_named_as_given(self.fit_rows):
+            return method.select(self.fitting, budget)
+
+    def refitted(self, method, layers, refit):
+        """The network of ``layers`` re-fitted on the fitting rows (``refit``: the reweighting rule)."""
+        network, fitting = self.fitting.network, self.fitting
+        active = method.neurons_kept(layers, fitting)
+        with warnings.catch_warnings(), rows_named_as_given(self.fit_rows):
+            # what the re-fit warns of, the compression with every row says
+            warnings.simplefilter("ignore", UserWarning)
+            fitted = refit(network, layers, fitting.X, overwrite=True, sample_weight=fitting.sample_weight)
+        return remove_neurons(network, fitted, active)
+
+    def measure(self, compressed, distance):
+        """``distance(network, original, compressed)`` on every held-out row (see :func:`measure`)."""
+        return measure(self.fitting.network, compressed, self.X, distance)
+
+
 def split_problem(problem, every):
-    """``problem`` on its fitting rows, the held-out rows and their weights; None when too few.
+    """``problem`` split into fitting and held-out rows (:class:`HeldOut`); None when too few.
 
     Returns None when either side has fewer than :data:`MIN_HELD_OUT` rows
     (weights counted as repetitions).
@@ -126,7 +154,7 @@ def split_problem(problem, every):
         sample_weight=None if weight is None else weight[fit_rows],
         weights_owned=False,
     )
-    return fitting, take_rows(problem.X, test_rows), None if weight is None else weight[test_rows], fit_rows
+    return HeldOut(fitting, take_rows(problem.X, test_rows), None if weight is None else weight[test_rows], fit_rows)
 
 
 @contextmanager

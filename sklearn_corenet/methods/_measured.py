@@ -4,19 +4,16 @@ No single rule for which edges to keep is best on every network and
 budget: ranking by |w| · ‖a‖ (Wanda) or by |w| alone, and keeping the
 output layer dense or giving it global magnitude pruning's share, each win
 somewhere by several points of accuracy at small budgets
-(``benchmarks/results/selection_ablation.md``). :class:`MeasuredChoice`
+("Choosing a method" in the docs: the selection ablation). :class:`MeasuredChoice`
 compresses with every candidate rule on part of the calibration rows and
 keeps the rule whose network is closest to the original on the other rows,
 which no candidate was fitted on.
 """
 
-import warnings
-
 import numpy as np
 
-from ..algorithm._draw import remove_neurons
 from ._base import SelectionMethod
-from ._held_out import label_differences, measure, rows_named_as_given, split_problem
+from ._held_out import label_differences, split_problem
 
 #: Every how many calibration rows one is held out to score the candidates.
 HELD_OUT_EVERY = 4
@@ -124,33 +121,25 @@ class MeasuredChoice(SelectionMethod):
         """
         if len(self.candidates) == 1:
             return self.candidates[0]
-        split = split_problem(problem, self.held_out_every)
-        if split is None:
+        held_out = split_problem(problem, self.held_out_every)
+        if held_out is None:
             return self.candidates[0]
-        fitting, X_test, test_weight, fit_rows = split
-        network = problem.network
         # labels: no challenger can be clearly better than a network that
         # agrees with the original on every held-out row
-        labels = network.head.kind != "regression"
+        labels = problem.network.head.kind != "regression"
         best, best_differences, seen = None, None, []
         for candidate in self.candidates:
             if best is not None and labels and not clearly_better(
-                np.zeros_like(best_differences), best_differences, test_weight
+                np.zeros_like(best_differences), best_differences, held_out.sample_weight
             ):
                 break  # the best so far differs from the original on too few rows
-            with rows_named_as_given(fit_rows):
-                layers = candidate.select(fitting, budget)
+            layers = held_out.select(candidate, budget)
             masks = [W != 0 for W in layers]
             if any(all(np.array_equal(a, b) for a, b in zip(masks, other, strict=True)) for other in seen):
                 continue  # the same edges as a candidate already scored
             seen.append(masks)
-            active = candidate.neurons_kept(layers, fitting)
-            with warnings.catch_warnings(), rows_named_as_given(fit_rows):
-                # what the re-fit warns of, the compression with every row says
-                warnings.simplefilter("ignore", UserWarning)
-                fitted = refit(network, layers, fitting.X, overwrite=True, sample_weight=fitting.sample_weight)
-            compressed = remove_neurons(network, fitted, active)
-            differences = measure(network, compressed, X_test, label_differences)
-            if best is None or clearly_better(differences, best_differences, test_weight):
+            compressed = held_out.refitted(candidate, layers, refit)
+            differences = held_out.measure(compressed, label_differences)
+            if best is None or clearly_better(differences, best_differences, held_out.sample_weight):
                 best, best_differences = candidate, differences
         return best

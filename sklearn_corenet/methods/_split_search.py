@@ -10,14 +10,11 @@ does. It costs about ``rounds × n_layers`` compressions of three quarters of
 the calibration rows.
 """
 
-import warnings
-
 import numpy as np
 
-from ..algorithm._draw import remove_neurons
 from ._base import SelectionMethod
 from ._budget import within_capacity
-from ._held_out import measure, output_loss, rows_named_as_given, split_problem
+from ._held_out import output_loss, split_problem
 from ._wanda import ActivationMagnitude
 
 
@@ -135,10 +132,9 @@ class LayerSplitSearch(SelectionMethod):
 
     def choose(self, problem, budget, refit):
         """A :class:`FixedSplit` with the per-layer counts the search found."""
-        split = split_problem(problem, self.held_out_every) if len(problem.weights) > 1 else None
-        if split is None:
+        held_out = split_problem(problem, self.held_out_every) if len(problem.weights) > 1 else None
+        if held_out is None:
             return self.base
-        fitting, X_test, test_weight, fit_rows = split
         weights = problem.weights
         capacity = np.array(
             [np.count_nonzero(W[:, alive]) for W, alive in zip(weights, problem.active, strict=True)]
@@ -148,13 +144,12 @@ class LayerSplitSearch(SelectionMethod):
         # half the budget as the base splits it, the other half by rounds
         counts = start // 2
         measured = {}
-        context = (problem.network, fitting, X_test, test_weight, refit, fit_rows)
         for _ in range(self.rounds):
             best = None
             for layer in np.flatnonzero(counts < capacity):
                 trial = counts.copy()
                 trial[layer] = min(trial[layer] + step, capacity[layer])
-                loss = self._loss(*context, trial, measured)
+                loss = self._loss(held_out, refit, trial, measured)
                 if best is None or loss < best[0]:
                     best = (loss, trial)
             if best is None:
@@ -164,22 +159,16 @@ class LayerSplitSearch(SelectionMethod):
             np.floor(counts * start.sum() / max(counts.sum(), 1)).astype(np.int64), capacity
         ))
         # never worse on the held-out rows than the split it started from
-        if self._loss(*context, start, measured) < self._loss(*context, counts, measured):
+        if self._loss(held_out, refit, start, measured) < self._loss(held_out, refit, counts, measured):
             counts = start
         return FixedSplit(counts, score=self.base.score)
 
-    def _loss(self, network, fitting, X_test, test_weight, refit, fit_rows, counts, measured):
-        """Held-out loss of the network compressed with ``counts`` (memoised)."""
+    def _loss(self, held_out, refit, counts, measured):
+        """Held-out loss of the network compressed with ``counts`` (memoised in ``measured``)."""
         key = tuple(int(c) for c in counts)
         if key not in measured:
             method = FixedSplit(counts, score=self.base.score)
-            total = int(counts.sum())
-            with rows_named_as_given(fit_rows):
-                layers = method.select(fitting, total)
-            active = method.neurons_kept(layers, fitting)
-            with warnings.catch_warnings(), rows_named_as_given(fit_rows):
-                warnings.simplefilter("ignore", UserWarning)
-                fitted = refit(network, layers, fitting.X, overwrite=True, sample_weight=fitting.sample_weight)
-            loss = measure(network, remove_neurons(network, fitted, active), X_test, output_loss)
-            measured[key] = float(np.average(loss, weights=test_weight))
+            layers = held_out.select(method, int(counts.sum()))
+            loss = held_out.measure(held_out.refitted(method, layers, refit), output_loss)
+            measured[key] = float(np.average(loss, weights=held_out.sample_weight))
         return measured[key]
