@@ -61,15 +61,7 @@ def held_out_rows(X, every, working_memory=None):
     copies of a row fall on the same side and the split does not depend on
     the row order. Rows are read a chunk at a time.
     """
-    held = np.empty(X.shape[0], dtype=bool)
-    for batch in row_batches(X, n_outputs=X.shape[1], working_memory=working_memory):
-        held[batch] = _held_out(X[batch], every)
-    return held
-
-
-def _held_out(rows, every):
-    """Which of ``rows`` (one chunk) are held out."""
-    return row_keys(rows) % np.uint64(every) == 0
+    return row_keys(X, working_memory) % np.uint64(every) == 0
 
 
 def split_rows(X, every, limit=MAX_MEASURED_ROWS, working_memory=None):
@@ -83,7 +75,7 @@ def split_rows(X, every, limit=MAX_MEASURED_ROWS, working_memory=None):
     fitting, held = [], []
     n_fit = n_held = 0
     for batch in row_batches(X, n_outputs=X.shape[1], working_memory=working_memory):
-        out = _held_out(X[batch], every)
+        out = held_out_rows(X[batch], every)
         rows = np.arange(batch.start, batch.stop)
         fitting.append(rows[~out][: fit_limit - n_fit])
         held.append(rows[out][: held_limit - n_held])
