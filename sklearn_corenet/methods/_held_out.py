@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
 from ..algorithm._draw import remove_neurons
+from ..algorithm._reweight import _dense_rows
 from ..core._head import predictions, probabilities
 from ..core._held_out import row_keys
 from ..core._network import chunk_rows
@@ -34,13 +35,6 @@ def take_rows(X, index):
     if sp.issparse(X):
         return X[index]
     return (X if isinstance(X, LazyRows) else LazyRows(X, X.dtype)).take(index)
-
-
-def dense_chunk(X):
-    """A chunk of rows of ``X`` as a dense float64 array."""
-    if isinstance(X, LazyRows):
-        X = X[:]
-    return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
 
 
 def row_batches(X, n_outputs=0, working_memory=None):
@@ -202,6 +196,6 @@ def measure(network, compressed, X, distance):
     """``distance(network, original, compressed)`` on every row of ``X``, a chunk at a time."""
     values = np.empty(X.shape[0])
     for batch in row_batches(X, network.n_outputs):
-        rows = dense_chunk(X[batch])
+        rows = _dense_rows(X, batch)
         values[batch] = distance(network, network.decision(rows), compressed.decision(rows))
     return values
