@@ -20,7 +20,7 @@ from ..algorithm._reweight import _dense_rows
 from ..core._head import predictions, probabilities
 from ..core._held_out import row_keys
 from ..core._network import chunk_rows
-from ..core._rows import LazyRows
+from ..core._rows import LazyRows, take_rows
 
 #: Fewest held-out rows (total weight) worth measuring.
 MIN_HELD_OUT = 8
@@ -30,11 +30,12 @@ MIN_HELD_OUT = 8
 #: bounded however many rows calibrate.
 MAX_MEASURED_ROWS = 20_000
 
-def take_rows(X, index):
-    """Rows ``index`` of calibration data ``X``, read lazily (sparse rows are copied)."""
-    if sp.issparse(X):
-        return X[index]
-    return (X if isinstance(X, LazyRows) else LazyRows(X, X.dtype)).take(index)
+def _lazy_rows(X, index):
+    """Rows ``index`` of calibration data ``X`` (:func:`~sklearn_corenet.core._rows.take_rows`),
+    an array's rows read lazily too, so that no copy of them is made (sparse rows are copied)."""
+    if not sp.issparse(X) and not isinstance(X, LazyRows):
+        X = LazyRows(X, X.dtype)
+    return take_rows(X, index)
 
 
 def row_batches(X, n_outputs=0, working_memory=None):
@@ -136,11 +137,11 @@ def split_problem(problem, every):
         return None
     fitting = replace(
         problem,
-        X=take_rows(problem.X, fit_rows),
+        X=_lazy_rows(problem.X, fit_rows),
         sample_weight=None if weight is None else weight[fit_rows],
         weights_owned=False,
     )
-    return HeldOut(fitting, take_rows(problem.X, test_rows), None if weight is None else weight[test_rows], fit_rows)
+    return HeldOut(fitting, _lazy_rows(problem.X, test_rows), None if weight is None else weight[test_rows], fit_rows)
 
 
 @contextmanager
