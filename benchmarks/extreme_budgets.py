@@ -52,6 +52,7 @@ from sklearn_corenet import CoreNetCompressor
 from ._common import (
     CACHE_DIR,
     DEFAULT_DATA_DIR,
+    TABULAR_SETS,
     MissingDataError,
     Recipe,
     prepare_data,
@@ -61,16 +62,8 @@ from ._common import (
 
 NETWORKS = ("mnist-300", "fashion-300", "mnist-1000", "digits", "tabular-5", "tabular-10")
 KEEP_RATIOS = (0.02, 0.05, 0.1, 0.2)
-TABULAR = {
-    "tabular-5": ("make_classification 20k, 20 features, 5 classes, 3×256", dict(
-        n_samples=20000, n_features=20, n_informative=12, n_classes=5, n_clusters_per_class=2,
-        class_sep=0.8, random_state=0,
-    )),
-    "tabular-10": ("make_classification 20k, 40 features, 10 classes, 3×256", dict(
-        n_samples=20000, n_features=40, n_informative=20, n_redundant=5, n_classes=10,
-        n_clusters_per_class=2, random_state=0,
-    )),
-}
+#: The tabular networks' names and the titles of their sets in ``TABULAR_SETS``.
+TABULAR = dict(zip(("tabular-5", "tabular-10"), TABULAR_SETS, strict=True))
 FINE_TUNE_ROWS = 10000
 
 
@@ -89,8 +82,8 @@ def network(name, args, log=print):
         X, y = load_digits(return_X_y=True)
         title, hidden, size = "digits 64-256-256-10", (256, 256), 500
     else:
-        title, params = TABULAR[name]
-        X, y = make_classification(**params)
+        title = TABULAR[name]
+        X, y = make_classification(**TABULAR_SETS[title])
         hidden, size = (256, 256, 256), 2000
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
     with warnings.catch_warnings():

@@ -48,6 +48,7 @@ from sklearn_corenet.methods import NeuronPruning
 from ._common import (
     CACHE_DIR,
     DEFAULT_DATA_DIR,
+    TABULAR_SETS,
     MissingDataError,
     Recipe,
     prepare_data,
@@ -77,17 +78,7 @@ def networks(args, log=print):
             yield "MNIST 784-1000-1000-1000-10", mlp, X_train, y_train, X_test, y_test, False
     except MissingDataError as error:
         log(f"MNIST skipped: {error}")
-    sets = {
-        "make_classification 20k, 20 features, 5 classes, 3×256": dict(
-            n_samples=20000, n_features=20, n_informative=12, n_classes=5, n_clusters_per_class=2,
-            class_sep=0.8, random_state=0,
-        ),
-        "make_classification 20k, 40 features, 10 classes, 3×256": dict(
-            n_samples=20000, n_features=40, n_informative=20, n_redundant=5, n_classes=10,
-            n_clusters_per_class=2, random_state=0,
-        ),
-    }
-    for name, params in sets.items():
+    for name, params in TABULAR_SETS.items():
         X, y = make_classification(**params)
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
         scaler = StandardScaler().fit(X_train)
