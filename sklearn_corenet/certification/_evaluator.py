@@ -14,7 +14,7 @@ from ..algorithm._draw import draw_compression
 from ..algorithm._plan import plan_compression
 from ..core._head import predictions, probabilities, score_name
 from ..core._held_out import row_keys, split_held_out
-from ..core._rows import take_rows
+from ..core._rows import stack_rows, take_rows
 from ..fine_tuning._fidelity import FidelityRows
 from ._bounds import check_enough_points, required_successes
 from ._certificate import make_certificate
@@ -213,7 +213,7 @@ class BudgetEvaluator:
             if extra_rows is not None:
                 # the held-out rows certify: no copy of one may train
                 unseen = ~np.isin(row_keys(extra_rows), keys[self.held_out_rows])
-                rows = _stack(rows, extra_rows[unseen])
+                rows = stack_rows(rows, extra_rows[unseen])
             seed = random.randint(np.iinfo(np.int32).max)
             self.fidelity = FidelityRows(
                 network, rows, fidelity_target, fidelity, np.random.default_rng(seed), quantile=1 - target.delta
@@ -280,15 +280,6 @@ class BudgetEvaluator:
             fine_tune_history=history,
             fine_tune_seconds=tuning,
         )
-
-
-def _stack(X, extra):
-    """The rows of ``X`` (in memory) followed by those of ``extra``."""
-    if not isinstance(X, np.ndarray) and not sp.issparse(X):
-        X = X[np.arange(X.shape[0])]
-    if sp.issparse(X) or sp.issparse(extra):
-        return sp.vstack([sp.csr_array(X), sp.csr_array(extra)], format="csr")
-    return np.vstack([X, np.asarray(extra, dtype=X.dtype)])
 
 
 def _dense(values):

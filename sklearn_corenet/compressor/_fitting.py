@@ -10,7 +10,6 @@ from functools import partial
 from numbers import Integral
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import _check_sample_weight, check_memory
@@ -22,6 +21,7 @@ from ..certification._certify import certify_networks
 from ..certification._evaluator import BudgetEvaluator
 from ..certification._search import Target, compress_to_target
 from ..core._held_out import row_keys
+from ..core._rows import stack_rows
 from ..core._validation import check_calibration_data
 from ..fine_tuning._fidelity import FidelityRows, fidelity_settings
 from ..methods._registry import METHODS, get_method
@@ -114,7 +114,7 @@ def fine_tune_fixed(compressor, fidelity, target, X, X_unlabeled, seed):
     ``transform`` then returns the fine-tuned network every time.
     """
     plan = compressor._plan
-    rows = X if X_unlabeled is None else _stack_rows(X, X_unlabeled)
+    rows = X if X_unlabeled is None else stack_rows(X, X_unlabeled)
     tuning = FidelityRows(
         plan.problem.network, rows, target, fidelity, np.random.default_rng(seed), quantile=1 - compressor.delta
     )
@@ -124,16 +124,6 @@ def fine_tune_fixed(compressor, fidelity, target, X, X_unlabeled, seed):
     compressor.fine_tune_history_ = history
     if X_unlabeled is not None:  # certify refuses the rows fine-tuning trained on too
         compressor._calibration_keys = np.concatenate([row_keys(X), row_keys(X_unlabeled)])
-
-
-def _stack_rows(X, extra):
-    if not isinstance(X, np.ndarray) and not sp.issparse(X):
-        X = X[np.arange(X.shape[0])]
-    if not isinstance(extra, np.ndarray) and not sp.issparse(extra):
-        extra = extra[np.arange(extra.shape[0])]
-    if sp.issparse(X) or sp.issparse(extra):
-        return sp.vstack([sp.csr_array(X), sp.csr_array(extra)], format="csr")
-    return np.vstack([X, extra])
 
 
 def fit_to_target(

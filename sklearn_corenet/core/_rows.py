@@ -11,6 +11,7 @@ results do not depend on which path the data took.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def _floating(part):
@@ -104,3 +105,15 @@ def take_rows(X, rows):
     if isinstance(X, LazyRows):
         return X.take(rows)
     return X[rows]
+
+
+def stack_rows(X, extra):
+    """The rows of ``X`` followed by those of ``extra``, in memory.
+
+    Rows read lazily are read; either side sparse gives a CSR array,
+    otherwise an array of ``X``'s dtype.
+    """
+    X, extra = (part if isinstance(part, np.ndarray) or sp.issparse(part) else part[:] for part in (X, extra))
+    if sp.issparse(X) or sp.issparse(extra):
+        return sp.vstack([sp.csr_array(X), sp.csr_array(extra)], format="csr")
+    return np.vstack([X, np.asarray(extra, dtype=X.dtype)])
