@@ -216,7 +216,8 @@ class BudgetEvaluator:
                 rows = stack_rows(rows, extra_rows[unseen])
             seed = random.randint(np.iinfo(np.int32).max)
             self.fidelity = FidelityRows(
-                network, rows, fidelity_target, fidelity, np.random.default_rng(seed), quantile=1 - target.delta
+                network, rows, fidelity_target, fidelity, np.random.default_rng(seed), quantile=1 - target.delta,
+                error=target.error, output_floor=target.output_floor,
             )
 
     def __call__(self, budget):

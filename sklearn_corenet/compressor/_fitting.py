@@ -116,7 +116,8 @@ def fine_tune_fixed(compressor, fidelity, target, X, X_unlabeled, seed):
     plan = compressor._plan
     rows = X if X_unlabeled is None else stack_rows(X, X_unlabeled)
     tuning = FidelityRows(
-        plan.problem.network, rows, target, fidelity, np.random.default_rng(seed), quantile=1 - compressor.delta
+        plan.problem.network, rows, target, fidelity, np.random.default_rng(seed), quantile=1 - compressor.delta,
+        error=compressor.error, output_floor=compressor.output_floor,
     )
     drawn = draw_compression(plan, np.random.default_rng(seed), reweight=compressor.reweight_, ridge=compressor._ridge)
     tuned, history = tuning.tune(drawn.network)

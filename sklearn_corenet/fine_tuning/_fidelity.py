@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state, gen_batches
 
 from ..core._activations import apply_activation
+from ..core._errors import DEFAULT_OUTPUT_FLOOR, pointwise_errors
 from ..core._network import chunk_rows
 from ._backends import BACKENDS, choose_backend
 from ._losses import loss_for, output_loss
@@ -168,16 +169,17 @@ def synthetic_rows(X, n_rows, rng):
 class _ErrorQuantile(_Validation):
     """Validation by the statistic a certificate reads: a high quantile of the points' errors.
 
-    The score of a state is minus the ``quantile`` of the relative ℓ1
-    errors ‖f̂(x) − f(x)‖₁ / ‖f(x)‖₁ of the validation rows (for
-    ``"probabilities"``, of the ℓ1 distances of the probability vectors),
+    The score of a state is minus the ``quantile`` of the validation rows'
+    errors as the certificate measures them (:func:`~sklearn_corenet.core._errors.pointwise_errors`,
+    of the outputs or, for ``"probabilities"``, of the probability vectors),
     so that the epoch kept is the one whose certificate would be best; the
     training loss breaks ties.
     """
 
-    def __init__(self, rows, loss, out_activation, threshold, *, target, quantile):
+    def __init__(self, rows, loss, out_activation, threshold, *, target, quantile, error, output_floor):
         super().__init__(rows, loss, out_activation, threshold)
         self.target, self.quantile = target, quantile
+        self.error, self.output_floor = error, output_floor
 
     def measure(self, trainer, X, Y):
         widest = max(max(layer.shape) for layer in trainer.layers)
@@ -191,7 +193,7 @@ class _ErrorQuantile(_Validation):
             estimate = np.array(raw, dtype=np.float64)
             if self.target == "probabilities":
                 estimate = apply_activation(_LINKS[self.loss], estimate)
-            errors = np.abs(estimate - reference).sum(axis=1) / np.maximum(np.abs(reference).sum(axis=1), 1e-300)
+            errors = pointwise_errors(reference, estimate, self.error, self.output_floor)
         if not (np.isfinite(loss) and np.all(np.isfinite(errors))):
             return -np.inf, np.inf
         return -float(np.quantile(errors, self.quantile)), loss
@@ -231,9 +233,14 @@ class FidelityRows:
     quantile : float, default=0.95
         The quantile of the validation errors that chooses the epoch kept:
         1 − δ of the certificate.
+    error : {"l1", "entrywise"}, default="l1"
+    output_floor : float, default=0.01
+        The certificate's error (see :func:`~sklearn_corenet.core._errors.pointwise_errors`).
     """
 
-    def __init__(self, original, X, target, fidelity, rng, quantile=0.95):
+    def __init__(
+        self, original, X, target, fidelity, rng, quantile=0.95, error="l1", output_floor=DEFAULT_OUTPUT_FLOOR
+    ):
         if target == "probabilities" and original.head.kind == "regression":
             raise ValueError("a regressor is fine-tuned toward its outputs, not probabilities")
         if not isinstance(X, np.ndarray) and not sp.issparse(X):
@@ -255,6 +262,7 @@ class FidelityRows:
         raw = original.decision(X)
         raw = np.asarray(raw.toarray() if sp.issparse(raw) else raw, dtype=np.float64)
         self.X, self.settings, self.head, self.target, self.quantile = X, settings, original.head, target, quantile
+        self.error, self.output_floor = error, output_floor
         if target == "outputs":
             self.loss, self.out_activation, self.Y = "squared_error", "identity", raw
         else:
@@ -288,7 +296,7 @@ class FidelityRows:
             history.validation_indices = self.validation_rows
             validation = _ErrorQuantile(
                 self.validation_rows, self.loss, self.out_activation, self.head.threshold,
-                target=self.target, quantile=self.quantile,
+                target=self.target, quantile=self.quantile, error=self.error, output_floor=self.output_floor,
             )
         history.batch_size = resolve_batch_size(settings.batch_size, self.train_rows.size)
         history.learning_rate = resolve_learning_rate(settings.learning_rate, self.train_rows.size, history.batch_size)
