@@ -10,6 +10,7 @@ the exports and the torch adapter (``SparseLinear``, ``Exp``) are in
 """
 
 from ._activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, apply_activation
+from ._errors import pointwise_errors
 from ._head import HEAD_KINDS, OutputHead, predictions, score_name
 from ._held_out import row_keys, seen_rows, split_held_out
 from ._network import Network, NetworkModel, chunk_rows, forward_pass
@@ -24,6 +25,7 @@ __all__ = [
     "apply_activation",
     "chunk_rows",
     "forward_pass",
+    "pointwise_errors",
     "predictions",
     "row_keys",
     "score_name",
