@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.validation import _num_samples
 
 from ._bounds import (
     DEFAULT_OUTPUT_FLOOR,
@@ -197,7 +198,8 @@ def make_certificate(
         Predictions of the original and the compressed network (see
         :func:`predictions`).
     y : array-like, default=None
-        Targets, for the score drop (needs ``predicted``).
+        Targets, for the score drop (needs ``predicted``): of every point,
+        or of the first ``len(y)`` when only those are labelled.
     score_name : {"accuracy", "r2"}, default=None
         The models' score: with "accuracy", ``predicted`` are labels and
         their agreement is reported.
@@ -231,9 +233,10 @@ def make_certificate(
         fields["label_agreement_lower"] = coverage_lower_bound(int(agree.sum()), n_points, confidence)
     if y is not None and predicted is not None:
         score = accuracy_score if score_name == "accuracy" else r2_score
+        labelled = _num_samples(y)
         if reference_score is None:
-            reference_score = score(y, predicted[0])
-        fields["score_drop"] = float(reference_score - score(y, predicted[1]))
+            reference_score = score(y, predicted[0][:labelled])
+        fields["score_drop"] = float(reference_score - score(y, predicted[1][:labelled]))
         fields["score_name"] = score_name
     return Certificate(
         error=error,

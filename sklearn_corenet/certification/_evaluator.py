@@ -131,13 +131,21 @@ class BudgetEvaluator:
         (``fidelity_target``) on the compression rows, before certifying.
     fidelity_target : {"outputs", "probabilities"}, default="outputs"
     extra_rows : {ndarray, sparse matrix}, default=None
-        Unlabelled rows fidelity fine-tuning trains on besides the
-        compression rows; rows equal to a held-out row are left out.
+        Unlabelled rows (``X_unlabeled``). Unless the target is a score
+        (which needs labels), they are split as the calibration rows are,
+        ``validation_fraction`` of them held out to certify too; otherwise
+        none certifies, and copies of a held-out calibration row are left
+        out. Fidelity fine-tuning trains on the others (no compression reads
+        them, so it chooses its epoch on them).
 
     Attributes
     ----------
     fit_rows, held_out_rows : ndarray of int
         The split of the calibration rows.
+    extra_fit_rows, extra_held_out_rows : ndarray of int
+        The split of the unlabelled rows (empty without them). The
+        certificates are on the held-out calibration rows, then the
+        held-out unlabelled rows; a score, on the former only.
     cache : SearchCache
     """
 
@@ -163,16 +171,22 @@ class BudgetEvaluator:
         fidelity_target="outputs",
         extra_rows=None,
     ):
-        self.fit_rows, self.held_out_rows = split_held_out(keys, validation_fraction, random)
+        extra_keys = None if extra_rows is None else row_keys(extra_rows)
+        self.fit_rows, self.held_out_rows, self.extra_fit_rows, self.extra_held_out_rows = _split(
+            keys, extra_keys, validation_fraction, random, certify_extra=target.score_tolerance is None
+        )
+        n_held_out = self.held_out_rows.size + self.extra_held_out_rows.size
         # the compression weighs its rows; the certificate counts each held-out row once
         self.fit_weight = None if sample_weight is None else sample_weight[self.fit_rows]
         # an agreement target certifies a share of agreeing points: the points it
         # needs are those of a coverage of 1 - delta with delta = 1 - agreement
         check_enough_points(
-            self.held_out_rows.size,
+            n_held_out,
             target.delta if target.agreement is None else 1 - target.agreement,
             target.confidence,
-            what=f"validation_fraction={validation_fraction:g} of the {X.shape[0]} calibration rows holds out",
+            what=f"validation_fraction={validation_fraction:g} of the {X.shape[0]} calibration rows"
+            + ("" if extra_rows is None or target.score_tolerance is not None else " and X_unlabeled")
+            + " holds out",
         )
         if self.fit_rows.size == 0:
             raise ValueError(
@@ -181,7 +195,9 @@ class BudgetEvaluator:
         self.y_held_out = None
         if y is not None:
             check_consistent_length(X, y)
-            self.y_held_out = _safe_indexing(y, self.held_out_rows)
+            # the score compares labels: those of the held-out calibration rows
+            if self.held_out_rows.size:
+                self.y_held_out = _safe_indexing(y, self.held_out_rows)
         elif target.score_tolerance is not None:
             raise ValueError(
                 f"score_tolerance={target.score_tolerance!r} compares scores on held-out rows: "
@@ -196,6 +212,8 @@ class BudgetEvaluator:
         self.reweight, self.ridge, self.draw_seed = reweight, ridge, draw_seed
         # rows read lazily stay so: compression reads them a chunk at a time
         self.X_fit, self.X_held_out = take_rows(X, self.fit_rows), X[self.held_out_rows]
+        if self.extra_held_out_rows.size:
+            self.X_held_out = stack_rows(self.X_held_out, extra_rows[self.extra_held_out_rows])
         self.plan_seed = random.randint(np.iinfo(np.int32).max)
         self.cache = SearchCache(statistics, sampling_plans)
         self.reference = _dense(network.decision(self.X_held_out))
@@ -204,20 +222,19 @@ class BudgetEvaluator:
         self.reference_score = None
         if self.y_held_out is not None:
             score = accuracy_score if self.score_name == "accuracy" else r2_score
-            self.reference_score = score(self.y_held_out, self.reference_predictions)
+            self.reference_score = score(self.y_held_out, self.reference_predictions[: self.held_out_rows.size])
         self.reference_probabilities = probabilities(network, self.reference)
-        self.required = required_successes(self.held_out_rows.size, target.delta, target.confidence)
+        self.required = required_successes(n_held_out, target.delta, target.confidence)
         self.fidelity = None
         if fidelity is not None:
-            rows = self.X_fit
-            if extra_rows is not None:
-                # the held-out rows certify: no copy of one may train
-                unseen = ~np.isin(row_keys(extra_rows), keys[self.held_out_rows])
-                rows = stack_rows(rows, extra_rows[unseen])
+            rows, unseen = self.X_fit, 0
+            if self.extra_fit_rows.size:
+                # no compression reads these rows: fine-tuning may validate on them
+                rows, unseen = stack_rows(rows, extra_rows[self.extra_fit_rows]), self.extra_fit_rows.size
             seed = random.randint(np.iinfo(np.int32).max)
             self.fidelity = FidelityRows(
                 network, rows, fidelity_target, fidelity, np.random.default_rng(seed), quantile=1 - target.delta,
-                error=target.error, output_floor=target.output_floor,
+                error=target.error, output_floor=target.output_floor, unseen=unseen,
             )
 
     def __call__(self, budget):
@@ -281,6 +298,31 @@ class BudgetEvaluator:
             fine_tune_history=history,
             fine_tune_seconds=tuning,
         )
+
+
+def _split(keys, extra_keys, fraction, random, certify_extra):
+    """Fitting and held-out rows of the calibration rows and of the unlabelled rows.
+
+    With ``certify_extra``, the distinct rows of both are split together, so
+    that a row and its copies are on one side whichever of the two holds
+    them; otherwise every unlabelled row fits, except copies of a held-out
+    calibration row.
+
+    Returns
+    -------
+    fit_rows, held_out_rows : ndarray of int
+        Of the calibration rows.
+    extra_fit_rows, extra_held_out_rows : ndarray of int
+        Of the unlabelled rows (empty without them).
+    """
+    none = np.arange(0)
+    if extra_keys is None or not certify_extra:
+        fit, held = split_held_out(keys, fraction, random)
+        extra_fit = none if extra_keys is None else np.flatnonzero(~np.isin(extra_keys, keys[held]))
+        return fit, held, extra_fit, none
+    n = keys.size
+    fit, held = split_held_out(np.concatenate([keys, extra_keys]), fraction, random)
+    return fit[fit < n], held[held < n], fit[fit >= n] - n, held[held >= n] - n
 
 
 def _dense(values):

@@ -92,10 +92,12 @@ def resolve_fidelity(compressor, network, X_unlabeled, pipeline, model, seed):
     """
     fidelity = fidelity_settings(compressor.fine_tune, seed, verbose=compressor.verbose)
     if X_unlabeled is not None:
-        if fidelity is None:
+        certifies = compressor._certified_mode() and compressor.score_tolerance is None
+        if fidelity is None and not certifies:
             raise ValueError(
-                "X_unlabeled are rows for fidelity fine-tuning, which is off (fine_tune=None): "
-                "set fine_tune (True, a number of epochs or a dict of settings), or drop X_unlabeled"
+                "X_unlabeled are rows for fidelity fine-tuning, which is off (fine_tune=None), "
+                "and for certificates of keep_ratio='certified' with epsilon or agreement: set "
+                "fine_tune (True, a number of epochs or a dict of settings), or drop X_unlabeled"
             )
         if pipeline is not None:
             X_unlabeled = pipeline.transform(X_unlabeled)
@@ -118,6 +120,7 @@ def fine_tune_fixed(compressor, fidelity, target, X, X_unlabeled, seed):
     tuning = FidelityRows(
         plan.problem.network, rows, target, fidelity, np.random.default_rng(seed), quantile=1 - compressor.delta,
         error=compressor.error, output_floor=compressor.output_floor,
+        unseen=0 if X_unlabeled is None else X_unlabeled.shape[0],
     )
     drawn = draw_compression(plan, np.random.default_rng(seed), reweight=compressor.reweight_, ridge=compressor._ridge)
     tuned, history = tuning.tune(drawn.network)
@@ -192,7 +195,7 @@ def fit_to_target(
     compressor._search = evaluate
     compressor.certificate_ = chosen.certificate
     compressor.fine_tune_history_ = chosen.fine_tune_history
-    compressor.validation_size_ = int(evaluate.held_out_rows.size)
+    compressor.validation_size_ = int(evaluate.held_out_rows.size + evaluate.extra_held_out_rows.size)
     compressor.search_results_ = result.table()
     return compressor
 

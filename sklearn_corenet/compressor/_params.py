@@ -235,7 +235,7 @@ fine_tune_history_ : FineTuneHistory or None
     With ``fine_tune``: the fine-tuning run of the network ``transform``
     returns (None without ``fine_tune``).
 validation_size_ : int
-    Calibration rows held out to certify (0 unless
+    Rows held out to certify, of ``X`` and of ``X_unlabeled`` (0 unless
     ``keep_ratio="certified"``).
 method_ : Method
     The compression method object ("auto" resolved).

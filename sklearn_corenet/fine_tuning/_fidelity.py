@@ -215,7 +215,10 @@ class FidelityRows:
     lowest (epoch 0, the network as given, included): a certificate reads
     that quantile. Synthetic rows, because the least-squares re-fit of the
     compressed network was fitted on every real row: on those it looks
-    better than it is, and training would stop at once.
+    better than it is, and training would stop at once. Real rows that no
+    compression read (``unseen``, the unlabelled rows) are as good a test
+    and closer to the data: they validate instead when there are at least
+    as many of them as synthetic rows.
 
     Parameters
     ----------
@@ -236,10 +239,13 @@ class FidelityRows:
     error : {"l1", "entrywise"}, default="l1"
     output_floor : float, default=0.01
         The certificate's error (see :func:`~sklearn_corenet.core._errors.pointwise_errors`).
+    unseen : int, default=0
+        The last ``unseen`` rows of ``X`` were read by no compression.
     """
 
     def __init__(
-        self, original, X, target, fidelity, rng, quantile=0.95, error="l1", output_floor=DEFAULT_OUTPUT_FLOOR
+        self, original, X, target, fidelity, rng, quantile=0.95, error="l1", output_floor=DEFAULT_OUTPUT_FLOOR,
+        unseen=0,
     ):
         if target == "probabilities" and original.head.kind == "regression":
             raise ValueError("a regressor is fine-tuned toward its outputs, not probabilities")
@@ -251,10 +257,16 @@ class FidelityRows:
         if n_synthetic:
             parts.append(synthetic_rows(X, n_synthetic, rng))
         X = sp.vstack([sp.csr_array(part) for part in parts], format="csr") if sp.issparse(X) else np.vstack(parts)
-        # validation rows: synthetic ones when there are (the re-fit of the
-        # compressed network has seen every real row, which makes it look
-        # better on them than it is), real ones otherwise
-        pool = np.arange(X.shape[0] - n_synthetic, X.shape[0]) if n_synthetic else np.arange(X.shape[0])
+        # validation rows: real rows no compression read, or synthetic ones
+        # (the re-fit has seen every other real row, which makes it look
+        # better on them than it is), or else any
+        n_real = X.shape[0] - n_synthetic
+        if unseen and unseen >= n_synthetic:
+            pool = np.arange(n_real - unseen, n_real)
+        elif n_synthetic:
+            pool = np.arange(n_real, X.shape[0])
+        else:
+            pool = np.arange(X.shape[0])
         n_validation = int(round(settings.validation_fraction * pool.size)) if settings.early_stopping else 0
         n_validation = min(n_validation, pool.size - 1)
         self.validation_rows = np.sort(rng.choice(pool, n_validation, replace=False))

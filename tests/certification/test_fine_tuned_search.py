@@ -35,16 +35,20 @@ def tuned(digits, small_mlp):
 def test_held_out_rows_enter_no_fit(digits, tuned):
     X, _ = digits
     evaluate = tuned._search
-    held_out = row_keys(X[:1000][evaluate.held_out_rows])
+    unlabeled = X[:1797:2]
+    held_out = np.concatenate(
+        [row_keys(X[:1000][evaluate.held_out_rows]), row_keys(unlabeled[evaluate.extra_held_out_rows])]
+    )
     # neither the compression nor the fine-tuning read a held-out row, also
-    # when X_unlabeled repeats them
+    # when X_unlabeled repeats a calibration row
     assert not np.isin(row_keys(tuned._plan.problem.X), held_out).any()
     trained = row_keys(evaluate.fidelity.X)
     assert not np.isin(trained, held_out).any()
-    unlabeled = X[:1797:2]
     unseen = unlabeled[~np.isin(row_keys(unlabeled), held_out)]
     assert np.isin(row_keys(unseen), trained).all()  # the other unlabelled rows are used
-    assert tuned.certificate_.n_points == evaluate.held_out_rows.size
+    # unlabelled rows certify too (the target needs no labels)
+    assert evaluate.extra_held_out_rows.size > 0
+    assert tuned.certificate_.n_points == tuned.validation_size_ == held_out.size
     # and certify refuses the unlabelled rows, as every row a fit read
     with pytest.raises(ValueError, match="calibration rows"):
         tuned.certify(X[1000:1797:2])
@@ -128,10 +132,12 @@ def test_bad_values_are_refused(digits, small_mlp, fine_tune):
 
 
 def test_bad_settings_and_rows_without_fine_tuning_are_refused(digits, small_mlp):
-    X, _ = digits
+    X, y = digits
     with pytest.raises(ValueError, match=r"unknown settings \['epoch'\]"):
         CoreNetCompressor(keep_ratio=0.3, fine_tune={"epoch": 3}).fit(small_mlp, X[:500])
     with pytest.raises(ValueError, match="X_unlabeled are rows for fidelity fine-tuning"):
         CoreNetCompressor(keep_ratio=0.3).fit(small_mlp, X[:500], X_unlabeled=X[500:])
+    with pytest.raises(ValueError, match="X_unlabeled are rows for fidelity fine-tuning"):
+        CoreNetCompressor(score_tolerance=0.05).fit(small_mlp, X[:500], y[:500], X_unlabeled=X[500:])
     with pytest.raises(ValueError, match="features"):
         CoreNetCompressor(keep_ratio=0.3, fine_tune=2).fit(small_mlp, X[:500], X_unlabeled=X[500:, :10])

@@ -82,3 +82,18 @@ def test_a_regressor_has_no_probabilities(regression_data, regression_mlp):
     X, _ = regression_data
     with pytest.raises(ValueError, match="regressor"):
         FidelityRows(network_of(regression_mlp), X, "probabilities", fidelity_settings(True), np.random.default_rng(0))
+
+
+def test_rows_no_compression_read_validate_when_there_are_enough(digits, digits_mlp):
+    X, _ = digits
+    original = network_of(digits_mlp)
+    settings = fidelity_settings({"n_synthetic": 300, "random_state": 0})
+    # 300 calibration rows then 500 rows that no compression read
+    rows = FidelityRows(original, X[:800], "outputs", settings, np.random.default_rng(0), unseen=500)
+    assert rows.X.shape[0] == 800 + 300
+    assert rows.validation_rows.min() >= 300 and rows.validation_rows.max() < 800
+    assert rows.validation_rows.size == round(settings.settings.validation_fraction * 500)
+    # fewer of them than synthetic rows: the synthetic rows validate
+    rows = FidelityRows(original, X[:400], "outputs", settings, np.random.default_rng(0), unseen=100)
+    assert rows.validation_rows.min() >= 400
+    assert not np.isin(rows.validation_rows, rows.train_rows).any()
