@@ -237,8 +237,8 @@ class BudgetEvaluator:
                 error=target.error, output_floor=target.output_floor, unseen=unseen,
             )
 
-    def __call__(self, budget):
-        """The :class:`BudgetTrial` of ``budget`` parameters."""
+    def __call__(self, budget, fine_tune=True):
+        """The :class:`BudgetTrial` of ``budget`` parameters (fine-tuned with ``fidelity`` when ``fine_tune``)."""
         network, target = self.network, self.target
         began = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
@@ -257,7 +257,7 @@ class BudgetEvaluator:
                 plan, np.random.default_rng(self.draw_seed), reweight=self.reweight, ridge=self.ridge
             )
             history, tuning = None, 0.0
-            if self.fidelity is not None:
+            if self.fidelity is not None and fine_tune:
                 tuning = time.perf_counter()
                 tuned, history = self.fidelity.tune(drawn.network)
                 tuning = time.perf_counter() - tuning

@@ -290,6 +290,7 @@ class TargetResult:
                 [np.nan if c.label_agreement_lower is None else c.label_agreement_lower for c in certificates]
             ),
             "score_drop": np.array([np.nan if c.score_drop is None else c.score_drop for c in certificates]),
+            "fine_tuned": np.array([t.fine_tune_history is not None for t in trials]),
             "fine_tune_epochs": np.array(
                 [0 if t.fine_tune_history is None else t.fine_tune_history.best_epoch for t in trials]
             ),
@@ -326,10 +327,11 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
     grid = budget_grid(n_params, search_step)
     if grid.size == 0:
         raise ValueError(f"the network has {n_params} parameters: too few to search budgets")
-    trials = {}
+    tried = []
 
-    def passes(index):
-        trial = trials[index] = evaluate(int(grid[index]))
+    def passes(index, fine_tune=True):
+        trial = evaluate(int(grid[index]), fine_tune=fine_tune)
+        tried.append((index, trial))
         if verbose > 0:
             certificate = trial.certificate
             print(
@@ -349,11 +351,21 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
         return trial.passes, trial.margin
 
     ratios = grid / n_params
+    positions = positions_of(ratios)
     start = int(np.argmin(np.abs(ratios - START_KEEP_RATIO)))
     # (ε, δ): the log of the certified ε falls roughly as minus the log-odds
     slope = -1.0 if target.score_tolerance is None and target.agreement is None else None
-    index, evaluated = smallest_passing(passes, positions_of(ratios), start, slope)
-    tried = [trials[i] for i in evaluated]
+    index = None
+    if getattr(evaluate, "fidelity", None) is not None:
+        # fine-tuning costs more than a compression and lowers the budget that
+        # passes: search without it first, then fine-tune only below what passed
+        index, _ = smallest_passing(lambda i: passes(i, fine_tune=False), positions, start, slope)
+    if index is None:
+        index, _ = smallest_passing(passes, positions, start, slope)
+    elif index > 0:
+        tuned, _ = smallest_passing(passes, positions[:index], index - 1, slope)
+        index = index if tuned is None else tuned
+    tried = [trial for _, trial in tried]
     if index is None:
         best = min(tried, key=lambda t: t.margin)
         raise ValueError(
@@ -364,7 +376,9 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
             "confidence), hold out more rows (validation_fraction, more calibration data), "
             "or keep the whole network (keep_ratio=1)"
         )
-    return TargetResult(trial=trials[index], trials=tried, grid=grid)
+    # the last trial of the budget found passed (a fine-tuned one, when fine-tuned last)
+    chosen = next(t for t in reversed(tried) if t.budget == int(grid[index]) and t.passes)
+    return TargetResult(trial=chosen, trials=tried, grid=grid)
 
 
 def _shortfall(certificate, target):

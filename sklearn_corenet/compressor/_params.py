@@ -75,10 +75,11 @@ fine_tune : None, bool, int or dict, default=None
     labels needed). Toward its logits (squared error) when the error is
     on the outputs, toward its probabilities (cross-entropy, Hinton et al.
     2015) for ``error_on="probabilities"``, ``agreement`` and
-    ``score_tolerance``. With ``keep_ratio="certified"`` every budget tried
-    is fine-tuned on the compression rows before it is certified on the
-    held-out rows, which no fitting sees: the certificate stays valid and
-    the budget found is smaller. With a float or "theory" ``keep_ratio``,
+    ``score_tolerance``. With ``keep_ratio="certified"`` the search finds
+    the budget that certifies without fine-tuning, then fine-tunes the
+    budgets it tries below it on the compression rows before it certifies
+    them on the held-out rows, which no fitting sees: the certificate
+    stays valid and the budget found is smaller. With a float or "theory" ``keep_ratio``,
     the compressed network is fine-tuned once and ``transform`` returns
     it. None or False: off; True: 30 epochs of Adam at step size 1e-3
     (early stopping after 5 without progress) on up to 5,000 rows; an
@@ -228,12 +229,16 @@ search_results_ : dict of ndarray or None
     ``score_drop`` (NaN without targets), ``output_epsilon_certified``
     and ``probability_epsilon_certified`` (the smallest ε certified on
     the outputs and, NaN for regressors, on the probabilities),
-    ``fine_tune_epochs`` (the epoch fine-tuning kept, 0 without it),
-    ``seconds`` and ``fine_tune_seconds`` (the part of it fine-tuning
-    took) (None in the other modes).
+    ``fine_tuned`` (whether the budget was fine-tuned before it was
+    certified), ``fine_tune_epochs`` (the epoch fine-tuning kept, 0
+    without it), ``seconds`` and ``fine_tune_seconds`` (the part of it
+    fine-tuning took) (None in the other modes). With ``fine_tune``, the
+    search first runs without fine-tuning, which costs less, then
+    fine-tunes only budgets below the one it found.
 fine_tune_history_ : FineTuneHistory or None
     With ``fine_tune``: the fine-tuning run of the network ``transform``
-    returns (None without ``fine_tune``).
+    returns (None without ``fine_tune``, and when the certified search
+    found no fine-tuned budget below the one that certifies without it).
 validation_size_ : int
     Rows held out to certify, of ``X`` and of ``X_unlabeled`` (0 unless
     ``keep_ratio="certified"``).

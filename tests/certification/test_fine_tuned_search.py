@@ -68,6 +68,21 @@ def test_fine_tuning_certifies_a_smaller_budget(digits, small_mlp, tuned):
     assert again.coverage >= 0.9 - 0.05
 
 
+def test_only_budgets_below_the_one_certified_without_fine_tuning_are_fine_tuned(digits, small_mlp, tuned):
+    X, _ = digits
+    results = tuned.search_results_
+    plain = ~results["fine_tuned"]
+    # the search without fine-tuning comes first and finds the budget a plain search finds
+    assert plain[: plain.sum()].all() and plain.sum() < plain.size
+    alone = CoreNetCompressor(epsilon=0.2, delta=0.1, random_state=0).fit(small_mlp, X[:1000], X_unlabeled=X[:1797:2])
+    passing = results["budget"][plain & results["meets_target"]].min()
+    assert passing == alone.budget_
+    # then fine-tuning is spent only below it
+    assert (results["budget"][~plain] < passing).all()
+    assert (results["fine_tune_seconds"][plain] == 0).all()
+    assert tuned.budget_ <= passing
+
+
 def test_certificate_stays_valid_over_fresh_calibration_draws():
     # The search is repeated on fresh calibration data from a distribution we
     # can sample without end; the lower bound on the coverage of the network

@@ -134,7 +134,8 @@ def test_certified_compression_meets_its_target(digits, digits_mlp, certified):
     assert set(results) == {
         "keep_ratio", "budget", "nnz", "meets_target", "epsilon_certified",
         "coverage", "coverage_lower", "label_agreement_lower", "score_drop", "seconds",
-        "output_epsilon_certified", "probability_epsilon_certified", "fine_tune_epochs", "fine_tune_seconds",
+        "output_epsilon_certified", "probability_epsilon_certified", "fine_tuned", "fine_tune_epochs",
+        "fine_tune_seconds",
     }
     below = results["budget"] < certified.budget_
     assert not results["meets_target"][below].any()
