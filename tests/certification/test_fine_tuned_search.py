@@ -18,14 +18,6 @@ QUICK = {"epochs": 10, "n_synthetic": 1000}
 
 
 @pytest.fixture(scope="module")
-def small_mlp(digits):
-    X, y = digits
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return MLPClassifier((32,), max_iter=150, random_state=0).fit(X[:1000], y[:1000])
-
-
-@pytest.fixture(scope="module")
 def tuned(digits, small_mlp):
     X, _ = digits
     compressor = CoreNetCompressor(epsilon=0.2, delta=0.1, fine_tune=QUICK, random_state=0)
@@ -83,11 +75,17 @@ def test_only_budgets_below_the_one_certified_without_fine_tuning_are_fine_tuned
     assert tuned.budget_ <= passing
 
 
-def test_certificate_stays_valid_over_fresh_calibration_draws():
+@pytest.mark.parametrize(
+    "fine_tune, n_calibration, n_unlabeled",
+    [({"epochs": 10, "n_synthetic": 0}, 400, 0), (None, 200, 600)],
+    ids=["fine-tuned", "unlabelled rows certify"],
+)
+def test_certificate_stays_valid_over_fresh_calibration_draws(fine_tune, n_calibration, n_unlabeled):
     # The search is repeated on fresh calibration data from a distribution we
     # can sample without end; the lower bound on the coverage of the network
     # it returns must stay below the coverage measured on 50,000 new points
-    # in most repetitions (the 200-repetition benchmark: 184/200).
+    # in most repetitions (the 200-repetition benchmark: 184/200), also when
+    # most held-out rows are unlabelled rows (X_unlabeled).
     rng = np.random.default_rng(1)
 
     def sample(n):
@@ -100,13 +98,12 @@ def test_certificate_stays_valid_over_fresh_calibration_draws():
     X_truth, _ = sample(50_000)
     repetitions, valid = 40, 0
     for repetition in range(repetitions):
-        X, _ = sample(400)
-        compressor = CoreNetCompressor(
-            epsilon=0.1, delta=0.1, fine_tune={"epochs": 10, "n_synthetic": 0}, random_state=repetition
-        )
+        X, _ = sample(n_calibration)
+        X_unlabeled = sample(n_unlabeled)[0] if n_unlabeled else None
+        compressor = CoreNetCompressor(epsilon=0.1, delta=0.1, fine_tune=fine_tune, random_state=repetition)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compressed = compressor.fit_transform(mlp, X)
+            compressed = compressor.fit(mlp, X, X_unlabeled=X_unlabeled).transform()
         truth = certify(mlp, compressed, X_truth, epsilon=0.1, delta=0.1).coverage
         valid += compressor.certificate_.coverage_lower <= truth
     assert valid >= 0.85 * repetitions

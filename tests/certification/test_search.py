@@ -1,10 +1,7 @@
 import pickle
-import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_corenet import Certificate, CoreNetCompressor
@@ -66,14 +63,6 @@ def test_search_without_margins_bisects_and_reports_none():
 
 
 # -- compression to a target: the search against an exhaustive scan -----------
-
-
-@pytest.fixture(scope="module")
-def small_mlp(digits):
-    X, y = digits
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return MLPClassifier((32,), max_iter=150, random_state=0).fit(X[:1000], y[:1000])
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,12 @@
 """keep_ratio="certified" with X_unlabeled: unlabelled rows certify too when the target needs no labels."""
 
-import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
-from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from sklearn_corenet import CoreNetCompressor, certify
+from sklearn_corenet import CoreNetCompressor
 from sklearn_corenet.core import row_keys
-
-
-@pytest.fixture(scope="module")
-def small_mlp(digits):
-    X, y = digits
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return MLPClassifier((32,), max_iter=150, random_state=0).fit(X[:1000], y[:1000])
 
 
 def test_unlabelled_rows_certify_without_fine_tuning(digits, small_mlp):
@@ -73,30 +62,3 @@ def test_a_score_target_certifies_on_labelled_rows_only(digits, small_mlp):
     assert compressor.certificate_.n_points == evaluate.held_out_rows.size
     # every unlabelled row but copies of held-out rows trains
     assert evaluate.extra_fit_rows.size == 400
-
-
-def test_certificates_with_unlabelled_rows_stay_valid_over_fresh_draws():
-    # As the validity test of the fine-tuned search: the lower bound on the
-    # coverage must stay below the coverage measured on 50,000 new points in
-    # most repetitions, here with most held-out rows unlabelled.
-    rng = np.random.default_rng(2)
-
-    def sample(n):
-        X = rng.normal(size=(n, 6))
-        return X, np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 3
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp = MLPRegressor(hidden_layer_sizes=(32, 32), max_iter=300, random_state=0).fit(*sample(2000))
-    X_truth, _ = sample(50_000)
-    repetitions, valid = 40, 0
-    for repetition in range(repetitions):
-        X, _ = sample(200)
-        unlabeled, _ = sample(600)
-        compressor = CoreNetCompressor(epsilon=0.1, delta=0.1, random_state=repetition)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compressed = compressor.fit(mlp, X, X_unlabeled=unlabeled).transform()
-        truth = certify(mlp, compressed, X_truth, epsilon=0.1, delta=0.1).coverage
-        valid += compressor.certificate_.coverage_lower <= truth
-    assert valid >= 0.85 * repetitions
