@@ -3,7 +3,7 @@
 ::
 
     python -m benchmarks.paper               # the paper's evaluation (Section 6, Appendix B)
-    python -m benchmarks.beyond_paper        # the default method against magnitude pruning
+    python -m benchmarks.beyond_paper        # the library's methods against magnitude pruning
     python -m benchmarks.selection_ablation  # edge scores x layer splits, with and without re-fit
     python -m benchmarks.grid_search         # a grid search over budgets with ``memory``
     python -m benchmarks.speed               # predict speed and accuracy of every method, MNIST
