@@ -15,7 +15,7 @@ from ..algorithm._plan import plan_compression
 from ..core._head import predictions, probabilities, score_name
 from ..core._held_out import row_keys, split_held_out
 from ..core._rows import stack_rows, take_rows
-from ..fine_tuning._fidelity import FidelityRows
+from ..fine_tuning._fidelity import FidelityRows, set_aside
 from ._bounds import check_enough_points, required_successes
 from ._certificate import make_certificate
 
@@ -135,8 +135,9 @@ class BudgetEvaluator:
         (which needs labels), they are split as the calibration rows are,
         ``validation_fraction`` of them held out to certify too; otherwise
         none certifies, and copies of a held-out calibration row are left
-        out. Fidelity fine-tuning trains on the others (no compression reads
-        them, so it chooses its epoch on them).
+        out. The others compress (as rows of weight 1) and train fidelity
+        fine-tuning, but for a share that no compression reads, on which
+        fine-tuning chooses its epoch.
 
     Attributes
     ----------
@@ -146,6 +147,10 @@ class BudgetEvaluator:
         The split of the unlabelled rows (empty without them). The
         certificates are on the held-out calibration rows, then the
         held-out unlabelled rows; a score, on the former only.
+    extra_unseen_rows : ndarray of int
+        The fitting unlabelled rows that only fine-tuning reads (to choose
+        its epoch); the compression reads the fitting calibration rows,
+        then the other fitting unlabelled rows.
     cache : SearchCache
     """
 
@@ -210,8 +215,7 @@ class BudgetEvaluator:
             )
         self.network, self.method, self.settings, self.target = network, method, settings, target
         self.reweight, self.ridge, self.draw_seed = reweight, ridge, draw_seed
-        # rows read lazily stay so: compression reads them a chunk at a time
-        self.X_fit, self.X_held_out = take_rows(X, self.fit_rows), X[self.held_out_rows]
+        self.X_held_out = X[self.held_out_rows]
         if self.extra_held_out_rows.size:
             self.X_held_out = stack_rows(self.X_held_out, extra_rows[self.extra_held_out_rows])
         self.plan_seed = random.randint(np.iinfo(np.int32).max)
@@ -226,15 +230,23 @@ class BudgetEvaluator:
         self.reference_probabilities = probabilities(network, self.reference)
         self.required = required_successes(n_held_out, target.delta, target.confidence)
         self.fidelity = None
+        compress, self.extra_unseen_rows = self.extra_fit_rows, self.extra_fit_rows[:0]
         if fidelity is not None:
-            rows, unseen = self.X_fit, 0
-            if self.extra_fit_rows.size:
-                # no compression reads these rows: fine-tuning may validate on them
-                rows, unseen = stack_rows(rows, extra_rows[self.extra_fit_rows]), self.extra_fit_rows.size
-            seed = random.randint(np.iinfo(np.int32).max)
+            rng = np.random.default_rng(random.randint(np.iinfo(np.int32).max))
+            if compress.size:  # rows that fine-tuning chooses its epoch on, which no compression reads
+                compress, self.extra_unseen_rows = set_aside(compress, fidelity, rng)
+        # rows read lazily stay so: compression reads them a chunk at a time
+        self.X_fit = take_rows(X, self.fit_rows)
+        if compress.size:  # the unlabelled rows compress too, as rows of weight 1
+            self.X_fit = stack_rows(self.X_fit, extra_rows[compress])
+            if self.fit_weight is not None:
+                self.fit_weight = np.concatenate([self.fit_weight, np.ones(compress.size)])
+        if fidelity is not None:
+            unseen = self.extra_unseen_rows
             self.fidelity = FidelityRows(
-                network, rows, fidelity_target, fidelity, np.random.default_rng(seed), quantile=1 - target.delta,
-                error=target.error, output_floor=target.output_floor, unseen=unseen,
+                network, self.X_fit if not unseen.size else stack_rows(self.X_fit, extra_rows[unseen]),
+                fidelity_target, fidelity, rng, quantile=1 - target.delta,
+                error=target.error, output_floor=target.output_floor, n_unseen=unseen.size,
             )
 
     def __call__(self, budget, fine_tune=True):

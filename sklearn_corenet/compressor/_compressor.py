@@ -17,11 +17,7 @@ from ..adapters._pipeline import final_network, split_pipeline, with_final_estim
 from ..adapters._registry import network_from_model
 from ..adapters._sklearn import is_sklearn_mlp
 from ..algorithm._draw import draw_compression, warn_constant_predictions
-from ..algorithm._plan import (
-    CompressionSettings,
-    build_sampling_plans,
-    plan_compression,
-)
+from ..algorithm._plan import CompressionSettings, build_sampling_plans
 from ..algorithm._reweight import DEFAULT_RIDGE, ReweightOption
 from ..algorithm._sensitivity import (
     DELTA_CAP,
@@ -43,11 +39,10 @@ from ._fitting import (
     check_targets_need_certified_mode,
     compression_info,
     drop_unweighted_rows,
-    fine_tune_fixed,
+    fit_to_budget,
     fit_to_target,
     resolve_fidelity,
     resolve_method,
-    set_fitted_attributes,
     statistics_function,
     warn_if_theory_keeps_most,
     without_calibration,
@@ -321,22 +316,11 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
                 network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans,
                 sample_weight=sample_weight, fidelity=fidelity, fidelity_target=target, X_unlabeled=X_unlabeled,
             )
-        plan = plan_compression(
-            network,
-            X,
-            method,
-            settings,
-            random,
-            statistics=statistics,
-            sampling_plans=sampling_plans,
-            sample_weight=sample_weight,
+        fit_to_budget(
+            self,
+            network, X, method, reweight, settings, random, transform_seed, statistics, sampling_plans,
+            sample_weight=sample_weight, fidelity=fidelity, fidelity_target=target, X_unlabeled=X_unlabeled,
         )
-        set_fitted_attributes(self, plan, reweight, transform_seed)
-        self._certified = self.certificate_ = self.search_results_ = None
-        self._calibration_keys = self.fine_tune_history_ = None
-        self.validation_size_ = 0
-        if fidelity is not None:
-            fine_tune_fixed(self, fidelity, target, X, X_unlabeled, transform_seed)
         if self._theory_mode():
             warn_if_theory_keeps_most(self)
         return self

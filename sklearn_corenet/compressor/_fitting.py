@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import _check_sample_weight, check_memory
 
 from ..algorithm._draw import draw_compression
+from ..algorithm._plan import plan_compression
 from ..algorithm._sensitivity import compute_layer_statistics
 from ..algorithm._torch_statistics import torch_statistics
 from ..certification._certify import certify_networks
@@ -23,7 +24,7 @@ from ..certification._search import Target, compress_to_target
 from ..core._held_out import row_keys
 from ..core._rows import stack_rows
 from ..core._validation import check_calibration_data
-from ..fine_tuning._fidelity import FidelityRows, fidelity_settings
+from ..fine_tuning._fidelity import FidelityRows, fidelity_settings, set_aside
 from ..methods._registry import METHODS, get_method
 from ..models._info import CompressionInfo
 
@@ -92,13 +93,6 @@ def resolve_fidelity(compressor, network, X_unlabeled, pipeline, model, seed):
     """
     fidelity = fidelity_settings(compressor.fine_tune, seed, verbose=compressor.verbose)
     if X_unlabeled is not None:
-        certifies = compressor._certified_mode() and compressor.score_tolerance is None
-        if fidelity is None and not certifies:
-            raise ValueError(
-                "X_unlabeled are rows for fidelity fine-tuning, which is off (fine_tune=None), "
-                "and for certificates of keep_ratio='certified' with epsilon or agreement: set "
-                "fine_tune (True, a number of epochs or a dict of settings), or drop X_unlabeled"
-            )
         if pipeline is not None:
             X_unlabeled = pipeline.transform(X_unlabeled)
         X_unlabeled = check_calibration_data(X_unlabeled, network, model)
@@ -110,24 +104,76 @@ def resolve_fidelity(compressor, network, X_unlabeled, pipeline, model, seed):
     return fidelity, target, X_unlabeled
 
 
-def fine_tune_fixed(compressor, fidelity, target, X, X_unlabeled, seed):
+def with_unlabeled(X, sample_weight, X_unlabeled, fidelity, seed):
+    """Budget and theory modes: the rows to compress with (``X`` then ``X_unlabeled``,
+    their weights, the unlabelled rows of weight 1) and the unlabelled rows set
+    aside for fine-tuning to choose its epoch on (None without fine-tuning)."""
+    compress, unseen = np.arange(X_unlabeled.shape[0]), None
+    if fidelity is not None:
+        compress, unseen = set_aside(compress, fidelity, np.random.default_rng(seed))
+    weight = None if sample_weight is None else np.concatenate([sample_weight, np.ones(compress.size)])
+    return stack_rows(X, X_unlabeled[compress]), weight, None if unseen is None else X_unlabeled[unseen]
+
+
+def fine_tune_fixed(compressor, fidelity, target, X, X_unseen, seed, seen_keys=None):
     """Budget mode with ``fine_tune``: draw once, fine-tune toward the original, keep that network.
 
-    ``transform`` then returns the fine-tuned network every time.
+    ``X`` are the rows compressed with, ``X_unseen`` unlabelled rows set aside
+    (None when there are none), ``seen_keys`` the keys of every row given
+    when some were unlabelled. ``transform`` then returns the fine-tuned
+    network every time.
     """
     plan = compressor._plan
-    rows = X if X_unlabeled is None else stack_rows(X, X_unlabeled)
+    rows = X if X_unseen is None else stack_rows(X, X_unseen)
     tuning = FidelityRows(
         plan.problem.network, rows, target, fidelity, np.random.default_rng(seed), quantile=1 - compressor.delta,
         error=compressor.error, output_floor=compressor.output_floor,
-        unseen=0 if X_unlabeled is None else X_unlabeled.shape[0],
+        n_unseen=0 if X_unseen is None else X_unseen.shape[0],
     )
     drawn = draw_compression(plan, np.random.default_rng(seed), reweight=compressor.reweight_, ridge=compressor._ridge)
     tuned, history = tuning.tune(drawn.network)
     compressor._certified = replace(drawn, network=tuned, start=None)
     compressor.fine_tune_history_ = history
-    if X_unlabeled is not None:  # certify refuses the rows fine-tuning trained on too
-        compressor._calibration_keys = np.concatenate([row_keys(X), row_keys(X_unlabeled)])
+    if seen_keys is not None:  # certify refuses the rows fine-tuning trained on too
+        compressor._calibration_keys = seen_keys
+
+
+def fit_to_budget(
+    compressor,
+    network,
+    X,
+    method,
+    reweight,
+    settings,
+    random,
+    transform_seed,
+    statistics,
+    sampling_plans,
+    sample_weight=None,
+    fidelity=None,
+    fidelity_target="outputs",
+    X_unlabeled=None,
+):
+    """A budget ``keep_ratio`` or theory mode: plan the compression (and fine-tune once, with ``fidelity``).
+
+    The unlabelled rows compress as rows of ``X`` of weight 1, but for those
+    set aside for fine-tuning (:func:`with_unlabeled`). Sets the
+    compressor's fitted attributes.
+    """
+    X_unseen = seen_keys = None
+    if X_unlabeled is not None:
+        seen_keys = np.concatenate([row_keys(X), row_keys(X_unlabeled)])
+        X, sample_weight, X_unseen = with_unlabeled(X, sample_weight, X_unlabeled, fidelity, transform_seed)
+    plan = plan_compression(
+        network, X, method, settings, random,
+        statistics=statistics, sampling_plans=sampling_plans, sample_weight=sample_weight,
+    )
+    set_fitted_attributes(compressor, plan, reweight, transform_seed)
+    compressor._certified = compressor.certificate_ = compressor.search_results_ = None
+    compressor._calibration_keys = compressor.fine_tune_history_ = None
+    compressor.validation_size_ = 0
+    if fidelity is not None:
+        fine_tune_fixed(compressor, fidelity, fidelity_target, X, X_unseen, transform_seed, seen_keys)
 
 
 def fit_to_target(

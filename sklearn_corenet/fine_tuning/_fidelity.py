@@ -203,6 +203,28 @@ class _ErrorQuantile(_Validation):
 _LINKS = {"cross_entropy": "softmax", "binary_cross_entropy": "logistic"}
 
 
+#: Fewest validation rows beyond the quantile that chooses the epoch (10 rows
+#: beyond the 0.9 quantile: 100 rows) for unseen rows to validate.
+MIN_TAIL_ROWS = 10
+
+
+def set_aside(rows, fidelity, rng):
+    """``rows`` (indices) split into those to compress with and those no compression reads.
+
+    With early stopping, ``validation_fraction`` of them are set aside: fine-tuning
+    chooses its epoch on them (:class:`FidelityRows`, ``n_unseen``).
+
+    Returns
+    -------
+    compress, unseen : ndarray of int
+    """
+    settings = fidelity.settings
+    n_unseen = int(round(settings.validation_fraction * rows.size)) if settings.early_stopping else 0
+    aside = np.zeros(rows.size, dtype=bool)
+    aside[rng.choice(rows.size, n_unseen, replace=False)] = True
+    return rows[~aside], rows[aside]
+
+
 class FidelityRows:
     """The rows fidelity fine-tuning trains on and the original network's targets on them.
 
@@ -216,9 +238,10 @@ class FidelityRows:
     that quantile. Synthetic rows, because the least-squares re-fit of the
     compressed network was fitted on every real row: on those it looks
     better than it is, and training would stop at once. Real rows that no
-    compression read (``unseen``, the unlabelled rows) are as good a test
-    and closer to the data: they validate instead when there are at least
-    as many of them as synthetic rows.
+    compression read (``n_unseen``, set aside by :func:`set_aside`) are as
+    good a test and drawn from the data: they validate instead, all of them,
+    when there are enough for the quantile (:data:`MIN_TAIL_ROWS` beyond it);
+    otherwise they train.
 
     Parameters
     ----------
@@ -239,13 +262,13 @@ class FidelityRows:
     error : {"l1", "entrywise"}, default="l1"
     output_floor : float, default=0.01
         The certificate's error (see :func:`~sklearn_corenet.core._errors.pointwise_errors`).
-    unseen : int, default=0
-        The last ``unseen`` rows of ``X`` were read by no compression.
+    n_unseen : int, default=0
+        The last ``n_unseen`` rows of ``X`` were read by no compression.
     """
 
     def __init__(
         self, original, X, target, fidelity, rng, quantile=0.95, error="l1", output_floor=DEFAULT_OUTPUT_FLOOR,
-        unseen=0,
+        n_unseen=0,
     ):
         if target == "probabilities" and original.head.kind == "regression":
             raise ValueError("a regressor is fine-tuned toward its outputs, not probabilities")
@@ -261,15 +284,17 @@ class FidelityRows:
         # (the re-fit has seen every other real row, which makes it look
         # better on them than it is), or else any
         n_real = X.shape[0] - n_synthetic
-        if unseen and unseen >= n_synthetic:
-            pool = np.arange(n_real - unseen, n_real)
-        elif n_synthetic:
-            pool = np.arange(n_real, X.shape[0])
+        # enough of them when the quantile read rests on MIN_TAIL_ROWS rows or more
+        unseen_validate = (
+            settings.early_stopping and 0 < n_unseen < X.shape[0] and n_unseen * (1 - quantile) >= MIN_TAIL_ROWS
+        )
+        if unseen_validate:
+            self.validation_rows = np.arange(n_real - n_unseen, n_real)
         else:
-            pool = np.arange(X.shape[0])
-        n_validation = int(round(settings.validation_fraction * pool.size)) if settings.early_stopping else 0
-        n_validation = min(n_validation, pool.size - 1)
-        self.validation_rows = np.sort(rng.choice(pool, n_validation, replace=False))
+            pool = np.arange(n_real, X.shape[0]) if n_synthetic else np.arange(X.shape[0])
+            n_validation = int(round(settings.validation_fraction * pool.size)) if settings.early_stopping else 0
+            n_validation = min(n_validation, pool.size - 1)
+            self.validation_rows = np.sort(rng.choice(pool, n_validation, replace=False))
         self.train_rows = np.setdiff1d(np.arange(X.shape[0]), self.validation_rows)
         raw = original.decision(X)
         raw = np.asarray(raw.toarray() if sp.issparse(raw) else raw, dtype=np.float64)

@@ -88,12 +88,12 @@ def test_rows_no_compression_read_validate_when_there_are_enough(digits, digits_
     X, _ = digits
     original = network_of(digits_mlp)
     settings = fidelity_settings({"n_synthetic": 300, "random_state": 0})
-    # 300 calibration rows then 500 rows that no compression read
-    rows = FidelityRows(original, X[:800], "outputs", settings, np.random.default_rng(0), unseen=500)
+    # 300 calibration rows then 500 rows that no compression read: all 500 validate
+    rows = FidelityRows(original, X[:800], "outputs", settings, np.random.default_rng(0), n_unseen=500)
     assert rows.X.shape[0] == 800 + 300
-    assert rows.validation_rows.min() >= 300 and rows.validation_rows.max() < 800
-    assert rows.validation_rows.size == round(settings.settings.validation_fraction * 500)
-    # fewer of them than synthetic rows: the synthetic rows validate
-    rows = FidelityRows(original, X[:400], "outputs", settings, np.random.default_rng(0), unseen=100)
-    assert rows.validation_rows.min() >= 400
+    np.testing.assert_array_equal(rows.validation_rows, np.arange(300, 800))
     assert not np.isin(rows.validation_rows, rows.train_rows).any()
+    # too few of them for the 0.95 quantile (10 beyond it): they train, synthetic rows validate
+    rows = FidelityRows(original, X[:400], "outputs", settings, np.random.default_rng(0), n_unseen=100)
+    assert rows.validation_rows.min() >= 400
+    assert np.isin(np.arange(300, 400), rows.train_rows).all()
