@@ -247,16 +247,15 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
             rows of weight 0 play no part. A certificate counts each
             held-out row once; fine-tuning counts every row once.
         X_unlabeled : {array-like, sparse matrix, DataFrame} of shape (n_unlabeled, n_features), default=None
-            Rows without labels, as ``X``. With ``fine_tune``, fine-tuning
-            trains on them (the original labels them); no compression reads
-            them. With ``keep_ratio="certified"`` and an ``epsilon`` or
-            ``agreement`` target (which need no labels), they are split as
-            the calibration rows are: ``validation_fraction`` of them certify
-            too (a row and its copies on one side), a tighter certificate
-            for the same budget, and fine-tuning, if any, trains on the
-            others; so with many of them, ``fine_tune`` may be left off.
-            With ``score_tolerance`` none certifies, and rows equal to a
-            held-out row are left out of fine-tuning.
+            Calibration rows without labels (rows as ``X``, weight 1 each
+            beside ``sample_weight``): they compress, and fine-tuning, with
+            ``fine_tune``, trains on them (the original labels them), but
+            for a share set aside on which it chooses its epoch. With
+            ``keep_ratio="certified"`` and an ``epsilon`` or ``agreement``
+            target (which need no labels), ``validation_fraction`` of them
+            are held out with the calibration rows' (a row and its copies on
+            one side) and certify too; with ``score_tolerance``, none
+            certifies and copies of a held-out row are left out.
 
         Returns
         -------
