@@ -25,6 +25,8 @@ from ..core._held_out import row_keys
 from ..core._rows import stack_rows
 from ..core._validation import check_calibration_data
 from ..fine_tuning._fidelity import FidelityRows, fidelity_settings, set_aside
+from ..methods._held_out import CertificateError, output_loss
+from ..methods._measured import MeasuredChoice
 from ..methods._registry import METHODS, get_method
 from ..models._info import CompressionInfo
 
@@ -74,6 +76,9 @@ def resolve_method(compressor):
     if isinstance(method, str) and method == "auto":
         method = "corenet++" if compressor._theory_mode() else "measured"
     method = get_method(method)
+    if isinstance(method, MeasuredChoice) and method.distance is None and compressor._certified_mode():
+        distance = certified_distance(compressor)
+        method = method if distance is None else method.measuring(distance)
     reweight = method.reweights[0] if compressor.reweight == "auto" else compressor.reweight
     if reweight not in method.reweights:
         combinations = "; ".join(f"{m.name!r}: {', '.join(map(repr, m.reweights))}" for m in METHODS.values())
@@ -82,6 +87,21 @@ def resolve_method(compressor):
             f"combinations: {combinations} (or 'auto')"
         )
     return method, reweight
+
+
+def certified_distance(compressor):
+    """What the measured choice compares in the certified search: what its target reads.
+
+    (ε, δ): the certificate's error of each row (:class:`CertificateError`);
+    label agreement: the cross-entropy against the original's probabilities
+    (:func:`output_loss`, which separates rules with fewer rows than the
+    labels do); a score: the labels, as with a budget (None).
+    """
+    if compressor.score_tolerance is not None:
+        return None
+    if compressor.agreement is not None:
+        return output_loss
+    return CertificateError(compressor.epsilon, compressor.error, compressor.output_floor, compressor.error_on)
 
 
 def resolve_fidelity(compressor, network, X_unlabeled, pipeline, model, seed):

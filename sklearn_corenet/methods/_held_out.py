@@ -17,6 +17,7 @@ from sklearn.utils import gen_batches
 
 from ..algorithm._draw import remove_neurons
 from ..algorithm._reweight import _dense_rows
+from ..core._errors import DEFAULT_OUTPUT_FLOOR, pointwise_errors
 from ..core._head import predictions, probabilities
 from ..core._held_out import row_keys
 from ..core._network import chunk_rows
@@ -174,6 +175,46 @@ def label_differences(network, original, compressed):
         return np.mean((compressed - original) ** 2, axis=1)
     differs = predictions(network, original) != predictions(network, compressed)
     return (differs.any(axis=1) if differs.ndim == 2 else differs).astype(np.float64)
+
+
+class CertificateError:
+    """Per row, the error a certificate reads (capped): a distance for :class:`~._measured.MeasuredChoice`.
+
+    The pointwise error of the compressed outputs (or predicted
+    probabilities) against the original's
+    (:func:`~sklearn_corenet.core._errors.pointwise_errors`), capped at
+    ``2 ε``: a certificate counts the rows within ε, so a row far beyond it
+    weighs no more than one just beyond, and the mean stays finite where an
+    original output is 0.
+
+    Parameters
+    ----------
+    epsilon : float
+    error : {"l1", "entrywise"}
+    output_floor : float
+    error_on : {"outputs", "probabilities"}
+    """
+
+    def __init__(self, epsilon, error="l1", output_floor=DEFAULT_OUTPUT_FLOOR, error_on="outputs"):
+        self.epsilon, self.error, self.output_floor, self.error_on = epsilon, error, output_floor, error_on
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(epsilon={self.epsilon!r}, error={self.error!r}, "
+            f"output_floor={self.output_floor!r}, error_on={self.error_on!r})"
+        )
+
+    def __eq__(self, other):
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self):
+        return hash(tuple(vars(self).values()))
+
+    def __call__(self, network, original, compressed):
+        if self.error_on == "probabilities":
+            original, compressed = probabilities(network, original), probabilities(network, compressed)
+        errors = pointwise_errors(original, compressed, self.error, self.output_floor)
+        return np.minimum(np.nan_to_num(errors, nan=np.inf), 2 * self.epsilon)
 
 
 def output_loss(network, original, compressed):

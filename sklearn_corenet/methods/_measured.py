@@ -80,12 +80,19 @@ class MeasuredChoice(SelectionMethod):
     held_out_every : int, default=4
         About one calibration row in ``held_out_every`` scores the
         candidates (see :func:`~._held_out.held_out_rows`).
+    distance : callable, default=None
+        ``distance(network, original, compressed)``: per held-out row, a
+        non-negative distance of the compressed network's last-layer values
+        from the original's, lower is better. None:
+        :func:`~._held_out.label_differences`. The compressor's certified
+        search with an (ε, δ) target measures what the certificate reads
+        (:class:`~._held_out.CertificateError`, see :meth:`measuring`).
     """
 
     in_paper = False
     default_reweight = "lstsq"
 
-    def __init__(self, name="measured", candidates=(), held_out_every=HELD_OUT_EVERY):
+    def __init__(self, name="measured", candidates=(), held_out_every=HELD_OUT_EVERY, distance=None):
         candidates = tuple(candidates)
         if not candidates or not all(isinstance(c, SelectionMethod) for c in candidates):
             raise ValueError(f"candidates must be one or more SelectionMethod objects; got {candidates!r}")
@@ -93,12 +100,21 @@ class MeasuredChoice(SelectionMethod):
             raise ValueError("MeasuredChoice chooses among methods that keep every neuron")
         if not (isinstance(held_out_every, int) and held_out_every >= 2):
             raise ValueError(f"held_out_every must be an int of at least 2; got {held_out_every!r}")
+        if distance is not None and not callable(distance):
+            raise ValueError(f"distance must be callable or None; got {distance!r}")
         self.name = name
         self.candidates = candidates
         self.held_out_every = held_out_every
+        self.distance = distance
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.name!r}, candidates={list(self.candidates)!r})"
+        distance = getattr(self.distance, "__name__", repr(self.distance))
+        options = "" if self.distance is None else f", distance={distance}"
+        return f"{type(self).__name__}({self.name!r}, candidates={list(self.candidates)!r}{options})"
+
+    def measuring(self, distance):
+        """The same choice, by ``distance`` instead."""
+        return type(self)(self.name, self.candidates, self.held_out_every, distance)
 
     def select(self, problem, budget):
         """The first candidate's selection (the compressor calls :meth:`choose` first)."""
@@ -124,9 +140,11 @@ class MeasuredChoice(SelectionMethod):
         held_out = split_problem(problem, self.held_out_every)
         if held_out is None:
             return self.candidates[0]
+        distance = label_differences if self.distance is None else self.distance
         # labels: no challenger can be clearly better than a network that
-        # agrees with the original on every held-out row
-        labels = problem.network.head.kind != "regression"
+        # agrees with the original on every held-out row (a paired test of
+        # other distances may find one better than the original would be)
+        labels = self.distance is None and problem.network.head.kind != "regression"
         best, best_differences, seen = None, None, []
         for candidate in self.candidates:
             if best is not None and labels and not clearly_better(
@@ -139,7 +157,7 @@ class MeasuredChoice(SelectionMethod):
                 continue  # the same edges as a candidate already scored
             seen.append(masks)
             compressed = held_out.refitted(candidate, layers, refit)
-            differences = held_out.measure(compressed, label_differences)
+            differences = held_out.measure(compressed, distance)
             if best is None or clearly_better(differences, best_differences, held_out.sample_weight):
                 best, best_differences = candidate, differences
         return best

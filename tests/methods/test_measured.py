@@ -268,3 +268,70 @@ def test_a_measurement_uses_at_most_its_limit_of_rows(digits):
     np.testing.assert_array_equal(held_out, np.flatnonzero(held)[:25])
     everything = split_rows(X, 4)
     np.testing.assert_array_equal(everything[1], np.flatnonzero(held))
+
+
+def test_the_certified_search_chooses_by_what_its_target_reads(digits, digits_mlp):
+    from sklearn_corenet.methods._held_out import CertificateError, output_loss
+
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        epsilon = CoreNetCompressor(epsilon=0.2, delta=0.1, error_on="probabilities", random_state=0)
+        epsilon.fit(digits_mlp, X[:1000])
+        agreement = CoreNetCompressor(agreement=0.9, random_state=0).fit(digits_mlp, X[:1000])
+        score = CoreNetCompressor(score_tolerance=0.05, random_state=0).fit(digits_mlp, X[:1000], y[:1000])
+    assert epsilon.method_.distance == CertificateError(0.2, "l1", 0.01, "probabilities")
+    assert agreement.method_.distance is output_loss
+    assert "distance=output_loss" in repr(agreement.method_)
+    # a score target and a budget choose by the labels, as the registered method does
+    assert score.method_ is METHODS["measured"]
+    assert CoreNetCompressor(keep_ratio=0.1).fit(digits_mlp, X[:500]).method_ is METHODS["measured"]
+    # the compressor, its method included, pickles and clones
+    import pickle
+
+    from sklearn.base import clone
+
+    again = pickle.loads(pickle.dumps(epsilon))
+    assert again.method_.distance == epsilon.method_.distance
+    assert clone(epsilon).get_params() == epsilon.get_params()
+
+
+def test_a_distance_decides_the_choice(digits, digits_mlp):
+    X, _ = digits
+
+    def prefers_dense_output(network, original, compressed):
+        # a distance under which only the dense output layer's networks are close
+        return np.zeros(original.shape[0]) if dense[0] else np.ones(original.shape[0])
+
+    class Flagging(ActivationMagnitude):
+        def select(self, problem, budget):
+            dense[0] = self.output_layer == "dense-if-cheap"
+            return super().select(problem, budget)
+
+    dense = [False]
+    first, second = Flagging(), Flagging(output_layer="dense-if-cheap")
+    by_labels = MeasuredChoice("test", candidates=(first, second))
+    by_distance = by_labels.measuring(prefers_dense_output)
+    assert by_distance.candidates == by_labels.candidates and by_distance.distance is prefers_dense_output
+    assert _compress(digits_mlp, X[:800], by_distance, keep_ratio=0.2).compression_info_.selection == repr(second)
+    # the same rows, judged by the labels: rules this close keep the first
+    assert _compress(digits_mlp, X[:800], by_labels, keep_ratio=0.2).compression_info_.selection == repr(first)
+
+
+def test_the_certificate_error_is_capped_at_twice_epsilon(digits_mlp, digits):
+    from sklearn_corenet.adapters import network_of
+    from sklearn_corenet.core._errors import pointwise_errors
+    from sklearn_corenet.methods._held_out import CertificateError
+
+    X, _ = digits
+    network = network_of(digits_mlp)
+    original = network.decision(X[:50])
+    compressed = original * np.linspace(0.5, 1.5, 50)[:, None]
+    original[0] = 0.0  # an original output of 0: an infinite error, capped
+    distance = CertificateError(0.1)
+    values = distance(network, original, compressed)
+    expected = np.minimum(pointwise_errors(original, compressed), 0.2)
+    np.testing.assert_allclose(values, expected)
+    assert values[0] == 0.2 and values.max() <= 0.2 and np.isfinite(values).all()
+    probabilities = CertificateError(0.1, error_on="probabilities")(network, original[1:], compressed[1:])
+    assert (probabilities < values[1:] + 1e-12).any() and probabilities.max() <= 0.2
