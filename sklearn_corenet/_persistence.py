@@ -26,6 +26,7 @@ from .compressor._meta import CoreNetClassifier, CoreNetRegressor
 from .core._head import OutputHead
 from .core._version import InconsistentVersionWarning, __version__
 from .fine_tuning._training import FineTuneHistory
+from .methods._held_out import CERTIFIED_DISTANCES
 from .methods._registry import METHODS
 from .models._info import CompressionInfo
 from .models._sparse_mlp import SparseMLPClassifier, SparseMLPRegressor
@@ -51,7 +52,7 @@ def trusted_types():
     ``SparseMLPRegressor``, ``CoreNetClassifier``, ``CoreNetRegressor``,
     ``CoreNetCompressor``), the small objects they hold
     (``CompressionInfo``, a ``Certificate``, a fine-tuning history, the output head, the built-in
-    compression methods) and the optimizer objects of a fitted
+    compression methods and the distances their measured choice compares) and the optimizer objects of a fitted
     scikit-learn MLP. Every
     one is rebuilt from its stored attributes, without running code from
     the file.
@@ -90,6 +91,7 @@ def trusted_types():
         OutputHead,
         FineTuneHistory,
         *(type(method) for method in METHODS.values()),
+        *CERTIFIED_DISTANCES,  # what the certified search's measured choice compares
     ]
     names = {_type_name(cls) for cls in classes if cls.__module__.startswith("sklearn_corenet.")}
     return sorted(names | set(_SKLEARN_TYPES))

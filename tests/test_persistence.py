@@ -90,16 +90,17 @@ def test_trained_networks_of_every_solver_and_pipelines(data, solver):
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
 
 
-def test_certified_compression_round_trips(data):
+@pytest.mark.parametrize("target", [{"epsilon": 0.5}, {"agreement": 0.8}])
+def test_certified_compression_round_trips(data, target):
     X, labels, _ = data
     classifier, _ = _networks(data, "adam")
-    net = CoreNetClassifier(
-        FrozenEstimator(classifier), keep_ratio="certified", epsilon=0.5, random_state=0
-    )
+    net = CoreNetClassifier(FrozenEstimator(classifier), keep_ratio="certified", random_state=0, **target)
     quiet(net.fit, X, labels)
+    # the method the search measured with (what the target reads) is saved with it
     loaded = _round_trip(net)
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
     assert loaded.compressor_.certificate_.holds == net.compressor_.certificate_.holds
+    assert repr(loaded.compressor_.method_) == repr(net.compressor_.method_)
 
 
 def test_saved_compressor_keeps_no_calibration_data(data):

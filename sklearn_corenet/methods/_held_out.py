@@ -234,6 +234,11 @@ def output_loss(network, original, compressed):
     return loss
 
 
+#: The distances the compressor's certified search may give the measured
+#: choice (saved with it: :func:`~sklearn_corenet.trusted_types` lists them).
+CERTIFIED_DISTANCES = (CertificateError, output_loss)
+
+
 def measure(network, compressed, X, distance):
     """``distance(network, original, compressed)`` on every row of ``X``, a chunk at a time."""
     values = np.empty(X.shape[0])
