@@ -35,6 +35,7 @@ from ..methods._registry import MethodOption
 from ..models._sparse_mlp import make_sparse_estimator
 from ..models._summary import CompressionSummary
 from ._fitting import (
+    FitInputs,
     certify_compressed,
     check_targets_need_certified_mode,
     compression_info,
@@ -309,17 +310,13 @@ class CoreNetCompressor(RecordsVersion, BaseEstimator):
             K=self.K,
         )
         sampling_plans = check_memory(self.memory).cache(build_sampling_plans)
-        if self._certified_mode():
-            return fit_to_target(
-                self,
-                network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans,
-                sample_weight=sample_weight, fidelity=fidelity, fidelity_target=target, X_unlabeled=X_unlabeled,
-            )
-        fit_to_budget(
-            self,
-            network, X, method, reweight, settings, random, transform_seed, statistics, sampling_plans,
+        fit = FitInputs(
+            network, X, y, method, reweight, settings, random, transform_seed, statistics, sampling_plans,
             sample_weight=sample_weight, fidelity=fidelity, fidelity_target=target, X_unlabeled=X_unlabeled,
         )
+        if self._certified_mode():
+            return fit_to_target(self, fit)
+        fit_to_budget(self, fit)
         if self._theory_mode():
             warn_if_theory_keeps_most(self)
         return self

@@ -5,7 +5,7 @@ run the certified search, and set its fitted attributes from a plan.
 """
 
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from numbers import Integral
 
@@ -158,65 +158,65 @@ def fine_tune_fixed(compressor, fidelity, target, X, X_unseen, seed, seen_keys=N
         compressor._calibration_keys = seen_keys
 
 
-def fit_to_budget(
-    compressor,
-    network,
-    X,
-    method,
-    reweight,
-    settings,
-    random,
-    transform_seed,
-    statistics,
-    sampling_plans,
-    sample_weight=None,
-    fidelity=None,
-    fidelity_target="outputs",
-    X_unlabeled=None,
-):
+@dataclass(frozen=True)
+class FitInputs:
+    """What a fit of the compressor resolved from its arguments and hyperparameters.
+
+    ``X``, ``y``, ``sample_weight`` and ``X_unlabeled`` are validated (rows of
+    weight 0 dropped, the weights scaled to mean 1, both through a
+    Pipeline's fitted steps); ``fidelity`` and ``fidelity_target`` come from
+    :func:`resolve_fidelity`, ``method`` and ``reweight`` from
+    :func:`resolve_method`.
+    """
+
+    network: object
+    X: object
+    y: object
+    method: object
+    reweight: str
+    settings: object
+    random: object
+    transform_seed: int
+    statistics: object
+    sampling_plans: object
+    sample_weight: object = None
+    fidelity: object = None
+    fidelity_target: str = "outputs"
+    X_unlabeled: object = None
+
+
+def fit_to_budget(compressor, fit):
     """A budget ``keep_ratio`` or theory mode: plan the compression (and fine-tune once, with ``fidelity``).
 
     The unlabelled rows compress as rows of ``X`` of weight 1, but for those
     set aside for fine-tuning (:func:`with_unlabeled`). Sets the
-    compressor's fitted attributes.
+    compressor's fitted attributes from ``fit`` (:class:`FitInputs`).
     """
+    X, sample_weight, X_unlabeled, fidelity = fit.X, fit.sample_weight, fit.X_unlabeled, fit.fidelity
+    reweight, transform_seed = fit.reweight, fit.transform_seed
     X_unseen = seen_keys = None
     if X_unlabeled is not None:
         seen_keys = np.concatenate([row_keys(X), row_keys(X_unlabeled)])
         X, sample_weight, X_unseen = with_unlabeled(X, sample_weight, X_unlabeled, fidelity, transform_seed)
     plan = plan_compression(
-        network, X, method, settings, random,
-        statistics=statistics, sampling_plans=sampling_plans, sample_weight=sample_weight,
+        fit.network, X, fit.method, fit.settings, fit.random,
+        statistics=fit.statistics, sampling_plans=fit.sampling_plans, sample_weight=sample_weight,
     )
     set_fitted_attributes(compressor, plan, reweight, transform_seed)
     compressor._certified = compressor.certificate_ = compressor.search_results_ = None
     compressor._calibration_keys = compressor.fine_tune_history_ = None
     compressor.validation_size_ = 0
     if fidelity is not None:
-        fine_tune_fixed(compressor, fidelity, fidelity_target, X, X_unseen, transform_seed, seen_keys)
+        fine_tune_fixed(compressor, fidelity, fit.fidelity_target, X, X_unseen, transform_seed, seen_keys)
 
 
-def fit_to_target(
-    compressor,
-    network,
-    X,
-    y,
-    method,
-    reweight,
-    settings,
-    random,
-    transform_seed,
-    statistics,
-    sampling_plans,
-    sample_weight=None,
-    fidelity=None,
-    fidelity_target="outputs",
-    X_unlabeled=None,
-):
+def fit_to_target(compressor, fit):
     """``keep_ratio="certified"``: search the sparsest budget that meets the target.
 
-    Sets the compressor's fitted attributes, its certificate and the search's table.
+    Sets the compressor's fitted attributes from ``fit`` (:class:`FitInputs`),
+    its certificate and the search's table.
     """
+    network, X, X_unlabeled = fit.network, fit.X, fit.X_unlabeled
     if compressor.score_tolerance is not None and compressor.agreement is not None:
         raise ValueError("score_tolerance and agreement are two targets: set one of them")
     keys = row_keys(X)
@@ -233,28 +233,28 @@ def fit_to_target(
     evaluate = BudgetEvaluator(
         network,
         X,
-        y,
+        fit.y,
         keys,
-        method,
-        settings,
+        fit.method,
+        fit.settings,
         target,
-        reweight=reweight,
+        reweight=fit.reweight,
         ridge=compressor.ridge,
         validation_fraction=compressor.validation_fraction,
-        random=random,
-        draw_seed=transform_seed,
-        statistics=statistics,
-        sampling_plans=sampling_plans,
-        sample_weight=sample_weight,
-        fidelity=fidelity,
-        fidelity_target=fidelity_target,
+        random=fit.random,
+        draw_seed=fit.transform_seed,
+        statistics=fit.statistics,
+        sampling_plans=fit.sampling_plans,
+        sample_weight=fit.sample_weight,
+        fidelity=fit.fidelity,
+        fidelity_target=fit.fidelity_target,
         extra_rows=X_unlabeled,
     )
     result = compress_to_target(evaluate, network.n_params, target, compressor.search_step, compressor.verbose)
     chosen = result.trial
     for warning in chosen.warnings:  # what the chosen budget warned about
         warnings.warn(warning.message, stacklevel=3)
-    set_fitted_attributes(compressor, chosen.plan, reweight, transform_seed)
+    set_fitted_attributes(compressor, chosen.plan, fit.reweight, fit.transform_seed)
     compressor._certified = chosen.drawn
     # certify refuses the rows fine-tuning trained on too
     compressor._calibration_keys = keys if X_unlabeled is None else np.concatenate([keys, row_keys(X_unlabeled)])
