@@ -31,22 +31,17 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import gen_batches
 
 from ..core._activations import apply_activation
 from ..core._errors import DEFAULT_OUTPUT_FLOOR, pointwise_errors
 from ..core._network import chunk_rows
-from ._backends import BACKENDS, choose_backend
+from ._fine_tune import fine_tune_network
 from ._losses import loss_for, output_loss
 from ._settings import FineTuneSettings
 from ._training import (
-    FineTuneHistory,
-    _kept_values,
     _rows,
-    _train,
     _Validation,
-    resolve_batch_size,
-    resolve_learning_rate,
 )
 
 #: Epochs of a fidelity run unless set: the searches run one per budget tried.
@@ -326,29 +321,19 @@ class FidelityRows:
         settings = self.settings
         coefs = [sp.csr_array(W, dtype=network.dtype, copy=True) for W in network.coefs]
         intercepts = [np.array(b, dtype=network.dtype, copy=True) for b in network.intercepts]
-        layers, values = _kept_values(coefs, intercepts)
-        history = FineTuneHistory(backend=choose_backend(settings.backend, [W.shape for W in coefs]))
         validation = None
         if self.validation_rows.size:
-            history.validation_indices = self.validation_rows
             validation = _ErrorQuantile(
                 self.validation_rows, self.loss, self.out_activation, self.head.threshold,
                 target=self.target, quantile=self.quantile, error=self.error, output_floor=self.output_floor,
             )
-        history.batch_size = resolve_batch_size(settings.batch_size, self.train_rows.size)
-        history.learning_rate = resolve_learning_rate(settings.learning_rate, self.train_rows.size, history.batch_size)
-        trainer = BACKENDS[history.backend](
-            layers, values, network.activation, self.loss, settings.alpha, history.learning_rate
+        elif settings.early_stopping:  # too few rows to hold any out: train on all
+            settings = replace(settings, early_stopping=False)
+        history = fine_tune_network(
+            coefs, intercepts, self.X, self.Y, activation=network.activation, loss=self.loss,
+            out_activation=self.out_activation, threshold=self.head.threshold, settings=settings,
+            validation=validation,
         )
-        kept = _train(
-            trainer, self.X, self.Y, self.train_rows, validation, history,
-            check_random_state(settings.random_state), None,
-            epochs=settings.epochs, batch_size=history.batch_size,
-            n_iter_no_change=settings.n_iter_no_change, tol=settings.tol, verbose=settings.verbose,
-        )
-        for W, b, layer, weights, biases in zip(coefs, intercepts, layers, kept[::2], kept[1::2], strict=True):
-            W.data[...] = weights
-            b[layer.bias_index] = biases
         # the weights in the form they came in (dense arrays of a drawn network stay dense)
         coefs = [C if sp.issparse(W) else C.toarray() for C, W in zip(coefs, network.coefs, strict=True)]
         return replace(network, coefs=coefs, intercepts=intercepts, extra=dict(network.extra)), history

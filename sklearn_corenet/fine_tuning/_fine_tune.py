@@ -64,6 +64,7 @@ def fine_tune_network(
     start=None,
     stratify=None,
     settings=None,
+    validation=None,
 ):
     """Train the kept weights of a sparse network with Adam (Appendix B.4).
 
@@ -113,6 +114,10 @@ def fine_tune_network(
         Epochs, step size, mini-batches, early stopping, backend, seed and
         progress output (see :class:`FineTuneSettings`); None takes the
         defaults.
+    validation : _Validation, default=None
+        With early stopping, the validation rows and how an epoch is scored
+        on them, instead of a ``validation_fraction`` split scored by the
+        validation score; the other rows train.
 
     Returns
     -------
@@ -160,11 +165,16 @@ def fine_tune_network(
         backend=choose_backend(settings.backend, [W.shape for W in coefs]),
         init="current" if start is None else "selected",
     )
-    train_rows, validation = np.arange(X.shape[0]), None
-    if settings.early_stopping:
+    train_rows = np.arange(X.shape[0])
+    if not settings.early_stopping:
+        validation = None
+    elif validation is None:
         train_rows, validation_rows = _split(X.shape[0], settings.validation_fraction, stratify, rng)
-        history.validation_indices = validation_rows
         validation = _Validation(validation_rows, loss, out_activation, threshold)
+    else:
+        train_rows = np.setdiff1d(train_rows, validation.rows)
+    if validation is not None:
+        history.validation_indices = validation.rows
     history.batch_size = resolve_batch_size(settings.batch_size, train_rows.size)
     history.learning_rate = resolve_learning_rate(settings.learning_rate, train_rows.size, history.batch_size)
     trainer = BACKENDS[history.backend](layers, values, activation, loss, settings.alpha, history.learning_rate)
