@@ -147,6 +147,8 @@ class BudgetEvaluator:
         The split of the unlabelled rows (empty without them). The
         certificates are on the held-out calibration rows, then the
         held-out unlabelled rows; a score, on the former only.
+    extra_keys : ndarray of uint64 or None
+        :func:`~._held_out.row_keys` of the unlabelled rows.
     extra_unseen_rows : ndarray of int
         The fitting unlabelled rows that only fine-tuning reads (to choose
         its epoch); the compression reads the fitting calibration rows,
@@ -176,9 +178,9 @@ class BudgetEvaluator:
         fidelity_target="outputs",
         extra_rows=None,
     ):
-        extra_keys = None if extra_rows is None else row_keys(extra_rows)
+        self.extra_keys = None if extra_rows is None else row_keys(extra_rows)
         self.fit_rows, self.held_out_rows, self.extra_fit_rows, self.extra_held_out_rows = _split(
-            keys, extra_keys, validation_fraction, random, certify_extra=target.score_tolerance is None
+            keys, self.extra_keys, validation_fraction, random, certify_extra=target.score_tolerance is None
         )
         n_held_out = self.held_out_rows.size + self.extra_held_out_rows.size
         # the compression weighs its rows; the certificate counts each held-out row once

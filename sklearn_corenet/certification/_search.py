@@ -331,7 +331,7 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
 
     def passes(index, fine_tune=True):
         trial = evaluate(int(grid[index]), fine_tune=fine_tune)
-        tried.append((index, trial))
+        tried.append(trial)
         if verbose > 0:
             certificate = trial.certificate
             print(
@@ -365,7 +365,6 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
     elif index > 0:
         tuned, _ = smallest_passing(passes, positions[:index], index - 1, slope)
         index = index if tuned is None else tuned
-    tried = [trial for _, trial in tried]
     if index is None:
         best = min(tried, key=lambda t: t.margin)
         raise ValueError(

@@ -257,7 +257,7 @@ def fit_to_target(compressor, fit):
     set_fitted_attributes(compressor, chosen.plan, fit.reweight, fit.transform_seed)
     compressor._certified = chosen.drawn
     # certify refuses the rows fine-tuning trained on too
-    compressor._calibration_keys = keys if X_unlabeled is None else np.concatenate([keys, row_keys(X_unlabeled)])
+    compressor._calibration_keys = keys if X_unlabeled is None else np.concatenate([keys, evaluate.extra_keys])
     compressor._search = evaluate
     compressor.certificate_ = chosen.certificate
     compressor.fine_tune_history_ = chosen.fine_tune_history

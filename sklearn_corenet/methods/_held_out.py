@@ -39,6 +39,12 @@ def _lazy_rows(X, index):
     return take_rows(X, index)
 
 
+def check_held_out_every(held_out_every):
+    """ValueError unless ``held_out_every`` is an int of at least 2."""
+    if not (isinstance(held_out_every, int) and held_out_every >= 2):
+        raise ValueError(f"held_out_every must be an int of at least 2; got {held_out_every!r}")
+
+
 def row_batches(X, n_outputs=0, working_memory=None):
     """Chunks of the rows of ``X`` that fit ``working_memory`` with ``n_outputs`` outputs each.
 

@@ -13,7 +13,7 @@ which no candidate was fitted on.
 import numpy as np
 
 from ._base import SelectionMethod
-from ._held_out import label_differences, split_problem
+from ._held_out import check_held_out_every, label_differences, split_problem
 
 #: Every how many calibration rows one is held out to score the candidates.
 HELD_OUT_EVERY = 4
@@ -98,8 +98,7 @@ class MeasuredChoice(SelectionMethod):
             raise ValueError(f"candidates must be one or more SelectionMethod objects; got {candidates!r}")
         if any(c.structured or c.prunes_dead_neurons for c in candidates):
             raise ValueError("MeasuredChoice chooses among methods that keep every neuron")
-        if not (isinstance(held_out_every, int) and held_out_every >= 2):
-            raise ValueError(f"held_out_every must be an int of at least 2; got {held_out_every!r}")
+        check_held_out_every(held_out_every)
         if distance is not None and not callable(distance):
             raise ValueError(f"distance must be callable or None; got {distance!r}")
         self.name = name

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._base import SelectionMethod
 from ._budget import within_capacity
-from ._held_out import output_loss, split_problem
+from ._held_out import check_held_out_every, output_loss, split_problem
 from ._wanda import ActivationMagnitude
 
 
@@ -116,8 +116,7 @@ class LayerSplitSearch(SelectionMethod):
             raise ValueError(f"base must be an ActivationMagnitude; got {base!r}")
         if not (isinstance(rounds, int) and rounds >= 1):
             raise ValueError(f"rounds must be a positive int; got {rounds!r}")
-        if not (isinstance(held_out_every, int) and held_out_every >= 2):
-            raise ValueError(f"held_out_every must be an int of at least 2; got {held_out_every!r}")
+        check_held_out_every(held_out_every)
         self.name = name
         self.base = base
         self.rounds = rounds
