@@ -40,11 +40,6 @@ import warnings
 
 import numpy as np
 from sklearn.datasets import load_digits, make_classification
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from sklearn_corenet import CoreNetCompressor
@@ -55,6 +50,7 @@ from ._common import (
     TABULAR_SETS,
     MissingDataError,
     Recipe,
+    fit_scaled_mlp,
     prepare_data,
     train_network,
     write_table_report,
@@ -85,12 +81,7 @@ def network(name, args, log=print):
         title = TABULAR[name]
         X, y = make_classification(**TABULAR_SETS[title])
         hidden, size = (256, 256, 256), 2000
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = make_pipeline(
-            StandardScaler(), MLPClassifier(hidden, max_iter=200, early_stopping=True, random_state=0)
-        ).fit(X_train, y_train)
+    model, X_train, X_test, _, y_test = fit_scaled_mlp(X, y, hidden)
     return title, model, X_train, X_test, y_test, size
 
 

@@ -37,10 +37,6 @@ import warnings
 
 import numpy as np
 from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_corenet import CoreNetCompressor
 from sklearn_corenet.methods import NeuronPruning
@@ -51,6 +47,7 @@ from ._common import (
     TABULAR_SETS,
     MissingDataError,
     Recipe,
+    fit_scaled_mlp,
     prepare_data,
     train_network,
     write_table_report,
@@ -79,15 +76,9 @@ def networks(args, log=print):
     except MissingDataError as error:
         log(f"MNIST skipped: {error}")
     for name, params in TABULAR_SETS.items():
-        X, y = make_classification(**params)
-        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-        scaler = StandardScaler().fit(X_train)
-        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            mlp = MLPClassifier((256, 256, 256), max_iter=200, early_stopping=True, random_state=0)
-            mlp.fit(X_train, y_train)
-        yield name, mlp, X_train, y_train, X_test, y_test, True
+        model, X_train, X_test, y_train, y_test = fit_scaled_mlp(*make_classification(**params), (256, 256, 256))
+        scaler, mlp = model[0], model[-1]
+        yield name, mlp, scaler.transform(X_train), y_train, scaler.transform(X_test), y_test, True
 
 
 def run(args, log=print):
