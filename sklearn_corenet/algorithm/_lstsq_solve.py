@@ -10,9 +10,9 @@ padded systems, grouped by width so that little of the work is padding.
 
 import numpy as np
 from scipy.linalg import lapack
-from threadpoolctl import threadpool_limits
 
 from ..core._network import chunk_rows
+from ..core._threads import one_blas_thread
 
 #: A batch holds neurons whose kept counts are at least this fraction of the
 #: batch's widest: the padding then costs at most 1/0.9³ ≈ 1.4 times the
@@ -144,7 +144,7 @@ def _solve_neurons(gram, cross, weights, mask, ridge, working_memory):
     counts = mask.sum(axis=0)
     if n_out == 0 or counts.max() == 0:
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         alone = _solve_shared_masks(gram, cross, weights, mask, ridge, np.diag(gram))
         counts = np.where(alone, counts, 0)
         if not counts.any():

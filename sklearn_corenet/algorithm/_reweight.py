@@ -27,6 +27,7 @@ from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import StrOptions
 
 from ..core._activations import apply_activation
+from ..core._memo import memoized
 from ..core._network import augment, chunk_rows
 from ..core._validation import overflow_error
 from ._lstsq_solve import _solve_neurons
@@ -136,11 +137,14 @@ def lstsq_reweight(
 
     Notes
     -----
-    The inputs of a layer, compressed and original, are carried from layer
-    to layer when one chunk of ``working_memory`` holds every calibration
-    row; otherwise each chunk's are computed again from X through the
-    layers before it, so that memory stays within ``working_memory``
-    whatever the number of rows.
+    When one chunk of ``working_memory`` holds every calibration row and
+    the original's pre-activations of every layer, those are computed first
+    (once per scope of :func:`~sklearn_corenet.core._memo.memoizing`: the
+    measuring rules re-fit the same network on the same rows many times) and
+    the compressed inputs are carried from layer to layer; otherwise each
+    chunk's inputs are computed again from X through the layers before it,
+    so that memory stays within ``working_memory`` whatever the number of
+    rows.
 
     Per layer, the products are the original pre-activations (the targets,
     and through the activation the next layer's original inputs), the Gram
@@ -165,9 +169,15 @@ def lstsq_reweight(
     rows = chunk_rows(8 * widest * 8, X.shape[0], working_memory)
     batches = list(gen_batches(X.shape[0], rows))
     reads = []  # per re-fitted layer, its inputs with kept edges (None: all)
-    carried = None
-    if len(batches) == 1:
-        carried = _layer_inputs(X, batches[0], fitted, originals, reads, network.activation)
+    carried = targets = None
+    # every row's original pre-activations of every layer at once, when they fit
+    widths = sum(W.shape[1] for W in originals)
+    if len(batches) == 1 and chunk_rows(8 * (widths + 8 * widest), X.shape[0], working_memory) >= X.shape[0]:
+        # the same for every re-fit of this network on these rows (a measuring rule re-fits many times)
+        carried, targets = memoized(
+            ("lstsq targets", id(network), id(X)),
+            lambda: _original_targets(X, batches[0], originals, network.activation),
+        )
     for layer, weights in enumerate(fitted):
         mask = weights != 0
         # the fit reads only the inputs and neurons with kept edges: a layer
@@ -175,15 +185,13 @@ def lstsq_reweight(
         inputs, neurons = _kept_indices(mask, 0), _kept_indices(mask, 1)
         gram = cross = None
         for batch in batches:
-            if carried is not None:
-                compressed, original = carried
-                # every neuron's pre-activations: the next layer's original inputs
-                pre = _affine(original, originals[layer])
-                target = pre if neurons is None else pre[:, neurons]
+            if targets is not None:
+                compressed = carried
+                target = targets[layer] if neurons is None else targets[layer][:, neurons]
             else:
                 compressed, original = _layer_inputs(X, batch, fitted, originals, reads, network.activation)
                 target = _affine(original, originals[layer], columns=neurons)
-            del original
+                del original
             augmented = augment(compressed)
             weight = None if sample_weight is None else sample_weight[batch]
             gram, cross = _accumulate(
@@ -205,12 +213,22 @@ def lstsq_reweight(
             weights[block] = part
         del gram, cross, mask
         reads.append(None if inputs is None else inputs[inputs < weights.shape[0] - 1])
-        if carried is not None and layer + 1 < len(fitted):
-            carried = (
-                apply_activation(network.activation, _affine(compressed, weights, reads[-1])),
-                apply_activation(network.activation, pre),
-            )
+        if targets is not None and layer + 1 < len(fitted):
+            carried = apply_activation(network.activation, _affine(compressed, weights, reads[-1]))
     return fitted
+
+
+def _original_targets(X, batch, originals, activation):
+    """Rows ``batch`` of X (dense) and the original network's pre-activations of every layer on them."""
+    rows = _dense_rows(X, batch)
+    targets, inputs = [], rows
+    for index, W in enumerate(originals):
+        targets.append(_affine(inputs, W))
+        if index + 1 < len(originals):
+            inputs = apply_activation(activation, targets[-1].copy())
+    for values in (rows, *targets):
+        values.flags.writeable = False  # shared by the re-fits of a scope
+    return rows, targets
 
 
 def keep_values(network, layers, X, *, ridge=DEFAULT_RIDGE, overwrite=False, sample_weight=None):

@@ -20,6 +20,7 @@ from ..algorithm._reweight import _dense_rows
 from ..core._errors import DEFAULT_OUTPUT_FLOOR, pointwise_errors
 from ..core._head import predictions, probabilities
 from ..core._held_out import row_keys
+from ..core._memo import memoized
 from ..core._network import chunk_rows
 from ..core._rows import LazyRows, take_rows
 
@@ -246,9 +247,22 @@ CERTIFIED_DISTANCES = (CertificateError, output_loss)
 
 
 def measure(network, compressed, X, distance):
-    """``distance(network, original, compressed)`` on every row of ``X``, a chunk at a time."""
+    """``distance(network, original, compressed)`` on every row of ``X``, a chunk at a time.
+
+    The original's outputs are computed once per scope of
+    :func:`~sklearn_corenet.core._memo.memoizing` (read-only arrays).
+    """
+    batches = list(row_batches(X, network.n_outputs))
+    references = memoized(("original outputs", id(network), id(X)), lambda: _outputs(network, X, batches))
     values = np.empty(X.shape[0])
-    for batch in row_batches(X, network.n_outputs):
-        rows = _dense_rows(X, batch)
-        values[batch] = distance(network, network.decision(rows), compressed.decision(rows))
+    for batch, reference in zip(batches, references, strict=True):
+        values[batch] = distance(network, reference, compressed.decision(_dense_rows(X, batch)))
     return values
+
+
+def _outputs(network, X, batches):
+    """The network's last-layer values on each batch of rows of X, read-only."""
+    outputs = [network.decision(_dense_rows(X, batch)) for batch in batches]
+    for values in outputs:
+        values.flags.writeable = False
+    return outputs

@@ -12,6 +12,7 @@ which no candidate was fitted on.
 
 import numpy as np
 
+from ..core._memo import memoizing
 from ._base import SelectionMethod
 from ._held_out import check_held_out_every, label_differences, split_problem
 
@@ -83,8 +84,9 @@ class MeasuredChoice(SelectionMethod):
     distance : callable, default=None
         ``distance(network, original, compressed)``: per held-out row, a
         non-negative distance of the compressed network's last-layer values
-        from the original's, lower is better. None:
-        :func:`~._held_out.label_differences`. The compressor's certified
+        from the original's, lower is better; it must not modify its
+        arguments (the original's values are shared by every candidate, and
+        read-only). None: :func:`~._held_out.label_differences`. The compressor's certified
         search with an (ε, δ) target measures what the certificate reads
         (:class:`~._held_out.CertificateError`, see :meth:`measuring`).
     """
@@ -139,6 +141,13 @@ class MeasuredChoice(SelectionMethod):
         held_out = split_problem(problem, self.held_out_every)
         if held_out is None:
             return self.candidates[0]
+        # the original's values on both sides of the split are computed once
+        with memoizing():
+            return self._best(held_out, budget, refit)
+
+    def _best(self, held_out, budget, refit):
+        """The best candidate on the split ``held_out`` (see :meth:`choose`)."""
+        problem = held_out.fitting
         distance = label_differences if self.distance is None else self.distance
         # labels: no challenger can be clearly better than a network that
         # agrees with the original on every held-out row (a paired test of

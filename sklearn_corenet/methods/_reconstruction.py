@@ -25,9 +25,9 @@ again.
 import numpy as np
 from scipy.linalg import blas
 from sklearn.utils import gen_batches
-from threadpoolctl import threadpool_limits
 
 from ..core._network import augment, chunk_rows
+from ..core._threads import one_blas_thread
 from ..core._validation import overflow_error
 
 #: A candidate whose residual norm² is below this fraction of its own norm²
@@ -120,7 +120,7 @@ def greedy_selection(gram, outgoing, n_select, allowed=None, order=None):
     given, order = order, []
     # one BLAS thread: the steps are matrix-vector products and rank-one
     # updates, which threads slow down rather than speed up
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         for step in range(1, n_select + 1):
             independent = candidates & (residual_norms > DEPENDENCE_TOLERANCE * norms)
             if given is not None:

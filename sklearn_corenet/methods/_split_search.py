@@ -12,6 +12,7 @@ the calibration rows.
 
 import numpy as np
 
+from ..core._memo import memoizing
 from ._base import SelectionMethod
 from ._budget import within_capacity
 from ._held_out import check_held_out_every, output_loss, split_problem
@@ -134,6 +135,12 @@ class LayerSplitSearch(SelectionMethod):
         held_out = split_problem(problem, self.held_out_every) if len(problem.weights) > 1 else None
         if held_out is None:
             return self.base
+        # the original's values on both sides of the split are computed once
+        with memoizing():
+            return self._search(problem, held_out, budget, refit)
+
+    def _search(self, problem, held_out, budget, refit):
+        """The :class:`FixedSplit` found on the split ``held_out`` (see :meth:`choose`)."""
         weights = problem.weights
         capacity = np.array(
             [np.count_nonzero(W[:, alive]) for W, alive in zip(weights, problem.active, strict=True)]

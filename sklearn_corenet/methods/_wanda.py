@@ -4,6 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
+from ..core._memo import memoized
 from ..core._network import chunk_rows
 from ..core._validation import overflow_error
 from ._base import SelectionMethod
@@ -157,7 +158,11 @@ class ActivationMagnitude(SelectionMethod):
     def select(self, problem, budget):
         weights, active = problem.weights, problem.active
         if self.score == "activation":
-            power = input_power(problem.network, problem.X, sample_weight=problem.sample_weight)
+            # the same for every rule a measuring rule compares on these rows
+            power = memoized(
+                ("input power", id(problem.network), id(problem.X), id(problem.sample_weight)),
+                lambda: input_power(problem.network, problem.X, sample_weight=problem.sample_weight),
+            )
         else:
             power = [None] * len(weights)
         counts = self.layer_counts(weights, budget)

@@ -9,6 +9,8 @@ from sklearn_corenet.adapters._sklearn import network_from_sklearn
 from sklearn_corenet.algorithm import REWEIGHT_RULES, ReweightRule, lstsq_reweight
 from sklearn_corenet.algorithm._reweight import reweight_doc
 from sklearn_corenet.algorithm._sensitivity import augmented_weights
+from sklearn_corenet.core._memo import memoized, memoizing
+from sklearn_corenet.core._threads import one_blas_thread
 
 
 def _relative_error(model, compressed, X):
@@ -161,3 +163,49 @@ def test_lstsq_by_chunks_of_rows_equals_the_fit_on_all_rows(digits, digits_mlp, 
     chunked = lstsq_reweight(network, layers, X[:1000], sample_weight=weight, working_memory=0.05)
     for W, W_chunked in zip(whole, chunked, strict=True):
         np.testing.assert_allclose(W_chunked, W, rtol=0, atol=1e-9 * np.abs(W).max())
+
+
+def test_re_fits_sharing_the_original_targets_equal_fresh_ones(digits, digits_mlp):
+    # inside memoizing(), the re-fits of one network on the same rows compute
+    # the original's pre-activations once (what a measuring rule does for each
+    # candidate); each re-fit must equal the one computed alone, and the
+    # shared values must not be changed by the re-fits
+    X, _ = digits
+    network = network_from_sklearn(digits_mlp)
+    rows = X[:900]
+    rng = np.random.default_rng(2)
+    candidates = [
+        [augmented_weights(W, b) * (rng.random((W.shape[0] + 1, W.shape[1])) < fraction)
+         for W, b in zip(network.coefs, network.intercepts, strict=True)]
+        for fraction in (0.1, 0.4, 0.1)
+    ]
+    alone = [lstsq_reweight(network, layers, rows) for layers in candidates]
+    with memoizing():
+        shared = [lstsq_reweight(network, layers, rows) for layers in candidates]
+    for fitted, expected in zip(shared, alone, strict=True):
+        for W, W_alone in zip(fitted, expected, strict=True):
+            np.testing.assert_array_equal(W, W_alone)
+
+
+def test_memoized_values_are_computed_once_per_scope_and_not_kept_after():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    assert memoized("key", compute) == 1 and memoized("key", compute) == 2  # no scope: every time
+    with memoizing():
+        assert memoized("key", compute) == 3 and memoized("key", compute) == 3
+        with memoizing():  # a scope inside a scope is the same scope
+            assert memoized("key", compute) == 3
+        assert memoized("other", compute) == 4
+    assert memoized("key", compute) == 5
+
+
+def test_one_blas_thread_limits_blas_inside_only():
+    from threadpoolctl import threadpool_info
+
+    with one_blas_thread():
+        inside = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert inside and all(n == 1 for n in inside)
