@@ -158,9 +158,10 @@ def _short(selection):
     """A short name of the rule ``"auto"`` chose."""
     if selection is None:
         return "—"
+    dense = "dense-if-cheap" in selection
     if "score='magnitude'" in selection:
-        return "magnitude"
-    return "dense output" if "dense-if-cheap" in selection else "wanda"
+        return "magnitude + dense output" if dense else "magnitude"
+    return "dense output" if dense else "wanda"
 
 
 def main(argv=None):

@@ -14,7 +14,12 @@ import numpy as np
 
 from ..core._memo import memoizing
 from ._base import SelectionMethod
-from ._held_out import check_held_out_every, label_differences, split_problem
+from ._held_out import (
+    check_held_out_every,
+    label_differences,
+    probability_distance,
+    split_problem,
+)
 
 #: Every how many calibration rows one is held out to score the candidates.
 HELD_OUT_EVERY = 4
@@ -55,16 +60,18 @@ class MeasuredChoice(SelectionMethod):
     :func:`~._held_out.split_rows`) (with the compressor's reweighting
     rule, the least-squares re-fit by default); each compressed network is
     compared with the original on the other quarter (at most 5,000)
-    (:func:`~._held_out.label_differences`: label disagreement for
-    classifiers, mean squared error of the outputs for regressors). Candidates are taken in
+    (:func:`~._held_out.probability_distance`: the total variation distance
+    of the predicted probabilities for classifiers, the mean squared error
+    of the outputs for regressors). Candidates are taken in
     order, and one replaces the best so far only when it is clearly better
     (:func:`clearly_better`: by more than two standard errors of the paired
     difference), so that the first stays where the held-out rows cannot
     tell them apart. The chosen candidate then compresses with every
     calibration row, as if it had been chosen by name. Candidates that keep
     the same edges on the fitting rows are scored once, and none is scored
-    once no candidate could be clearly better (the best so far differs from
-    the original on too few held-out rows), so the cost is at most one
+    once the best so far predicts the original's label on so many held-out
+    rows that no candidate could be clearly better on the labels, so the
+    cost is at most one
     compression of three quarters of the rows per distinct candidate, plus
     one.
 
@@ -86,7 +93,7 @@ class MeasuredChoice(SelectionMethod):
         non-negative distance of the compressed network's last-layer values
         from the original's, lower is better; it must not modify its
         arguments (the original's values are shared by every candidate, and
-        read-only). None: :func:`~._held_out.label_differences`. The compressor's certified
+        read-only). None: :func:`~._held_out.probability_distance`. The compressor's certified
         search with an (ε, δ) target measures what the certificate reads
         (:class:`~._held_out.CertificateError`, see :meth:`measuring`).
     """
@@ -148,17 +155,17 @@ class MeasuredChoice(SelectionMethod):
     def _best(self, held_out, budget, refit):
         """The best candidate on the split ``held_out`` (see :meth:`choose`)."""
         problem = held_out.fitting
-        distance = label_differences if self.distance is None else self.distance
-        # labels: no challenger can be clearly better than a network that
-        # agrees with the original on every held-out row (a paired test of
-        # other distances may find one better than the original would be)
+        distance = probability_distance if self.distance is None else self.distance
+        # labels: no challenger can be clearly better on them than a network
+        # that agrees with the original on (nearly) every held-out row; the
+        # gains left there are too small to pay for more candidates
         labels = self.distance is None and problem.network.head.kind != "regression"
-        best, best_differences, seen = None, None, []
+        best, best_differences, best_labels, seen = None, None, None, []
         for candidate in self.candidates:
             if best is not None and labels and not clearly_better(
-                np.zeros_like(best_differences), best_differences, held_out.sample_weight
+                np.zeros_like(best_labels), best_labels, held_out.sample_weight
             ):
-                break  # the best so far differs from the original on too few rows
+                break  # the best so far changes the original's label on too few rows
             layers = held_out.select(candidate, budget)
             masks = [W != 0 for W in layers]
             if any(all(np.array_equal(a, b) for a, b in zip(masks, other, strict=True)) for other in seen):
@@ -168,4 +175,6 @@ class MeasuredChoice(SelectionMethod):
             differences = held_out.measure(compressed, distance)
             if best is None or clearly_better(differences, best_differences, held_out.sample_weight):
                 best, best_differences = candidate, differences
+                if labels:
+                    best_labels = held_out.measure(compressed, label_differences)
         return best

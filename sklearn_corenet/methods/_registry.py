@@ -66,6 +66,7 @@ for _method in (
             ActivationMagnitude(),
             ActivationMagnitude(output_layer="dense-if-cheap"),
             ActivationMagnitude(score="magnitude"),
+            ActivationMagnitude(score="magnitude", output_layer="dense-if-cheap"),
         ),
     ),
     LayerSplitSearch("wanda-search"),
