@@ -95,7 +95,8 @@ def certified_distance(compressor):
     (ε, δ): the certificate's error of each row (:class:`CertificateError`);
     label agreement: the cross-entropy against the original's probabilities
     (:func:`output_loss`, which separates rules with fewer rows than the
-    labels do); a score: the labels, as with a budget (None).
+    labels do); a score: the total variation distance of the probabilities,
+    as with a budget (None).
     """
     if compressor.score_tolerance is not None:
         return None

@@ -108,7 +108,7 @@ method : str or method object, default="auto"
     "neurons-activation", "neuron-norm" (ranked by weight norm, as
     Torch-Pruning), "neurons-thinet" (neurons chosen greedily so that the
     next layer's input is best reconstructed, ThiNet) and "neurons+wanda"
-    (structured, then sparse); "measured" (the best of three edge-selection
+    (structured, then sparse); "measured" (the best of four edge-selection
     rules on held-out calibration rows) and "wanda-search" (each layer's
     share of the budget searched by measured error, slower). "auto" is the
     recommended choice: "measured" with ``reweight="lstsq"`` when a budget
