@@ -56,18 +56,19 @@ def row_batches(X, n_outputs=0, working_memory=None):
     return gen_batches(X.shape[0], chunk_rows(row_bytes, X.shape[0], working_memory))
 
 
-def held_out_rows(X, every, working_memory=None):
+def held_out_rows(X, every, working_memory=None, fold=0):
     """Mask of the calibration rows held out to measure: about one in ``every``.
 
     A row is held out by the key of its values (:func:`~sklearn_corenet.core._held_out.row_keys`,
     the one certificates recognise rows by), not by its position, so that
     copies of a row fall on the same side and the split does not depend on
-    the row order. Rows are read a chunk at a time.
+    the row order. Rows are read a chunk at a time. ``fold`` (0 to
+    ``every - 1``) names which of the ``every`` disjoint shares is held out.
     """
-    return row_keys(X, working_memory) % np.uint64(every) == 0
+    return row_keys(X, working_memory) % np.uint64(every) == np.uint64(fold)
 
 
-def split_rows(X, every, limit=MAX_MEASURED_ROWS, working_memory=None):
+def split_rows(X, every, limit=MAX_MEASURED_ROWS, working_memory=None, fold=0):
     """Indices of the fitting rows and of the held-out rows (:func:`held_out_rows`).
 
     At most ``limit`` rows in all, ``limit / every`` of them held out: the
@@ -78,7 +79,7 @@ def split_rows(X, every, limit=MAX_MEASURED_ROWS, working_memory=None):
     fitting, held = [], []
     n_fit = n_held = 0
     for batch in row_batches(X, n_outputs=X.shape[1], working_memory=working_memory):
-        out = held_out_rows(X[batch], every)
+        out = held_out_rows(X[batch], every, fold=fold)
         rows = np.arange(batch.start, batch.stop)
         fitting.append(rows[~out][: fit_limit - n_fit])
         held.append(rows[out][: held_limit - n_held])
@@ -130,13 +131,14 @@ class HeldOut:
         return measure(self.fitting.network, compressed, self.X, distance)
 
 
-def split_problem(problem, every):
+def split_problem(problem, every, fold=0):
     """``problem`` split into fitting and held-out rows (:class:`HeldOut`); None when too few.
 
-    Returns None when either side has fewer than :data:`MIN_HELD_OUT` rows
-    (weights counted as repetitions).
+    ``fold`` names the share held out (see :func:`held_out_rows`). Returns
+    None when either side has fewer than :data:`MIN_HELD_OUT` rows (weights
+    counted as repetitions).
     """
-    fit_rows, test_rows = split_rows(problem.X, every)
+    fit_rows, test_rows = split_rows(problem.X, every, fold=fold)
     weight = problem.sample_weight
     sizes = [fit_rows.size, test_rows.size]
     if weight is not None:
@@ -151,6 +153,31 @@ def split_problem(problem, every):
     )
     return HeldOut(fitting, _lazy_rows(problem.X, test_rows), None if weight is None else weight[test_rows], fit_rows)
 
+
+#: Fewest held-out rows (total weight) a measuring rule compares its
+#: candidates on: when one share holds fewer, further shares are held out in
+#: turn (cross-fitting). On digits (500 calibration rows, 125 per share),
+#: rules 0.5-1 point of accuracy apart at 5% kept were within two standard
+#: errors on one share and clearly apart on all four.
+MIN_MEASURED_ROWS = 500
+
+
+def held_out_folds(problem, every, min_rows=MIN_MEASURED_ROWS):
+    """The splits a measuring rule compares on: :func:`split_problem`'s first,
+    then further shares held out in turn until ``min_rows`` rows (total
+    weight) are held out or every share has been; [] when too few rows.
+
+    Every calibration row is held out in at most one of them, so the
+    distances of the folds are of distinct rows and pool into one paired
+    comparison.
+    """
+    first = split_problem(problem, every)
+    if first is None:
+        return []
+    held = first.X.shape[0] if first.sample_weight is None else float(first.sample_weight.sum())
+    n_folds = min(every, int(np.ceil(min_rows / held)))
+    folds = [first, *(split_problem(problem, every, fold) for fold in range(1, n_folds))]
+    return [fold for fold in folds if fold is not None]
 
 @contextmanager
 def rows_named_as_given(fit_rows):

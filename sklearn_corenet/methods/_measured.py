@@ -10,15 +10,18 @@ keeps the rule whose network is closest to the original on the other rows,
 which no candidate was fitted on.
 """
 
+from numbers import Integral
+
 import numpy as np
 
 from ..core._memo import memoizing
 from ._base import SelectionMethod
 from ._held_out import (
+    MIN_MEASURED_ROWS,
     check_held_out_every,
+    held_out_folds,
     label_differences,
     probability_distance,
-    split_problem,
 )
 
 #: Every how many calibration rows one is held out to score the candidates.
@@ -66,14 +69,16 @@ class MeasuredChoice(SelectionMethod):
     order, and one replaces the best so far only when it is clearly better
     (:func:`clearly_better`: by more than two standard errors of the paired
     difference), so that the first stays where the held-out rows cannot
-    tell them apart. The chosen candidate then compresses with every
+    tell them apart. When a quarter holds fewer than ``min_measured_rows``
+    rows (500), the other quarters are held out in turn until that many rows
+    are measured (cross-fitting: each candidate compresses once per quarter,
+    never on the rows it is measured on), and the comparison pools them. The chosen candidate then compresses with every
     calibration row, as if it had been chosen by name. Candidates that keep
     the same edges on the fitting rows are scored once, and none is scored
     once the best so far predicts the original's label on so many held-out
     rows that no candidate could be clearly better on the labels, so the
-    cost is at most one
-    compression of three quarters of the rows per distinct candidate, plus
-    one.
+    cost is at most one compression of three quarters of the rows per
+    distinct candidate and quarter measured, plus one.
 
     What it chose is the ``selection`` field of the compressed model's
     ``compression_info_``.
@@ -96,12 +101,24 @@ class MeasuredChoice(SelectionMethod):
         read-only). None: :func:`~._held_out.probability_distance`. The compressor's certified
         search with an (ε, δ) target measures what the certificate reads
         (:class:`~._held_out.CertificateError`, see :meth:`measuring`).
+    min_measured_rows : int, default=500
+        When one share of ``1 / held_out_every`` of the calibration rows
+        holds fewer rows than this, the candidates are compared by
+        cross-fitting: further shares are held out in turn (each candidate
+        compressing on the other rows each time) until this many rows are
+        measured or every share is (:func:`~._held_out.held_out_folds`).
+        Each further share costs one more compression per candidate, of
+        small data. 0 measures one share.
     """
 
     in_paper = False
     default_reweight = "lstsq"
+    min_measured_rows = MIN_MEASURED_ROWS  # objects saved before the option measured as this
 
-    def __init__(self, name="measured", candidates=(), held_out_every=HELD_OUT_EVERY, distance=None):
+    def __init__(
+        self, name="measured", candidates=(), held_out_every=HELD_OUT_EVERY, distance=None,
+        min_measured_rows=MIN_MEASURED_ROWS,
+    ):
         candidates = tuple(candidates)
         if not candidates or not all(isinstance(c, SelectionMethod) for c in candidates):
             raise ValueError(f"candidates must be one or more SelectionMethod objects; got {candidates!r}")
@@ -110,19 +127,28 @@ class MeasuredChoice(SelectionMethod):
         check_held_out_every(held_out_every)
         if distance is not None and not callable(distance):
             raise ValueError(f"distance must be callable or None; got {distance!r}")
+        if not (isinstance(min_measured_rows, Integral) and min_measured_rows >= 0):
+            raise ValueError(f"min_measured_rows must be an int >= 0; got {min_measured_rows!r}")
         self.name = name
         self.candidates = candidates
         self.held_out_every = held_out_every
         self.distance = distance
+        self.min_measured_rows = int(min_measured_rows)
 
     def __repr__(self):
         distance = getattr(self.distance, "__name__", repr(self.distance))
         options = "" if self.distance is None else f", distance={distance}"
+        if self.min_measured_rows != MIN_MEASURED_ROWS:
+            options += f", min_measured_rows={self.min_measured_rows}"
         return f"{type(self).__name__}({self.name!r}, candidates={list(self.candidates)!r}{options})"
 
     def measuring(self, distance):
-        """The same choice, by ``distance`` instead."""
-        return type(self)(self.name, self.candidates, self.held_out_every, distance)
+        """The same choice, by ``distance`` instead, on one held-out share.
+
+        The certified search measures at every budget it tries, on the
+        certificate's continuous error: one share, without cross-fitting.
+        """
+        return type(self)(self.name, self.candidates, self.held_out_every, distance, min_measured_rows=0)
 
     def select(self, problem, budget):
         """The first candidate's selection (the compressor calls :meth:`choose` first)."""
@@ -145,16 +171,17 @@ class MeasuredChoice(SelectionMethod):
         """
         if len(self.candidates) == 1:
             return self.candidates[0]
-        held_out = split_problem(problem, self.held_out_every)
-        if held_out is None:
+        folds = held_out_folds(problem, self.held_out_every, self.min_measured_rows)
+        if not folds:
             return self.candidates[0]
-        # the original's values on both sides of the split are computed once
+        # the original's values on both sides of every split are computed once
         with memoizing():
-            return self._best(held_out, budget, refit)
+            return self._best(folds, budget, refit)
 
-    def _best(self, held_out, budget, refit):
-        """The best candidate on the split ``held_out`` (see :meth:`choose`)."""
-        problem = held_out.fitting
+    def _best(self, folds, budget, refit):
+        """The best candidate on the splits ``folds`` (see :meth:`choose`), their rows pooled."""
+        problem = folds[0].fitting
+        weight = None if folds[0].sample_weight is None else np.concatenate([f.sample_weight for f in folds])
         distance = probability_distance if self.distance is None else self.distance
         # labels: no challenger can be clearly better on them than a network
         # that agrees with the original on (nearly) every held-out row; the
@@ -162,19 +189,20 @@ class MeasuredChoice(SelectionMethod):
         labels = self.distance is None and problem.network.head.kind != "regression"
         best, best_differences, best_labels, seen = None, None, None, []
         for candidate in self.candidates:
-            if best is not None and labels and not clearly_better(
-                np.zeros_like(best_labels), best_labels, held_out.sample_weight
-            ):
+            if best is not None and labels and not clearly_better(np.zeros_like(best_labels), best_labels, weight):
                 break  # the best so far changes the original's label on too few rows
-            layers = held_out.select(candidate, budget)
-            masks = [W != 0 for W in layers]
+            layers = [fold.select(candidate, budget) for fold in folds]
+            masks = [W != 0 for part in layers for W in part]
             if any(all(np.array_equal(a, b) for a, b in zip(masks, other, strict=True)) for other in seen):
                 continue  # the same edges as a candidate already scored
             seen.append(masks)
-            compressed = held_out.refitted(candidate, layers, refit)
-            differences = held_out.measure(compressed, distance)
-            if best is None or clearly_better(differences, best_differences, held_out.sample_weight):
+            compressed = [fold.refitted(candidate, part, refit) for fold, part in zip(folds, layers, strict=True)]
+            del layers
+            differences = np.concatenate([f.measure(c, distance) for f, c in zip(folds, compressed, strict=True)])
+            if best is None or clearly_better(differences, best_differences, weight):
                 best, best_differences = candidate, differences
                 if labels:
-                    best_labels = held_out.measure(compressed, label_differences)
+                    best_labels = np.concatenate(
+                        [f.measure(c, label_differences) for f, c in zip(folds, compressed, strict=True)]
+                    )
         return best

@@ -7,7 +7,11 @@ import pytest
 
 from sklearn_corenet import METHODS, CoreNetCompressor
 from sklearn_corenet.methods import ActivationMagnitude, SelectionMethod
-from sklearn_corenet.methods._held_out import held_out_rows, label_differences, probability_distance
+from sklearn_corenet.methods._held_out import (
+    held_out_rows,
+    label_differences,
+    probability_distance,
+)
 from sklearn_corenet.methods._measured import MeasuredChoice, clearly_better
 
 
@@ -235,6 +239,37 @@ def test_the_default_finds_the_rule_that_loses_least_where_labels_cannot_tell():
         for method in ("wanda", "auto")
     }
     assert drops["auto"] < 0.8 * drops["wanda"]
+
+
+@pytest.mark.parametrize("n_rows, min_measured_rows, n_folds", [(800, 500, 3), (800, 0, 1), (800, 150, 1), (3000, 500, 1)])
+def test_small_calibration_sets_are_cross_fitted(digits, digits_mlp, n_rows, min_measured_rows, n_folds):
+    # with fewer than min_measured_rows held out, further shares are held out
+    # in turn: each candidate compresses once per share, never on the rows it
+    # is measured on, and no row is measured twice
+    X, _ = digits
+    rows = np.vstack([X, X / 2])[:n_rows]
+    recording = Recording()
+    method = MeasuredChoice("test", candidates=(recording, Smallest()), min_measured_rows=min_measured_rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        CoreNetCompressor(keep_ratio=0.2, method=method).fit_transform(digits_mlp, rows)
+    fits = recording.seen[:-1]  # the last one is the compression with every row
+    assert len(fits) == n_folds
+    measured = []
+    for fold, seen in enumerate(fits):
+        held = held_out_rows(rows, 4, fold=fold)
+        np.testing.assert_array_equal(seen, rows[~held])
+        measured.append(np.flatnonzero(held))
+    measured = np.concatenate(measured)
+    assert np.unique(measured).size == measured.size
+    assert measured.size >= min(min_measured_rows, n_rows) or n_folds == 1
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, "500"])
+def test_min_measured_rows_must_be_a_count(value):
+    with pytest.raises(ValueError, match="min_measured_rows"):
+        MeasuredChoice("test", candidates=(METHODS["wanda"],), min_measured_rows=value)
+
 
 def test_regressors_are_not_cut_short():
     # squared errors: a challenger can be clearly better than the best so far
