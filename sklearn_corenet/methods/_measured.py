@@ -70,7 +70,7 @@ class MeasuredChoice(SelectionMethod):
     (:func:`clearly_better`: by more than two standard errors of the paired
     difference), so that the first stays where the held-out rows cannot
     tell them apart. When a quarter holds fewer than ``min_measured_rows``
-    rows (500), the other quarters are held out in turn until that many rows
+    rows (400), the other quarters are held out in turn until that many rows
     are measured (cross-fitting: each candidate compresses once per quarter,
     never on the rows it is measured on), and the comparison pools them. The chosen candidate then compresses with every
     calibration row, as if it had been chosen by name. Candidates that keep
@@ -101,7 +101,7 @@ class MeasuredChoice(SelectionMethod):
         read-only). None: :func:`~._held_out.probability_distance`. The compressor's certified
         search with an (ε, δ) target measures what the certificate reads
         (:class:`~._held_out.CertificateError`, see :meth:`measuring`).
-    min_measured_rows : int, default=500
+    min_measured_rows : int, default=400
         When one share of ``1 / held_out_every`` of the calibration rows
         holds fewer rows than this, the candidates are compared by
         cross-fitting: further shares are held out in turn (each candidate
