@@ -109,15 +109,20 @@ class MeasuredChoice(SelectionMethod):
         measured or every share is (:func:`~._held_out.held_out_folds`).
         Each further share costs one more compression per candidate, of
         small data. 0 measures one share.
+    certified_candidates : sequence of SelectionMethod, default=None
+        The candidates of the certified search (:meth:`measuring`), a subset
+        of ``candidates``; None: all of them.
     """
 
     in_paper = False
     default_reweight = "lstsq"
-    min_measured_rows = MIN_MEASURED_ROWS  # objects saved before the option measured as this
+    # objects saved before these options measured as these
+    min_measured_rows = MIN_MEASURED_ROWS
+    certified_candidates = None
 
     def __init__(
         self, name="measured", candidates=(), held_out_every=HELD_OUT_EVERY, distance=None,
-        min_measured_rows=MIN_MEASURED_ROWS,
+        min_measured_rows=MIN_MEASURED_ROWS, certified_candidates=None,
     ):
         candidates = tuple(candidates)
         if not candidates or not all(isinstance(c, SelectionMethod) for c in candidates):
@@ -129,8 +134,15 @@ class MeasuredChoice(SelectionMethod):
             raise ValueError(f"distance must be callable or None; got {distance!r}")
         if not (isinstance(min_measured_rows, Integral) and min_measured_rows >= 0):
             raise ValueError(f"min_measured_rows must be an int >= 0; got {min_measured_rows!r}")
+        if certified_candidates is not None:
+            certified_candidates = tuple(certified_candidates)
+            if not certified_candidates or not all(c in candidates for c in certified_candidates):
+                raise ValueError(
+                    f"certified_candidates must be some of the candidates; got {certified_candidates!r}"
+                )
         self.name = name
         self.candidates = candidates
+        self.certified_candidates = certified_candidates
         self.held_out_every = held_out_every
         self.distance = distance
         self.min_measured_rows = int(min_measured_rows)
@@ -143,12 +155,14 @@ class MeasuredChoice(SelectionMethod):
         return f"{type(self).__name__}({self.name!r}, candidates={list(self.candidates)!r}{options})"
 
     def measuring(self, distance):
-        """The same choice, by ``distance`` instead, on one held-out share.
+        """The choice the certified search makes: by ``distance``, among
+        ``certified_candidates``, on one held-out share.
 
         The certified search measures at every budget it tries, on the
         certificate's continuous error: one share, without cross-fitting.
         """
-        return type(self)(self.name, self.candidates, self.held_out_every, distance, min_measured_rows=0)
+        candidates = self.candidates if self.certified_candidates is None else self.certified_candidates
+        return type(self)(self.name, candidates, self.held_out_every, distance, min_measured_rows=0)
 
     def select(self, problem, budget):
         """The first candidate's selection (the compressor calls :meth:`choose` first)."""

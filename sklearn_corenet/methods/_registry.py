@@ -45,6 +45,14 @@ def register_method(method):
     return method
 
 
+#: The default's rules ("measured"), the preferred first.
+_MEASURED_RULES = (
+    ActivationMagnitude(),
+    ActivationMagnitude(output_layer="dense-if-cheap"),
+    ActivationMagnitude(score="magnitude"),
+    ActivationMagnitude(score="magnitude", output_layer="dense-if-cheap"),
+)
+
 for _method in (
     CoreNet("corenet"),
     CoreNet("corenet+", prunes_dead_neurons=True),
@@ -62,12 +70,12 @@ for _method in (
     NeuronPruning("neurons+wanda", edges=ActivationMagnitude(), edge_density=0.5),
     MeasuredChoice(
         "measured",
-        candidates=(
-            ActivationMagnitude(),
-            ActivationMagnitude(output_layer="dense-if-cheap"),
-            ActivationMagnitude(score="magnitude"),
-            ActivationMagnitude(score="magnitude", output_layer="dense-if-cheap"),
-        ),
+        candidates=_MEASURED_RULES,
+        # the fourth rule, compared at every budget of the certified search,
+        # kept more where it was chosen than it saved elsewhere
+        # (python -m benchmarks.certified: Fashion-MNIST, agreement 0.99 on
+        # 3,000 rows, 75.1% of the parameters instead of 56.4%)
+        certified_candidates=_MEASURED_RULES[:3],
     ),
     LayerSplitSearch("wanda-search"),
 ):

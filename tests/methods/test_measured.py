@@ -10,6 +10,7 @@ from sklearn_corenet.methods import ActivationMagnitude, SelectionMethod
 from sklearn_corenet.methods._held_out import (
     held_out_rows,
     label_differences,
+    output_loss,
     probability_distance,
 )
 from sklearn_corenet.methods._measured import MeasuredChoice, clearly_better
@@ -263,6 +264,18 @@ def test_small_calibration_sets_are_cross_fitted(digits, digits_mlp, n_rows, min
     measured = np.concatenate(measured)
     assert np.unique(measured).size == measured.size
     assert measured.size >= min(min_measured_rows, n_rows) or n_folds == 1
+
+
+def test_the_certified_search_compares_the_certified_candidates():
+    default = METHODS["measured"]
+    measuring = default.measuring(output_loss)
+    assert measuring.candidates == default.certified_candidates
+    assert measuring.min_measured_rows == 0 and measuring.distance is output_loss
+    # without certified candidates, all of them
+    method = MeasuredChoice("test", candidates=default.candidates)
+    assert method.measuring(output_loss).candidates == default.candidates
+    with pytest.raises(ValueError, match="certified_candidates"):
+        MeasuredChoice("test", candidates=default.candidates[:2], certified_candidates=(ActivationMagnitude(),))
 
 
 @pytest.mark.parametrize("value", [-1, 2.5, "500"])
