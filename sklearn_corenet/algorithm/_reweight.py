@@ -172,11 +172,11 @@ def lstsq_reweight(
     carried = targets = None
     # every row's original pre-activations of every layer at once, when they fit
     widths = sum(W.shape[1] for W in originals)
-    if len(batches) == 1 and chunk_rows(8 * (widths + 8 * widest), X.shape[0], working_memory) >= X.shape[0]:
+    # (within half of working_memory: a measuring rule keeps them while it re-fits)
+    if len(batches) == 1 and chunk_rows(16 * (widths + 8 * widest), X.shape[0], working_memory) >= X.shape[0]:
         # the same for every re-fit of this network on these rows (a measuring rule re-fits many times)
         carried, targets = memoized(
-            ("lstsq targets", id(network), id(X)),
-            lambda: _original_targets(X, batches[0], originals, network.activation),
+            "lstsq targets", (network, X), lambda: _original_targets(X, batches[0], originals, network.activation)
         )
     for layer, weights in enumerate(fitted):
         mask = weights != 0

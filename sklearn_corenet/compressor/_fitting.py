@@ -77,8 +77,7 @@ def resolve_method(compressor):
         method = "corenet++" if compressor._theory_mode() else "measured"
     method = get_method(method)
     if isinstance(method, MeasuredChoice) and method.distance is None and compressor._certified_mode():
-        distance = certified_distance(compressor)
-        method = method if distance is None else method.measuring(distance)
+        method = method.measuring(certified_distance(compressor))
     reweight = method.reweights[0] if compressor.reweight == "auto" else compressor.reweight
     if reweight not in method.reweights:
         combinations = "; ".join(f"{m.name!r}: {', '.join(map(repr, m.reweights))}" for m in METHODS.values())

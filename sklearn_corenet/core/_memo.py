@@ -8,8 +8,9 @@ are compared with) are the same every time. Inside :func:`memoizing` they
 are computed once; outside it every call computes them, so nothing is kept
 between fits and nothing the user passes can change under a kept value.
 
-Keys name the objects they depend on by ``id``: the scope holds the objects
-(the measuring rule's split of the rows), so an id cannot be reused inside it.
+Keys name the objects a value depends on by ``id``, and the scope keeps a
+reference to those objects with the value, so that none of them can be freed
+and its id reused by another object while the scope is open.
 """
 
 from contextlib import contextmanager
@@ -31,14 +32,23 @@ def memoizing():
         _MEMO.reset(token)
 
 
-def memoized(key, compute):
-    """``compute()``, computed once per ``key`` inside :func:`memoizing` (every time outside it).
+def memoized(tag, objects, compute):
+    """``compute()``, computed once per ``tag`` and identity of ``objects`` inside
+    :func:`memoizing` (every time outside it).
 
-    The value is shared: callers must not modify it.
+    Parameters
+    ----------
+    tag : str
+        What is computed.
+    objects : tuple
+        The objects the value depends on (compared by identity).
+    compute : callable
+        Computes the value; it is shared, and callers must not modify it.
     """
     memo = _MEMO.get()
     if memo is None:
         return compute()
+    key = (tag, *(id(item) for item in objects))
     if key not in memo:
-        memo[key] = compute()
-    return memo[key]
+        memo[key] = (objects, compute())  # the objects kept alive: their ids stay theirs
+    return memo[key][1]

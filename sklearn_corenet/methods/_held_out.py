@@ -181,6 +181,7 @@ def held_out_folds(problem, every, min_rows=MIN_MEASURED_ROWS):
     folds = [first, *(split_problem(problem, every, fold) for fold in range(1, n_folds))]
     return [fold for fold in folds if fold is not None]
 
+
 @contextmanager
 def rows_named_as_given(fit_rows):
     """Errors raised while fitting on the rows ``fit_rows`` name the rows as the user gave them.
@@ -221,10 +222,11 @@ def probability_distance(network, original, compressed):
     ½ ‖p̂ − p‖₁ for a classifier's probability vectors (a binary head's two
     columns: |p̂ − p|); the mean over labels of |p̂ − p| for multilabel
     heads, whose labels are separate binary outputs. It is 0 for the original
-    and at most 1, and a row can change label only when it is at least half
-    the gap between the original's two likeliest classes: it tells two
-    compressed networks apart on every row, where :func:`label_differences`
-    tells them apart only on the rows where one of them changes the label.
+    and at most 1; under an argmax (softmax outputs) a row can change label
+    only when it is at least half the gap between the original's two
+    likeliest classes. It tells two compressed networks apart on every row,
+    where :func:`label_differences` tells them apart only on the rows where
+    one of them changes the label.
 
     Measured on 6 networks at 2-20% kept (two draws each,
     ``benchmarks/results/extreme_budgets.md``), choosing the default's
@@ -309,7 +311,7 @@ def measure(network, compressed, X, distance):
     :func:`~sklearn_corenet.core._memo.memoizing` (read-only arrays).
     """
     batches = list(row_batches(X, network.n_outputs))
-    references = memoized(("original outputs", id(network), id(X)), lambda: _outputs(network, X, batches))
+    references = memoized("original outputs", (network, X), lambda: _outputs(network, X, batches))
     values = np.empty(X.shape[0])
     for batch, reference in zip(batches, references, strict=True):
         values[batch] = distance(network, reference, compressed.decision(_dense_rows(X, batch)))

@@ -116,7 +116,7 @@ class MeasuredChoice(SelectionMethod):
 
     in_paper = False
     default_reweight = "lstsq"
-    # objects saved before these options measured as these
+    # objects saved before these options take their defaults
     min_measured_rows = MIN_MEASURED_ROWS
     certified_candidates = None
 
@@ -155,8 +155,8 @@ class MeasuredChoice(SelectionMethod):
         return f"{type(self).__name__}({self.name!r}, candidates={list(self.candidates)!r}{options})"
 
     def measuring(self, distance):
-        """The choice the certified search makes: by ``distance``, among
-        ``certified_candidates``, on one held-out share.
+        """The choice the certified search makes: by ``distance`` (None: the
+        default), among ``certified_candidates``, on one held-out share.
 
         The certified search measures at every budget it tries, on the
         certificate's continuous error: one share, without cross-fitting.

@@ -47,6 +47,13 @@ def input_power(network, X, working_memory=None, sample_weight=None):
     return [total / total_weight for total in sums]
 
 
+def _read_only(arrays):
+    """``arrays``, each made read-only (values shared by a measuring rule's candidates)."""
+    for values in arrays:
+        values.flags.writeable = False
+    return arrays
+
+
 class ActivationMagnitude(SelectionMethod):
     """Keep the edges with the largest |w_ij| · ‖a_j‖ (beyond the paper).
 
@@ -160,8 +167,9 @@ class ActivationMagnitude(SelectionMethod):
         if self.score == "activation":
             # the same for every rule a measuring rule compares on these rows
             power = memoized(
-                ("input power", id(problem.network), id(problem.X), id(problem.sample_weight)),
-                lambda: input_power(problem.network, problem.X, sample_weight=problem.sample_weight),
+                "input power",
+                (problem.network, problem.X, problem.sample_weight),
+                lambda: _read_only(input_power(problem.network, problem.X, sample_weight=problem.sample_weight)),
             )
         else:
             power = [None] * len(weights)

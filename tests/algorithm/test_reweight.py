@@ -194,18 +194,22 @@ def test_memoized_values_are_computed_once_per_scope_and_not_kept_after():
         calls.append(1)
         return len(calls)
 
-    assert memoized("key", compute) == 1 and memoized("key", compute) == 2  # no scope: every time
+    first, second = np.zeros(3), np.zeros(3)
+    assert memoized("key", (first,), compute) == 1 and memoized("key", (first,), compute) == 2  # no scope
     with memoizing():
-        assert memoized("key", compute) == 3 and memoized("key", compute) == 3
+        assert memoized("key", (first,), compute) == 3 and memoized("key", (first,), compute) == 3
         with memoizing():  # a scope inside a scope is the same scope
-            assert memoized("key", compute) == 3
-        assert memoized("other", compute) == 4
-    assert memoized("key", compute) == 5
+            assert memoized("key", (first,), compute) == 3
+        assert memoized("other", (first,), compute) == 4
+        assert memoized("key", (second,), compute) == 5  # an equal object is another key
+    assert memoized("key", (first,), compute) == 6
 
 
 def test_one_blas_thread_limits_blas_inside_only():
     from threadpoolctl import threadpool_info
 
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     with one_blas_thread():
         inside = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert inside and all(n == 1 for n in inside)
+    assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before

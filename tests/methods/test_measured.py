@@ -278,6 +278,46 @@ def test_the_certified_search_compares_the_certified_candidates():
         MeasuredChoice("test", candidates=default.candidates[:2], certified_candidates=(ActivationMagnitude(),))
 
 
+@pytest.mark.parametrize("method", ["auto", "wanda-search"])
+def test_sharing_the_original_values_changes_no_weight(digits, digits_mlp, monkeypatch, method):
+    # the measuring rules compute the original's values once per choice; with
+    # every value computed again for each candidate the model is the same
+    import contextlib
+
+    from sklearn_corenet.methods import _measured, _split_search
+
+    X, _ = digits
+    weight = np.random.default_rng(0).uniform(0.5, 2.0, 600)
+    shared = CoreNetCompressor(keep_ratio=0.05, method=method).fit_transform(digits_mlp, X[:600], sample_weight=weight)
+    monkeypatch.setattr(_measured, "memoizing", contextlib.nullcontext)
+    monkeypatch.setattr(_split_search, "memoizing", contextlib.nullcontext)
+    alone = CoreNetCompressor(keep_ratio=0.05, method=method).fit_transform(digits_mlp, X[:600], sample_weight=weight)
+    for a, b in zip(shared.coefs_, alone.coefs_, strict=True):
+        np.testing.assert_array_equal(a.toarray(), b.toarray())
+
+
+def test_a_score_target_searches_with_the_certified_candidates(digits, digits_mlp):
+    from sklearn_corenet.compressor._fitting import resolve_method
+
+    for options in ({"score_tolerance": 0.02}, {"agreement": 0.95}, {"epsilon": 0.2}):
+        method, _ = resolve_method(CoreNetCompressor(keep_ratio="certified", **options))
+        assert method.candidates == METHODS["measured"].certified_candidates
+        assert method.min_measured_rows == 0
+    method, _ = resolve_method(CoreNetCompressor(keep_ratio=0.1))
+    assert method is METHODS["measured"]
+
+
+def test_a_distance_may_not_write_into_the_shared_outputs(digits, digits_mlp):
+    def writing(network, original, compressed):
+        original[:] = 0
+        return np.zeros(len(original))
+
+    X, _ = digits
+    method = MeasuredChoice("test", candidates=(ActivationMagnitude(), Smallest()), distance=writing)
+    with pytest.raises(ValueError, match="read-only"):
+        _compress(digits_mlp, X[:800], method)
+
+
 @pytest.mark.parametrize("value", [-1, 2.5, "500"])
 def test_min_measured_rows_must_be_a_count(value):
     with pytest.raises(ValueError, match="min_measured_rows"):
@@ -396,8 +436,9 @@ def test_the_certified_search_chooses_by_what_its_target_reads(digits, digits_ml
     assert epsilon.method_.distance == CertificateError(0.2, "l1", 0.01, "probabilities")
     assert agreement.method_.distance is output_loss
     assert "distance=output_loss" in repr(agreement.method_)
-    # a score target and a budget choose by the labels, as the registered method does
-    assert score.method_ is METHODS["measured"]
+    # a score target compares the probabilities, as a budget does, among the certified candidates
+    assert score.method_.distance is None
+    assert score.method_.candidates == METHODS["measured"].certified_candidates
     assert CoreNetCompressor(keep_ratio=0.1).fit(digits_mlp, X[:500]).method_ is METHODS["measured"]
     # the compressor, its method included, pickles and clones
     import pickle
