@@ -226,8 +226,6 @@ def _original_targets(X, batch, originals, activation):
         targets.append(_affine(inputs, W))
         if index + 1 < len(originals):
             inputs = apply_activation(activation, targets[-1].copy())
-    for values in (rows, *targets):
-        values.flags.writeable = False  # shared by the re-fits of a scope
     return rows, targets
 
 

@@ -15,7 +15,7 @@ from ..algorithm._plan import plan_compression
 from ..core._head import predictions, probabilities, score_name
 from ..core._held_out import row_keys, split_held_out
 from ..core._rows import stack_rows, take_rows
-from ..fine_tuning._fidelity import FidelityRows, set_aside
+from ..fine_tuning._fidelity import FidelityRows, with_unlabeled
 from ._bounds import check_enough_points, required_successes
 from ._certificate import make_certificate
 
@@ -232,17 +232,12 @@ class BudgetEvaluator:
         self.reference_probabilities = probabilities(network, self.reference)
         self.required = required_successes(n_held_out, target.delta, target.confidence)
         self.fidelity = None
-        compress, self.extra_unseen_rows = self.extra_fit_rows, self.extra_fit_rows[:0]
-        if fidelity is not None:
-            rng = np.random.default_rng(random.randint(np.iinfo(np.int32).max))
-            if compress.size:  # rows that fine-tuning chooses its epoch on, which no compression reads
-                compress, self.extra_unseen_rows = set_aside(compress, fidelity, rng)
-        # rows read lazily stay so: compression reads them a chunk at a time
-        self.X_fit = take_rows(X, self.fit_rows)
-        if compress.size:  # the unlabelled rows compress too, as rows of weight 1
-            self.X_fit = stack_rows(self.X_fit, extra_rows[compress])
-            if self.fit_weight is not None:
-                self.fit_weight = np.concatenate([self.fit_weight, np.ones(compress.size)])
+        rng = None if fidelity is None else np.random.default_rng(random.randint(np.iinfo(np.int32).max))
+        # rows read lazily stay so: compression reads them a chunk at a time; the
+        # unlabelled rows compress too, but for those fine-tuning chooses its epoch on
+        self.X_fit, self.fit_weight, self.extra_unseen_rows = with_unlabeled(
+            take_rows(X, self.fit_rows), self.fit_weight, extra_rows, self.extra_fit_rows, fidelity, rng
+        )
         if fidelity is not None:
             unseen = self.extra_unseen_rows
             self.fidelity = FidelityRows(

@@ -24,7 +24,7 @@ from ..certification._search import Target, compress_to_target
 from ..core._held_out import row_keys
 from ..core._rows import stack_rows
 from ..core._validation import check_calibration_data
-from ..fine_tuning._fidelity import FidelityRows, fidelity_settings, set_aside
+from ..fine_tuning._fidelity import FidelityRows, fidelity_settings, with_unlabeled
 from ..methods._held_out import CertificateError, output_loss
 from ..methods._measured import MeasuredChoice
 from ..methods._registry import METHODS, get_method
@@ -124,17 +124,6 @@ def resolve_fidelity(compressor, network, X_unlabeled, pipeline, model, seed):
     return fidelity, target, X_unlabeled
 
 
-def with_unlabeled(X, sample_weight, X_unlabeled, fidelity, seed):
-    """Budget and theory modes: the rows to compress with (``X`` then ``X_unlabeled``,
-    their weights, the unlabelled rows of weight 1) and the unlabelled rows set
-    aside for fine-tuning to choose its epoch on (None without fine-tuning)."""
-    compress, unseen = np.arange(X_unlabeled.shape[0]), None
-    if fidelity is not None:
-        compress, unseen = set_aside(compress, fidelity, np.random.default_rng(seed))
-    weight = None if sample_weight is None else np.concatenate([sample_weight, np.ones(compress.size)])
-    return stack_rows(X, X_unlabeled[compress]), weight, None if unseen is None else X_unlabeled[unseen]
-
-
 def fine_tune_fixed(compressor, fidelity, target, X, X_unseen, seed, seen_keys=None):
     """Budget mode with ``fine_tune``: draw once, fine-tune toward the original, keep that network.
 
@@ -189,15 +178,18 @@ def fit_to_budget(compressor, fit):
     """A budget ``keep_ratio`` or theory mode: plan the compression (and fine-tune once, with ``fidelity``).
 
     The unlabelled rows compress as rows of ``X`` of weight 1, but for those
-    set aside for fine-tuning (:func:`with_unlabeled`). Sets the
+    set aside for fine-tuning (:func:`~sklearn_corenet.fine_tuning._fidelity.with_unlabeled`). Sets the
     compressor's fitted attributes from ``fit`` (:class:`FitInputs`).
     """
     X, sample_weight, X_unlabeled, fidelity = fit.X, fit.sample_weight, fit.X_unlabeled, fit.fidelity
     reweight, transform_seed = fit.reweight, fit.transform_seed
     X_unseen = seen_keys = None
     if X_unlabeled is not None:
-        seen_keys = np.concatenate([row_keys(X), row_keys(X_unlabeled)])
-        X, sample_weight, X_unseen = with_unlabeled(X, sample_weight, X_unlabeled, fidelity, transform_seed)
+        if fidelity is not None:  # certify refuses every row fine-tuning may have read
+            seen_keys = np.concatenate([row_keys(X), row_keys(X_unlabeled)])
+        rows, rng = np.arange(X_unlabeled.shape[0]), np.random.default_rng(transform_seed)
+        X, sample_weight, unseen = with_unlabeled(X, sample_weight, X_unlabeled, rows, fidelity, rng)
+        X_unseen = None if fidelity is None else X_unlabeled[unseen]
     plan = plan_compression(
         fit.network, X, fit.method, fit.settings, fit.random,
         statistics=fit.statistics, sampling_plans=fit.sampling_plans, sample_weight=sample_weight,

@@ -16,6 +16,8 @@ and its id reused by another object while the scope is open.
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import numpy as np
+
 _MEMO = ContextVar("sklearn_corenet_memo", default=None)
 
 
@@ -43,12 +45,24 @@ def memoized(tag, objects, compute):
     objects : tuple
         The objects the value depends on (compared by identity).
     compute : callable
-        Computes the value; it is shared, and callers must not modify it.
+        Computes the value. Inside a scope it is shared: its arrays (in
+        tuples and lists too) are made read-only, so that a caller writing
+        into them fails instead of changing what the next one reads.
     """
     memo = _MEMO.get()
     if memo is None:
         return compute()
     key = (tag, *(id(item) for item in objects))
     if key not in memo:
-        memo[key] = (objects, compute())  # the objects kept alive: their ids stay theirs
+        memo[key] = (objects, _read_only(compute()))  # the objects kept alive: their ids stay theirs
     return memo[key][1]
+
+
+def _read_only(value):
+    """``value`` with its arrays (in tuples and lists too) made read-only."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _read_only(item)
+    return value

@@ -36,6 +36,7 @@ from sklearn.utils import gen_batches
 from ..core._activations import apply_activation
 from ..core._errors import DEFAULT_OUTPUT_FLOOR, pointwise_errors
 from ..core._network import chunk_rows
+from ..core._rows import stack_rows
 from ._fine_tune import fine_tune_network
 from ._losses import loss_for, output_loss
 from ._settings import FineTuneSettings
@@ -218,6 +219,28 @@ def set_aside(rows, fidelity, rng):
     aside = np.zeros(rows.size, dtype=bool)
     aside[rng.choice(rows.size, n_unseen, replace=False)] = True
     return rows[~aside], rows[aside]
+
+
+def with_unlabeled(X, sample_weight, X_unlabeled, rows, fidelity, rng):
+    """The rows to compress with: ``X`` and the unlabelled rows ``rows`` (indices
+    into ``X_unlabeled``), these of weight 1, but for those set aside for
+    fine-tuning (:func:`set_aside`, with ``fidelity`` only).
+
+    Returns
+    -------
+    X : {ndarray, sparse matrix, LazyRows}
+    sample_weight : ndarray or None
+    unseen : ndarray of int
+        The unlabelled rows set aside, which no compression reads.
+    """
+    compress, unseen = rows, rows[:0]
+    if fidelity is not None and rows.size:
+        compress, unseen = set_aside(rows, fidelity, rng)
+    if compress.size:
+        X = stack_rows(X, X_unlabeled[compress])
+        if sample_weight is not None:
+            sample_weight = np.concatenate([sample_weight, np.ones(compress.size)])
+    return X, sample_weight, unseen
 
 
 class FidelityRows:

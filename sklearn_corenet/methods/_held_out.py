@@ -130,6 +130,10 @@ class HeldOut:
         """``distance(network, original, compressed)`` on every held-out row (see :func:`measure`)."""
         return measure(self.fitting.network, compressed, self.X, distance)
 
+    def measure_each(self, compressed, distances):
+        """Each of ``distances`` on every held-out row (see :func:`measure_each`)."""
+        return measure_each(self.fitting.network, compressed, self.X, distances)
+
 
 def split_problem(problem, every, fold=0):
     """``problem`` split into fitting and held-out rows (:class:`HeldOut`); None when too few.
@@ -201,6 +205,11 @@ def rows_named_as_given(fit_rows):
         raise ValueError(message[: found.start(1)] + str(row) + message[found.end(1) :]) from error
 
 
+def squared_differences(original, compressed):
+    """Per row, the mean squared difference of the outputs: every distance's measure for regressors."""
+    return np.mean((compressed - original) ** 2, axis=1)
+
+
 def label_differences(network, original, compressed):
     """Per row, whether the compressed network predicts another label (or another
     value: the mean squared difference of the outputs, for regressors).
@@ -209,7 +218,7 @@ def label_differences(network, original, compressed):
     activation); labels are what ``predict`` returns, thresholds included.
     """
     if network.head.kind == "regression":
-        return np.mean((compressed - original) ** 2, axis=1)
+        return squared_differences(original, compressed)
     differs = predictions(network, original) != predictions(network, compressed)
     return (differs.any(axis=1) if differs.ndim == 2 else differs).astype(np.float64)
 
@@ -235,7 +244,7 @@ def probability_distance(network, original, compressed):
     MNIST 784-1000-1000-1000-10 at 5%: 0.42 instead of 0.60) and more in none.
     """
     if network.head.kind == "regression":
-        return np.mean((compressed - original) ** 2, axis=1)
+        return squared_differences(original, compressed)
     p, q = probabilities(network, original), probabilities(network, compressed)
     if network.head.kind == "multilabel":
         return np.mean(np.abs(q - p), axis=1)
@@ -291,7 +300,7 @@ def output_loss(network, original, compressed):
     """
     p = probabilities(network, original)
     if p is None:
-        return np.mean((compressed - original) ** 2, axis=1)
+        return squared_differences(original, compressed)
     q = np.clip(probabilities(network, compressed), 1e-300, 1.0)
     loss = -np.sum(p * np.log(q), axis=1)
     if network.head.kind == "multilabel":
@@ -305,22 +314,28 @@ CERTIFIED_DISTANCES = (CertificateError, output_loss)
 
 
 def measure(network, compressed, X, distance):
-    """``distance(network, original, compressed)`` on every row of ``X``, a chunk at a time.
+    """``distance(network, original, compressed)`` on every row of ``X``, a chunk at a time."""
+    return measure_each(network, compressed, X, (distance,))[0]
+
+
+def measure_each(network, compressed, X, distances):
+    """Each of ``distances`` on every row of ``X``, from one pass of both networks a chunk at a time.
 
     The original's outputs are computed once per scope of
-    :func:`~sklearn_corenet.core._memo.memoizing` (read-only arrays).
+    :func:`~sklearn_corenet.core._memo.memoizing` (read-only there).
+
+    Returns
+    -------
+    list of ndarray of shape (n_rows,)
+        One per distance.
     """
     batches = list(row_batches(X, network.n_outputs))
-    references = memoized("original outputs", (network, X), lambda: _outputs(network, X, batches))
-    values = np.empty(X.shape[0])
+    references = memoized(
+        "original outputs", (network, X), lambda: [network.decision(_dense_rows(X, batch)) for batch in batches]
+    )
+    values = [np.empty(X.shape[0]) for _ in distances]
     for batch, reference in zip(batches, references, strict=True):
-        values[batch] = distance(network, reference, compressed.decision(_dense_rows(X, batch)))
+        outputs = compressed.decision(_dense_rows(X, batch))
+        for value, distance in zip(values, distances, strict=True):
+            value[batch] = distance(network, reference, outputs)
     return values
-
-
-def _outputs(network, X, batches):
-    """The network's last-layer values on each batch of rows of X, read-only."""
-    outputs = [network.decision(_dense_rows(X, batch)) for batch in batches]
-    for values in outputs:
-        values.flags.writeable = False
-    return outputs

@@ -201,6 +201,7 @@ class MeasuredChoice(SelectionMethod):
         # that agrees with the original on (nearly) every held-out row; the
         # gains left there are too small to pay for more candidates
         labels = self.distance is None and problem.network.head.kind != "regression"
+        distances = (distance, label_differences) if labels else (distance,)
         best, best_differences, best_labels, seen = None, None, None, []
         for candidate in self.candidates:
             if best is not None and labels and not clearly_better(np.zeros_like(best_labels), best_labels, weight):
@@ -212,11 +213,9 @@ class MeasuredChoice(SelectionMethod):
             seen.append(masks)
             compressed = [fold.refitted(candidate, part, refit) for fold, part in zip(folds, layers, strict=True)]
             del layers
-            differences = np.concatenate([f.measure(c, distance) for f, c in zip(folds, compressed, strict=True)])
+            # the distance and, for the early stop, the labels, from one pass over the held-out rows
+            measured = [f.measure_each(c, distances) for f, c in zip(folds, compressed, strict=True)]
+            differences, *rest = (np.concatenate(parts) for parts in zip(*measured, strict=True))
             if best is None or clearly_better(differences, best_differences, weight):
-                best, best_differences = candidate, differences
-                if labels:
-                    best_labels = np.concatenate(
-                        [f.measure(c, label_differences) for f, c in zip(folds, compressed, strict=True)]
-                    )
+                best, best_differences, best_labels = candidate, differences, rest[0] if labels else None
         return best

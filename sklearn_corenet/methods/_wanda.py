@@ -47,13 +47,6 @@ def input_power(network, X, working_memory=None, sample_weight=None):
     return [total / total_weight for total in sums]
 
 
-def _read_only(arrays):
-    """``arrays``, each made read-only (values shared by a measuring rule's candidates)."""
-    for values in arrays:
-        values.flags.writeable = False
-    return arrays
-
-
 class ActivationMagnitude(SelectionMethod):
     """Keep the edges with the largest |w_ij| · ‖a_j‖ (beyond the paper).
 
@@ -169,7 +162,7 @@ class ActivationMagnitude(SelectionMethod):
             power = memoized(
                 "input power",
                 (problem.network, problem.X, problem.sample_weight),
-                lambda: _read_only(input_power(problem.network, problem.X, sample_weight=problem.sample_weight)),
+                lambda: input_power(problem.network, problem.X, sample_weight=problem.sample_weight),
             )
         else:
             power = [None] * len(weights)
