@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sklearn_corenet.algorithm._lstsq_solve import (
+    ALONE_WIDTH,
     CHOLESKY_WIDTH,
     NARROW,
     WIDTH_RATIO,
@@ -12,7 +13,7 @@ from sklearn_corenet.algorithm._lstsq_solve import (
 )
 
 
-def _problem(seed, n_in=90, n_out=60, n_points=200):
+def _problem(seed, n_in=200, n_out=60, n_points=300):
     """A Gram matrix, cross products, starting weights and a mask whose neurons
     keep from 0 to all of the inputs (narrow, wide and shared kept sets)."""
     rng = np.random.default_rng(seed)
@@ -47,7 +48,9 @@ def _reference(gram, cross, weights, mask, ridge):
 def test_batched_solves_equal_one_solve_per_neuron(seed, working_memory):
     gram, cross, weights, mask = _problem(seed)
     counts = mask.sum(axis=0)
-    assert counts.max() >= CHOLESKY_WIDTH and 0 < counts[counts > 0].min() < NARROW  # both solvers run
+    # every path runs: alone, batched by Cholesky, batched by LU
+    assert counts.max() >= ALONE_WIDTH and 0 < counts[counts > 0].min() < NARROW
+    assert ((counts >= CHOLESKY_WIDTH) & (counts < ALONE_WIDTH)).any()
     fitted = weights.copy()
     _solve_neurons(gram, cross, fitted, mask, 1e-3, working_memory)
     expected = _reference(gram, cross, weights, mask, 1e-3)
@@ -62,7 +65,9 @@ def test_singular_wide_systems_get_their_least_norm_solution():
     dead = [5, 17, 40]
     gram[dead, :] = gram[:, dead] = 0.0
     cross[dead, :] = 0.0
-    assert (mask[dead].any(axis=0) & (mask.sum(axis=0) >= CHOLESKY_WIDTH)).any()
+    counts = mask.sum(axis=0)
+    for smallest, widest in [(CHOLESKY_WIDTH, ALONE_WIDTH), (ALONE_WIDTH, np.inf)]:
+        assert (mask[dead].any(axis=0) & (counts >= smallest) & (counts < widest)).any()
     fitted = weights.copy()
     _solve_neurons(gram, cross, fitted, mask, 0.0, None)
     expected = _reference(gram, cross, weights, mask, 0.0)
