@@ -72,8 +72,11 @@ class MeasuredChoice(SelectionMethod):
     tell them apart. When a quarter holds fewer than ``min_measured_rows``
     rows (400), the other quarters are held out in turn until that many rows
     are measured (cross-fitting: each candidate compresses once per quarter,
-    never on the rows it is measured on), and the comparison pools them. The chosen candidate then compresses with every
-    calibration row, as if it had been chosen by name. Candidates that keep
+    never on the rows it is measured on), and the comparison pools them; a
+    candidate clearly worse than the best so far on the quarters measured
+    (by the same two standard errors) is not compressed on the others. The
+    chosen candidate then compresses with every calibration row, as if it
+    had been chosen by name. Candidates that keep
     the same edges on the fitting rows are scored once, and none is scored
     once the best so far predicts the original's label on so many held-out
     rows that no candidate could be clearly better on the labels, so the
@@ -202,20 +205,39 @@ class MeasuredChoice(SelectionMethod):
         # gains left there are too small to pay for more candidates
         labels = self.distance is None and problem.network.head.kind != "regression"
         distances = (distance, label_differences) if labels else (distance,)
-        best, best_differences, best_labels, seen = None, None, None, []
+        best, best_measured, seen = None, None, []
         for candidate in self.candidates:
-            if best is not None and labels and not clearly_better(np.zeros_like(best_labels), best_labels, weight):
+            if best is not None and labels and not clearly_better(np.zeros_like(best_measured[1]), best_measured[1], weight):
                 break  # the best so far changes the original's label on too few rows
             layers = [fold.select(candidate, budget) for fold in folds]
             masks = [W != 0 for part in layers for W in part]
             if any(all(np.array_equal(a, b) for a, b in zip(masks, other, strict=True)) for other in seen):
                 continue  # the same edges as a candidate already scored
             seen.append(masks)
-            compressed = [fold.refitted(candidate, part, refit) for fold, part in zip(folds, layers, strict=True)]
+            measured = []  # per fold: the distance and, for the early stop, the labels
+            for fold, part in zip(folds, layers, strict=True):
+                # both from one pass over the held-out rows
+                measured.append(fold.measure_each(fold.refitted(candidate, part, refit), distances))
+                if best is not None and len(measured) < len(folds) and _ruled_out(measured, best_measured, folds):
+                    break
+            else:
+                differences, *rest = (np.concatenate(parts) for parts in zip(*measured, strict=True))
+                if best is None or clearly_better(differences, best_measured[0], weight):
+                    best, best_measured = candidate, (differences, rest[0] if labels else None)
             del layers
-            # the distance and, for the early stop, the labels, from one pass over the held-out rows
-            measured = [f.measure_each(c, distances) for f, c in zip(folds, compressed, strict=True)]
-            differences, *rest = (np.concatenate(parts) for parts in zip(*measured, strict=True))
-            if best is None or clearly_better(differences, best_differences, weight):
-                best, best_differences, best_labels = candidate, differences, rest[0] if labels else None
         return best
+
+
+def _ruled_out(measured, best_measured, folds):
+    """Whether the folds measured so far show a challenger clearly worse than the best.
+
+    Cross-fitting measures a candidate one fold at a time: one clearly worse
+    (by :data:`MARGIN_Z` standard errors) on the first folds is not
+    compressed on the others, which would have to reverse that by as much
+    again for it to be chosen.
+    """
+    differences = np.concatenate([parts[0] for parts in measured])
+    best = best_measured[0][: differences.size]  # the folds' rows are pooled in order
+    weights = [fold.sample_weight for fold in folds[: len(measured)]]
+    weight = None if weights[0] is None else np.concatenate(weights)
+    return clearly_better(best, differences, weight)

@@ -489,3 +489,45 @@ def test_the_certificate_error_is_capped_at_twice_epsilon(digits_mlp, digits):
     assert values[0] == 0.2 and values.max() <= 0.2 and np.isfinite(values).all()
     probabilities = CertificateError(0.1, error_on="probabilities")(network, original[1:], compressed[1:])
     assert (probabilities < values[1:] + 1e-12).any() and probabilities.max() <= 0.2
+
+
+class CountingSmallest(Smallest):
+    """The smallest edges, counting the re-fits of its networks."""
+
+    def __init__(self):
+        self.refits = 0
+
+    def neurons_kept(self, layers, problem):
+        self.refits += 1
+        return super().neurons_kept(layers, problem)
+
+
+def test_cross_fitting_stops_measuring_a_clearly_worse_candidate(digits, digits_mlp):
+    # three quarters are measured in turn; the challenger is clearly worse on
+    # the first, so it is not re-fitted on the other two
+    X, _ = digits
+    rows = np.vstack([X, X / 2])[:800]
+    worse = CountingSmallest()
+    method = MeasuredChoice("test", candidates=(ActivationMagnitude(), worse), min_measured_rows=500)
+    compressed = _compress(digits_mlp, rows, method, keep_ratio=0.2)
+    assert compressed.compression_info_.selection == repr(ActivationMagnitude())
+    assert worse.refits == 1
+    # first, it is measured on all three (and not chosen)
+    first = CountingSmallest()
+    method = MeasuredChoice("test", candidates=(first, ActivationMagnitude()), min_measured_rows=500)
+    assert _compress(digits_mlp, rows, method, keep_ratio=0.2).compression_info_.selection == repr(ActivationMagnitude())
+    assert first.refits == 3
+
+
+def test_stopping_early_chooses_as_measuring_every_quarter(digits, digits_mlp, monkeypatch):
+    # the default's candidates on 500 rows: four quarters measured in turn
+    from sklearn_corenet.methods import _measured
+
+    X, _ = digits
+    rows, budgets = X[:500], (0.02, 0.03, 0.05, 0.1, 0.3)
+    ruled_out, rule = [], _measured._ruled_out
+    monkeypatch.setattr(_measured, "_ruled_out", lambda *args: ruled_out.append(rule(*args)) or ruled_out[-1])
+    chosen = [_compress(digits_mlp, rows, "auto", keep_ratio=r).compression_info_.selection for r in budgets]
+    assert any(ruled_out)  # some candidate was stopped early
+    monkeypatch.setattr(_measured, "_ruled_out", lambda *args: False)
+    assert [_compress(digits_mlp, rows, "auto", keep_ratio=r).compression_info_.selection for r in budgets] == chosen
