@@ -14,7 +14,8 @@ The search runs over a geometric grid of budgets (each ``1 + search_step``
 times the one below, up to ``1 / (1 + search_step)`` of the parameters) and
 returns the smallest grid budget that holds whose grid neighbour below does
 not: a bracket [fails, holds] narrowed by interpolation, safeguarded by
-bisection (see :func:`smallest_passing`).
+bisection (see :func:`smallest_passing`); by bisection alone for agreement and
+score targets, whose margins are flat and move in steps of one row.
 """
 
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def positions_of(keep_ratios):
     return np.log(keep_ratios) - np.log1p(-keep_ratios)
 
 
-def smallest_passing(evaluate, positions, start, slope=None):
+def smallest_passing(evaluate, positions, start, slope=None, interpolate=True):
     """The smallest index whose evaluation passes, assuming passing is monotone.
 
     Index ``len(positions)`` (beyond the grid) is taken to pass and index −1
@@ -83,7 +84,8 @@ def smallest_passing(evaluate, positions, start, slope=None):
     odds of the kept fraction. A guess is
     rounded towards the passing side, so that a good guess is confirmed by
     evaluating its neighbour below; when two steps have not halved the
-    bracket, the step bisects.
+    bracket, the step bisects. Without ``interpolate``, every step between
+    two evaluated ends bisects.
 
     Parameters
     ----------
@@ -98,6 +100,9 @@ def smallest_passing(evaluate, positions, start, slope=None):
     slope : float, default=None
         Assumed d margin / d position when a single point is known; None
         jumps by ``MAX_JUMP`` instead.
+    interpolate : bool, default=True
+        Whether a bracket is narrowed by interpolating the margins of its
+        ends (False: by bisection, for margins that are far from linear).
 
     Returns
     -------
@@ -113,7 +118,7 @@ def smallest_passing(evaluate, positions, start, slope=None):
     while passing - failing > 1:
         if not margins:
             index = start
-        elif len(widths) >= 3 and widths[-1] >= widths[-3] / 2:
+        elif (widths and not interpolate) or (len(widths) >= 3 and widths[-1] >= widths[-3] / 2):
             index = (failing + passing) // 2
         else:
             index = _guess(positions, _illinois(margins, kept), failing, passing, slope)
@@ -353,17 +358,20 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
     ratios = grid / n_params
     positions = positions_of(ratios)
     start = int(np.argmin(np.abs(ratios - START_KEEP_RATIO)))
-    # (ε, δ): the log of the certified ε falls roughly as minus the log-odds
-    slope = -1.0 if target.score_tolerance is None and target.agreement is None else None
+    # (ε, δ): the log of the certified ε falls roughly as minus the log-odds;
+    # a lower bound on the agreement or a score drop is flat and noisy where it
+    # crosses its target (steps of one row), which interpolation would creep along
+    interpolate = target.score_tolerance is None and target.agreement is None
+    slope = -1.0 if interpolate else None
     index = None
     if getattr(evaluate, "fidelity", None) is not None:
         # fine-tuning costs more than a compression and lowers the budget that
         # passes: search without it first, then fine-tune only below what passed
-        index, _ = smallest_passing(lambda i: passes(i, fine_tune=False), positions, start, slope)
+        index, _ = smallest_passing(lambda i: passes(i, fine_tune=False), positions, start, slope, interpolate)
     if index is None:
-        index, _ = smallest_passing(passes, positions, start, slope)
+        index, _ = smallest_passing(passes, positions, start, slope, interpolate)
     elif index > 0:
-        tuned, _ = smallest_passing(passes, positions[:index], index - 1, slope)
+        tuned, _ = smallest_passing(passes, positions[:index], index - 1, slope, interpolate)
         index = index if tuned is None else tuned
     if index is None:
         best = min(tried, key=lambda t: t.margin)

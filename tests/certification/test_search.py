@@ -47,6 +47,28 @@ def test_search_finds_the_smallest_passing_index_of_a_monotone_margin(steepness)
     assert np.mean(counts) <= 6
 
 
+def test_search_without_interpolation_bisects_its_bracket():
+    # a margin flat and quantised near its crossing (a lower bound on a share
+    # of a few hundred rows): once both ends are evaluated, every step bisects
+    grid = budget_grid(300_000, 0.1)
+    positions = positions_of(grid / 300_000)
+    for answer in range(1, grid.size):
+        margin = np.where(np.arange(grid.size) < answer, 0.003, -0.003)
+        evaluated = []
+
+        def evaluate(index, margin=margin, evaluated=evaluated):
+            evaluated.append(index)
+            return margin[index] <= 0, margin[index]
+
+        found, order = smallest_passing(evaluate, positions, start=20, interpolate=False)
+        assert found == answer and len(set(order)) == len(order)
+        failing, passing = -1, grid.size
+        for index in order:
+            if failing >= 0 and passing < grid.size:  # a bracket: its midpoint
+                assert index == (failing + passing) // 2
+            failing, passing = (failing, index) if index >= answer else (index, passing)
+
+
 def test_search_without_margins_bisects_and_reports_none():
     positions = np.arange(40.0)
 
@@ -267,3 +289,21 @@ def test_invalid_target_parameters(digits, digits_mlp, params):
     X, _ = digits
     with pytest.raises(InvalidParameterError):
         CoreNetCompressor(**{"keep_ratio": "certified", **params}).fit(digits_mlp, X[:300])
+
+
+@pytest.mark.parametrize(
+    "params, interpolate",
+    [({"epsilon": 0.2, "delta": 0.1}, True), ({"agreement": 0.95}, False), ({"score_tolerance": 0.01}, False)],
+)
+def test_only_an_epsilon_target_interpolates_its_bracket(digits, small_mlp, monkeypatch, params, interpolate):
+    # the log of a certified epsilon is close to linear in the budget's log-odds;
+    # a lower bound on the agreement or a score drop moves in steps of one row
+    from sklearn_corenet.certification import _search
+
+    seen, search = [], _search.smallest_passing
+    monkeypatch.setattr(
+        _search, "smallest_passing", lambda *args: seen.append(args[4]) or search(*args)
+    )
+    X, y = digits
+    CoreNetCompressor(keep_ratio="certified", random_state=0, **params).fit(small_mlp, X[:1000], y[:1000])
+    assert seen and all(value is interpolate for value in seen)
