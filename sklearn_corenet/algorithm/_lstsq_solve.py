@@ -86,19 +86,20 @@ def _solve_wide(gram, cross, weights, mask, ridge, neurons, diagonal):
     system that is singular (``ridge=0``) gets its least-norm solution from
     its pseudo-inverse, as :func:`_solve` gives.
     """
+    def system_of(kept, strength):
+        system = gram.take(kept, axis=0).take(kept, axis=1)
+        system.flat[:: kept.size + 1] += strength
+        return system
+
     columns = np.ascontiguousarray(mask[:, neurons].T)
     for k, kept_mask in zip(neurons, columns, strict=True):
         kept = np.flatnonzero(kept_mask)
         strength = _ridge_strength(ridge, diagonal[kept].sum(), kept.size)
-        system = gram.take(kept, axis=0).take(kept, axis=1)
-        system.flat[:: kept.size + 1] += strength
         rhs = cross[kept, k] + strength * weights[kept, k]
-        # system.T is the system itself in Fortran order: factorised in place
-        _, solution, info = lapack.dposv(system.T, rhs, lower=True, overwrite_a=True)
-        if info != 0:
-            system = gram.take(kept, axis=0).take(kept, axis=1)
-            system.flat[:: kept.size + 1] += strength
-            solution = _solve(system, rhs)
+        # the system's transpose is itself in Fortran order: factorised in place
+        _, solution, info = lapack.dposv(system_of(kept, strength).T, rhs, lower=True, overwrite_a=True)
+        if info != 0:  # overwritten: gathered again
+            solution = _solve(system_of(kept, strength), rhs)
         weights[kept, k] = solution
 
 

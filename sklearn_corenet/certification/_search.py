@@ -15,7 +15,7 @@ times the one below, up to ``1 / (1 + search_step)`` of the parameters) and
 returns the smallest grid budget that holds whose grid neighbour below does
 not: a bracket [fails, holds] narrowed by interpolation, safeguarded by
 bisection (see :func:`smallest_passing`); by bisection alone for agreement and
-score targets, whose margins are flat and move in steps of one row.
+score targets, whose margins are flat and noisy near the target.
 """
 
 from dataclasses import dataclass
@@ -220,10 +220,12 @@ class Target:
     error_on: str = "outputs"
 
     def margin(self, certificate):
-        """≤ 0 when ``certificate`` meets the target; roughly linear in the log budget.
+        """≤ 0 when ``certificate`` meets the target.
 
-        (ε, δ): log(ε certified / ε). Score: drop − tolerance. Agreement:
-        target − certified lower bound.
+        (ε, δ): log(ε certified / ε), roughly linear in the log-odds of the
+        kept fraction. Score: drop − tolerance. Agreement: target − certified
+        lower bound. These two are flat and noisy near the target: the search
+        bisects them.
         """
         if self.agreement is not None:
             return self.agreement - certificate.label_agreement_lower
@@ -360,7 +362,8 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
     start = int(np.argmin(np.abs(ratios - START_KEEP_RATIO)))
     # (ε, δ): the log of the certified ε falls roughly as minus the log-odds;
     # a lower bound on the agreement or a score drop is flat and noisy where it
-    # crosses its target (steps of one row), which interpolation would creep along
+    # crosses its target (an accuracy or agreement moves in steps of one held-out
+    # row), and interpolating it creeps along the bracket
     interpolate = target.score_tolerance is None and target.agreement is None
     slope = -1.0 if interpolate else None
     index = None

@@ -1,3 +1,4 @@
+import inspect
 import pickle
 
 import numpy as np
@@ -54,10 +55,8 @@ def test_search_without_interpolation_bisects_its_bracket():
     positions = positions_of(grid / 300_000)
     for answer in range(1, grid.size):
         margin = np.where(np.arange(grid.size) < answer, 0.003, -0.003)
-        evaluated = []
 
-        def evaluate(index, margin=margin, evaluated=evaluated):
-            evaluated.append(index)
+        def evaluate(index, margin=margin):
             return margin[index] <= 0, margin[index]
 
         found, order = smallest_passing(evaluate, positions, start=20, interpolate=False)
@@ -301,9 +300,14 @@ def test_only_an_epsilon_target_interpolates_its_bracket(digits, small_mlp, monk
     from sklearn_corenet.certification import _search
 
     seen, search = [], _search.smallest_passing
-    monkeypatch.setattr(
-        _search, "smallest_passing", lambda *args: seen.append(args[4]) or search(*args)
-    )
+
+    def recording(*args, **kwargs):
+        call = inspect.signature(search).bind(*args, **kwargs)
+        call.apply_defaults()
+        seen.append(call.arguments["interpolate"])
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(_search, "smallest_passing", recording)
     X, y = digits
     CoreNetCompressor(keep_ratio="certified", random_state=0, **params).fit(small_mlp, X[:1000], y[:1000])
     assert seen and all(value is interpolate for value in seen)

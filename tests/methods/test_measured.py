@@ -506,13 +506,13 @@ def test_cross_fitting_stops_measuring_a_clearly_worse_candidate(digits, digits_
     # three quarters are measured in turn; the challenger is clearly worse on
     # the first, so it is not re-fitted on the other two
     X, _ = digits
-    rows = np.vstack([X, X / 2])[:800]
+    rows = X[:800]
     worse = CountingSmallest()
     method = MeasuredChoice("test", candidates=(ActivationMagnitude(), worse), min_measured_rows=500)
     compressed = _compress(digits_mlp, rows, method, keep_ratio=0.2)
     assert compressed.compression_info_.selection == repr(ActivationMagnitude())
     assert worse.refits == 1
-    # first, it is measured on all three (and not chosen)
+    # as the first candidate, it is measured on all three (and not chosen)
     first = CountingSmallest()
     method = MeasuredChoice("test", candidates=(first, ActivationMagnitude()), min_measured_rows=500)
     assert _compress(digits_mlp, rows, method, keep_ratio=0.2).compression_info_.selection == repr(ActivationMagnitude())
@@ -531,3 +531,19 @@ def test_stopping_early_chooses_as_measuring_every_quarter(digits, digits_mlp, m
     assert any(ruled_out)  # some candidate was stopped early
     monkeypatch.setattr(_measured, "_ruled_out", lambda *args: False)
     assert [_compress(digits_mlp, rows, "auto", keep_ratio=r).compression_info_.selection for r in budgets] == chosen
+
+
+def test_ruling_out_reads_the_rows_and_weights_of_the_folds_measured():
+    from types import SimpleNamespace
+
+    from sklearn_corenet.methods._measured import _ruled_out
+
+    # the challenger is worse on the first half of its fold's rows, better on the other
+    best = np.concatenate([np.full(100, 1.0), np.full(100, -50.0)])  # two folds of 100 rows
+    challenger = [(np.where(np.arange(100) < 50, 2.0, 0.1),)]
+    equal = [SimpleNamespace(sample_weight=np.ones(100)) for _ in range(2)]
+    heavy = [SimpleNamespace(sample_weight=np.where(np.arange(100) < 50, 10.0, 1.0)) for _ in range(2)]
+    assert not _ruled_out(challenger, best, equal)  # the second fold's rows are not read
+    assert _ruled_out(challenger, best, heavy)  # the rows it is worse on weigh ten times more
+    unweighted = [SimpleNamespace(sample_weight=None) for _ in range(2)]
+    assert not _ruled_out(challenger, best, unweighted)
