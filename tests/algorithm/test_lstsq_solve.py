@@ -58,6 +58,17 @@ def test_every_solve_path_equals_one_solve_per_neuron(seed, working_memory):
     assert np.array_equal(fitted != 0, mask)
 
 
+def test_float32_weights_receive_the_float64_solutions():
+    # a float32 network's weights are solved in float64 and stored in place
+    gram, cross, weights, mask = _problem(0)
+    fitted = weights.astype(np.float32)
+    _solve_neurons(gram, cross, fitted, mask, 1e-3, None)
+    assert fitted.dtype == np.float32
+    expected = _reference(gram, cross, weights.astype(np.float32).astype(np.float64), mask, 1e-3)
+    np.testing.assert_allclose(fitted, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+    assert np.array_equal(fitted != 0, mask)
+
+
 def test_singular_wide_systems_get_their_least_norm_solution():
     # ridge=0 and inputs that are always 0: the systems of the neurons keeping
     # them are singular, Cholesky fails on them, and the pseudo-inverse solves
