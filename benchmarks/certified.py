@@ -168,6 +168,17 @@ def load(name, data_dir):
     return model, X[3000:4000], y[3000:4000], X[4000:], y[4000:], "10-100-100-1 (regression)"
 
 
+def available(names, data_dir, notes):
+    """``(name, load(name))`` of the data sets that load; a note in ``notes`` for each one skipped."""
+    for name in names:
+        loaded = load(name, data_dir)
+        if isinstance(loaded, str):
+            notes.append(f"- {loaded}.")
+            print(loaded)
+            continue
+        yield name, loaded
+
+
 # -- the measurements ----------------------------------------------------------
 
 
@@ -410,12 +421,7 @@ def main(argv=None):
     began = time.perf_counter()
     sections, notes, kinds = [], [], []
     limits = threadpool_limits(args.threads)
-    for name in args.datasets:
-        loaded = load(name, args.data_dir)
-        if isinstance(loaded, str):
-            notes.append(f"- {loaded}.")
-            print(loaded)
-            continue
+    for name, loaded in available(args.datasets, args.data_dir, notes):
         model, X_cal, y_cal, X_test, y_test, description = loaded
         rows = []
         for epsilon in EPSILONS:

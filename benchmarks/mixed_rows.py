@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .certified import DATA_DIR, load, measure_target
+from .certified import DATA_DIR, available, measure_target
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 RESULTS = BENCHMARKS_DIR / "results" / "mixed_rows.md"
@@ -49,12 +49,7 @@ def main(argv=None):
     ]
     notes = []
     with threadpool_limits(1):
-        for name in args.datasets:
-            loaded = load(name, args.data_dir)
-            if isinstance(loaded, str):
-                notes.append(f"- {loaded}.")
-                print(loaded)
-                continue
+        for name, loaded in available(args.datasets, args.data_dir, notes):
             model, X_cal, y_cal, X_test, y_test, description = loaded
             settings = [("True (up to 5,000 rows)", True)] + [
                 (f"n_synthetic={n:,}", {"n_synthetic": n}) for n in args.n_synthetic
