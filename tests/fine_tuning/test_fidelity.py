@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 
 from sklearn_corenet import CoreNetCompressor
 from sklearn_corenet.adapters import network_of
@@ -10,7 +11,9 @@ from sklearn_corenet.fine_tuning._fidelity import (
     AUTO_ROWS,
     FIDELITY_EPOCHS,
     FidelityRows,
+    MixedRows,
     fidelity_settings,
+    mixing_pairs,
     synthetic_rows,
 )
 
@@ -52,6 +55,40 @@ def test_synthetic_rows_are_mixtures_of_two_rows(sparse):
     # and replaying the draws gives the same rows
     again = synthetic_rows(X, 200, np.random.default_rng(1))
     np.testing.assert_allclose(rows, again)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_mixed_rows_read_are_the_synthetic_rows_of_the_same_draws(sparse):
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    data = sp.csr_array(X) if sparse else X
+    rows = MixedRows(data, *mixing_pairs(data, 200, np.random.default_rng(1)))
+    synthetic = synthetic_rows(data, 200, np.random.default_rng(1))
+    expected = np.vstack([X, synthetic.toarray() if sparse else synthetic])
+    assert rows.shape == (230, 4)
+    np.testing.assert_array_equal(rows[np.arange(230)], expected)
+    order = np.random.default_rng(2).permutation(230)[:50]  # real and mixed rows, in any order
+    np.testing.assert_array_equal(rows[order], expected[order])
+    np.testing.assert_array_equal(rows[25:40], expected[25:40])
+
+
+def test_mixed_rows_beyond_working_memory_are_mixed_as_they_are_read(digits, digits_mlp):
+    X, _ = digits
+    original = network_of(digits_mlp)
+    settings = fidelity_settings({"n_synthetic": 20_000, "epochs": 1, "random_state": 0})
+    # 20,500 rows of 64 float64 features: 10 MiB, held whole within the default working_memory
+    whole = FidelityRows(original, X[:500], "outputs", settings, np.random.default_rng(0))
+    assert isinstance(whole.X, np.ndarray) and whole.X.shape == (20_500, X.shape[1])
+    with sklearn.config_context(working_memory=4):
+        rows = FidelityRows(original, X[:500], "outputs", settings, np.random.default_rng(0))
+    assert isinstance(rows.X, MixedRows) and rows.X.shape == (20_500, X.shape[1])
+    np.testing.assert_array_equal(rows.X[:], whole.X)  # the same rows either way
+    held = sum(part.nbytes for part in (rows.X.first, rows.X.second, rows.X.weight))
+    assert held <= 24 * 20_000  # not 64 features of 8 bytes per row
+    # the targets are the original's outputs on the rows as read
+    np.testing.assert_allclose(rows.Y[[3, 700, 20_499]], original.decision(rows.X[[3, 700, 20_499]]), rtol=1e-12)
+    compressed = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X[:500])
+    _, history = rows.tune(compressed.to_network())  # training reads them a mini-batch at a time
+    assert history.n_epochs == 1
 
 
 @pytest.mark.parametrize("target", ["outputs", "probabilities"])
