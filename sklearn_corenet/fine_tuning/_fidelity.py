@@ -13,8 +13,9 @@ probabilities under cross-entropy when it compares probabilities or labels
 The original can label any input, so the rows need not be data the user
 holds: besides the calibration rows, :func:`synthetic_rows` mixes pairs of
 them (convex combinations, as mixup, Zhang et al. 2018), held whole or, past
-``working_memory``, mixed as training reads them (:class:`MixedRows`). Only rows that may be used to compress are ever given here:
-certified compression keeps its held-out rows out.
+``working_memory`` or for sparse data, mixed as training reads them
+(:class:`MixedRows`). Only rows that may be used to compress are ever given
+here: certified compression keeps its held-out rows out.
 
 References
 ----------
@@ -218,7 +219,8 @@ class MixedRows:
 
     def decision(self, network):
         """``network.decision`` of every row, read a chunk of rows at a time within ``working_memory``."""
-        chunk = chunk_rows(8 * (self.shape[1] + 3 * network.widest), self.shape[0])
+        # a mixed row is built from two rows and two weighted copies: five rows of features
+        chunk = chunk_rows(8 * (5 * self.shape[1] + 3 * network.widest), self.shape[0])
         return np.concatenate([network.decision(self[rows]) for rows in gen_batches(self.shape[0], chunk)])
 
 

@@ -86,8 +86,9 @@ def fine_tune_network(
     intercepts : list of ndarray of shape (n_out,)
         Bias vectors; only their non-zero entries are trained. Updated in
         place.
-    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
-        Training inputs, of the weights' dtype. Not modified.
+    X : {ndarray, sparse matrix, MixedRows} of shape (n_samples, n_features)
+        Training inputs, of the weights' dtype, read a mini-batch of rows at
+        a time (``X[indices]``). Not modified.
     Y : ndarray of shape (n_samples, n_outputs)
         Encoded targets: one-hot rows ("cross_entropy"), an indicator matrix
         ("binary_cross_entropy") or values. Not modified.

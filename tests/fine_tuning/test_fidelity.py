@@ -78,7 +78,8 @@ def test_mixed_rows_beyond_working_memory_are_mixed_as_they_are_read(digits, dig
     # 20,500 rows of 64 float64 features: 10 MiB, held whole within the default working_memory
     whole = FidelityRows(original, X[:500], "outputs", settings, np.random.default_rng(0))
     assert isinstance(whole.X, np.ndarray) and whole.X.shape == (20_500, X.shape[1])
-    with sklearn.config_context(working_memory=4):
+    # 15 MiB would hold them, but not in half of it
+    with sklearn.config_context(working_memory=15):
         rows = FidelityRows(original, X[:500], "outputs", settings, np.random.default_rng(0))
     assert isinstance(rows.X, MixedRows) and rows.X.shape == (20_500, X.shape[1])
     np.testing.assert_array_equal(rows.X[:], whole.X)  # the same rows either way
@@ -89,6 +90,22 @@ def test_mixed_rows_beyond_working_memory_are_mixed_as_they_are_read(digits, dig
     compressed = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X[:500])
     _, history = rows.tune(compressed.to_network())  # training reads them a mini-batch at a time
     assert history.n_epochs == 1
+
+
+def test_sparse_rows_are_mixed_as_read_and_tune_as_dense_ones(digits, digits_mlp):
+    X, _ = digits
+    original = network_of(digits_mlp)
+    settings = fidelity_settings({"n_synthetic": 2_000, "epochs": 3, "random_state": 0})
+    dense = FidelityRows(original, X[:500], "outputs", settings, np.random.default_rng(0))
+    sparse = FidelityRows(original, sp.csr_array(X[:500]), "outputs", settings, np.random.default_rng(0))
+    assert isinstance(sparse.X, MixedRows) and isinstance(dense.X, np.ndarray)
+    np.testing.assert_array_equal(sparse.X[:], dense.X)
+    np.testing.assert_allclose(sparse.Y, dense.Y, rtol=1e-12, atol=1e-12)
+    compressed = CoreNetCompressor(keep_ratio=0.2, random_state=0).fit_transform(digits_mlp, X[:500])
+    (from_dense, _), (from_sparse, _) = (rows.tune(compressed.to_network()) for rows in (dense, sparse))
+    for W, V in zip(from_dense.coefs, from_sparse.coefs, strict=True):
+        W, V = (M.toarray() if sp.issparse(M) else M for M in (W, V))
+        np.testing.assert_allclose(V, W, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("target", ["outputs", "probabilities"])
