@@ -76,6 +76,13 @@ def _solve_stack(system, rhs):
     return solution
 
 
+def _ridge_system(gram, kept, strength):
+    """The system of a neuron keeping the inputs ``kept``: G_KK + λ I (a new array)."""
+    system = gram.take(kept, axis=0).take(kept, axis=1)
+    system.flat[:: kept.size + 1] += strength
+    return system
+
+
 def _solve_wide(gram, cross, weights, mask, ridge, neurons, diagonal):
     """Solve the systems of ``neurons`` one at a time, by Cholesky.
 
@@ -86,20 +93,15 @@ def _solve_wide(gram, cross, weights, mask, ridge, neurons, diagonal):
     system that is singular (``ridge=0``) gets its least-norm solution from
     its pseudo-inverse, as :func:`_solve` gives.
     """
-    def system_of(kept, strength):
-        system = gram.take(kept, axis=0).take(kept, axis=1)
-        system.flat[:: kept.size + 1] += strength
-        return system
-
     columns = np.ascontiguousarray(mask[:, neurons].T)
     for k, kept_mask in zip(neurons, columns, strict=True):
         kept = np.flatnonzero(kept_mask)
         strength = _ridge_strength(ridge, diagonal[kept].sum(), kept.size)
         rhs = cross[kept, k] + strength * weights[kept, k]
         # the system's transpose is itself in Fortran order: factorised in place
-        _, solution, info = lapack.dposv(system_of(kept, strength).T, rhs, lower=True, overwrite_a=True)
+        _, solution, info = lapack.dposv(_ridge_system(gram, kept, strength).T, rhs, lower=True, overwrite_a=True)
         if info != 0:  # overwritten: gathered again
-            solution = _solve(system_of(kept, strength), rhs)
+            solution = _solve(_ridge_system(gram, kept, strength), rhs)
         weights[kept, k] = solution
 
 
@@ -131,10 +133,8 @@ def _solve_shared_masks(gram, cross, weights, mask, ridge, diagonal):
         if kept.size == 0:
             continue
         strength = _ridge_strength(ridge, diagonal[kept].sum(), kept.size)
-        system = gram[np.ix_(kept, kept)]
-        system[np.diag_indices_from(system)] += strength
         rhs = cross[np.ix_(kept, neurons)] + strength * weights[np.ix_(kept, neurons)]
-        weights[np.ix_(kept, neurons)] = _solve(system, rhs)
+        weights[np.ix_(kept, neurons)] = _solve(_ridge_system(gram, kept, strength), rhs)
     return alone
 
 

@@ -218,7 +218,7 @@ class MeasuredChoice(SelectionMethod):
             for fold, part in zip(folds, layers, strict=True):
                 # both from one pass over the held-out rows
                 measured.append(fold.measure_each(fold.refitted(candidate, part, refit), distances))
-                if best is not None and len(measured) < len(folds) and _ruled_out(measured, best_differences, folds):
+                if best is not None and len(measured) < len(folds) and _ruled_out(measured, best_differences, weight):
                     break
             else:
                 differences, *rest = (np.concatenate(parts) for parts in zip(*measured, strict=True))
@@ -228,7 +228,7 @@ class MeasuredChoice(SelectionMethod):
         return best
 
 
-def _ruled_out(measured, best_differences, folds):
+def _ruled_out(measured, best_differences, weight):
     """Whether the folds measured so far show a challenger clearly worse than the best.
 
     Cross-fitting measures a candidate one fold at a time: one clearly worse
@@ -240,7 +240,5 @@ def _ruled_out(measured, best_differences, folds):
     benchmarks).
     """
     differences = np.concatenate([parts[0] for parts in measured])
-    best = best_differences[: differences.size]  # the folds' rows are pooled in order
-    weights = [fold.sample_weight for fold in folds[: len(measured)]]
-    weight = None if weights[0] is None else np.concatenate(weights)
-    return clearly_better(best, differences, weight)
+    n = differences.size  # the folds' rows (and weights) are pooled in order: the first n
+    return clearly_better(best_differences[:n], differences, None if weight is None else weight[:n])

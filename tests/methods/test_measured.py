@@ -534,16 +534,14 @@ def test_stopping_early_chooses_as_measuring_every_quarter(digits, digits_mlp, m
 
 
 def test_ruling_out_reads_the_rows_and_weights_of_the_folds_measured():
-    from types import SimpleNamespace
-
     from sklearn_corenet.methods._measured import _ruled_out
 
     # the challenger is worse on the first half of its fold's rows, better on the other
     best = np.concatenate([np.full(100, 1.0), np.full(100, -50.0)])  # two folds of 100 rows
     challenger = [(np.where(np.arange(100) < 50, 2.0, 0.1),)]
-    equal = [SimpleNamespace(sample_weight=np.ones(100)) for _ in range(2)]
-    heavy = [SimpleNamespace(sample_weight=np.where(np.arange(100) < 50, 10.0, 1.0)) for _ in range(2)]
+    equal = np.ones(200)  # the weights of both folds, pooled
+    heavy = np.tile(np.where(np.arange(100) < 50, 10.0, 1.0), 2)
     assert not _ruled_out(challenger, best, equal)  # the second fold's rows are not read
     assert _ruled_out(challenger, best, heavy)  # the rows it is worse on weigh ten times more
-    unweighted = [SimpleNamespace(sample_weight=None) for _ in range(2)]
+    unweighted = None
     assert not _ruled_out(challenger, best, unweighted)
