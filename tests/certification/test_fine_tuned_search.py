@@ -153,3 +153,27 @@ def test_bad_settings_and_rows_are_refused(digits, small_mlp):
         CoreNetCompressor(keep_ratio=0.3, fine_tune={"epoch": 3}).fit(small_mlp, X[:500])
     with pytest.raises(ValueError, match="features"):
         CoreNetCompressor(keep_ratio=0.3, fine_tune=2).fit(small_mlp, X[:500], X_unlabeled=X[500:, :10])
+
+
+@pytest.mark.parametrize(
+    "target, matched, loss",
+    [
+        ({"epsilon": 0.3}, "outputs", "squared_error"),
+        # label agreement: the logits, which certified smaller models than the probabilities
+        ({"agreement": 0.9}, "outputs", "squared_error"),
+        ({"epsilon": 0.3, "error_on": "probabilities"}, "probabilities", "cross_entropy"),
+        ({"score_tolerance": 0.1}, "probabilities", "cross_entropy"),
+    ],
+)
+def test_fine_tuning_matches_the_logits_or_the_probabilities_by_target(digits, small_mlp, target, matched, loss):
+    X, y = digits
+    settings = {"epochs": 2, "n_synthetic": 200}
+    compressor = CoreNetCompressor(delta=0.1, fine_tune=settings, random_state=0, **target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        compressor.fit(small_mlp, X[:600], y[:600])
+    fidelity = compressor._search.fidelity
+    assert (fidelity.target, fidelity.loss) == (matched, loss)
+    # the targets trained toward: the original's raw outputs, or its probabilities (rows summing to 1)
+    sums = fidelity.Y.sum(axis=1)
+    assert np.allclose(sums, 1) == (matched == "probabilities")
