@@ -68,7 +68,7 @@ def positions_of(keep_ratios):
     return np.log(keep_ratios) - np.log1p(-keep_ratios)
 
 
-def smallest_passing(evaluate, positions, start, slope=None, interpolate=True):
+def smallest_passing(evaluate, positions, start, slope=None, interpolate=True, gallop=False):
     """The smallest index whose evaluation passes, assuming passing is monotone.
 
     Index ``len(positions)`` (beyond the grid) is taken to pass and index −1
@@ -103,6 +103,10 @@ def smallest_passing(evaluate, positions, start, slope=None, interpolate=True):
     interpolate : bool, default=True
         Whether a bracket is narrowed by interpolating the margins of its
         ends (False: by bisection, for margins that are far from linear).
+    gallop : bool, default=False
+        Until both ends of the bracket are evaluated, step away from
+        ``start`` by 1, 2, 4, ... grid steps (exponential search) instead of
+        extrapolating: for an answer expected a few steps from ``start``.
 
     Returns
     -------
@@ -118,6 +122,9 @@ def smallest_passing(evaluate, positions, start, slope=None, interpolate=True):
     while passing - failing > 1:
         if not margins:
             index = start
+        elif gallop and (failing < 0 or passing >= n_grid):
+            # double the distance from the start, on the side not yet bounded
+            index = passing - max(1, start - passing) if failing < 0 else failing + max(1, failing - start)
         elif (widths and not interpolate) or (len(widths) >= 3 and widths[-1] >= widths[-3] / 2):
             index = (failing + passing) // 2
         else:
@@ -374,7 +381,13 @@ def compress_to_target(evaluate, n_params, target, search_step, verbose=0):
     if index is None:
         index, _ = smallest_passing(passes, positions, start, slope, interpolate)
     elif index > 0:
-        tuned, _ = smallest_passing(passes, positions[:index], index - 1, slope, interpolate)
+        # fine-tuning lowers the budget by a few grid steps: a flat margin
+        # (agreement, a score) gives no slope to extrapolate, so step down
+        # 1, 2, 4, ... steps rather than jump (a jump of MAX_JUMP fine-tuned
+        # a budget far below the answer, then bisected back up)
+        tuned, _ = smallest_passing(
+            passes, positions[:index], index - 1, slope, interpolate, gallop=not interpolate
+        )
         index = index if tuned is None else tuned
     if index is None:
         best = min(tried, key=lambda t: t.margin)

@@ -68,6 +68,34 @@ def test_search_without_interpolation_bisects_its_bracket():
             failing, passing = (failing, index) if index >= answer else (index, passing)
 
 
+def test_galloping_steps_away_from_the_start_by_doubling_distances():
+    # fine-tuning lowers a budget by a few grid steps: the search tries 1, 2,
+    # 4, ... steps below its start until one fails, then bisects the bracket
+    grid = budget_grid(300_000, 0.1)
+    positions = positions_of(grid / 300_000)
+    start = 40
+    for answer in range(start + 1):
+        margin = np.where(np.arange(grid.size) < answer, 0.003, -0.003)
+
+        def evaluate(index, margin=margin):
+            return margin[index] <= 0, margin[index]
+
+        found, order = smallest_passing(evaluate, positions, start=start, interpolate=False, gallop=True)
+        assert found == answer and len(set(order)) == len(order)
+        # up to the first failure: the start, then 1, 2, 4, ... steps below it (never below 0)
+        expected, index = [start], start
+        while index > 0 and index >= answer:
+            index = max(0, index - max(1, start - index))
+            expected.append(index)
+        assert order[: len(expected)] == expected
+        # a few grid steps below the start costs a few evaluations, however long the grid
+        assert len(order) <= 2 * np.ceil(np.log2(start - answer + 1)) + 2
+    # the same when the start fails: 1, 2, 4, ... steps above it
+    margin = np.where(np.arange(grid.size) < 50, 0.003, -0.003)
+    found, order = smallest_passing(lambda i: (margin[i] <= 0, margin[i]), positions, 45, interpolate=False, gallop=True)
+    assert found == 50 and order[:4] == [45, 46, 47, 49]
+
+
 def test_search_without_margins_bisects_and_reports_none():
     positions = np.arange(40.0)
 
