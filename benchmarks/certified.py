@@ -271,12 +271,7 @@ def targets_table(model, X_cal, y_cal, X_test, y_test, regression, more=None, un
     ``more``: a larger calibration set (X, y), for the agreement target again;
     ``unlabeled``: sets of rows passed as ``X_unlabeled``, for :data:`UNLABELED_TARGETS` again with each.
     """
-    header = (
-        "| target | kept | kept, fine-tuned | test: coverage or agreement | same, fine-tuned "
-        "| budgets tried, fine-tuned (rows certifying) | time certified, fine-tuned (of which fine-tuning) "
-        "| one compression + fine-tuning | cost |"
-    )
-    lines = [header, "|" + " --- |" * 9]
+    lines = ["| " + " | ".join(["target", *TARGET_COLUMNS]) + " |", "|" + " --- |" * 9]
     targets = [(label, options, None) for label, options in TARGETS]
     if more is not None:
         targets.append((f"agreement 0.99, {more[0].shape[0]} calibration rows", {"agreement": 0.99}, None))
@@ -291,22 +286,33 @@ def targets_table(model, X_cal, y_cal, X_test, y_test, regression, more=None, un
         plain = measure_target(model, X, y, X_test, y_test, options, None, X_unlabeled)
         tuned = measure_target(model, X, y, X_test, y_test, options, True, X_unlabeled)
         print(label, plain, tuned, flush=True)
-        cells = [label]
-        for row in (plain, tuned):
-            cells.append(row["error"] if "error" in row else f"{100 * row['kept']:.1f}%")
-        for row in (plain, tuned):
-            cells.append("" if "error" in row else f"{100 * row['test']:.1f}%")
-        if "error" in tuned:
-            cells += ["", "", "", ""]
-        else:
-            cells += [
-                f"{tuned['budgets']} ({tuned['held_out']:,})",
-                f"{tuned['seconds']:.3g} s ({tuned['fine_tune_seconds']:.3g} s)",
-                f"{tuned['single_seconds']:.3g} s",
-                f"{tuned['seconds'] / tuned['single_seconds']:.1f}x",
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join([label, *target_cells(plain, tuned)]) + " |")
     return lines
+
+
+#: The columns of :func:`target_cells`.
+TARGET_COLUMNS = (
+    "kept", "kept, fine-tuned", "test: coverage or agreement", "same, fine-tuned",
+    "budgets tried, fine-tuned (rows certifying)", "time certified, fine-tuned (of which fine-tuning)",
+    "one compression + fine-tuning", "cost",
+)
+
+
+def target_cells(plain, tuned):
+    """The cells of a targets table's row: two :func:`measure_target` rows, without and with fine-tuning."""
+    cells = []
+    for row in (plain, tuned):
+        cells.append(row["error"] if "error" in row else f"{100 * row['kept']:.1f}%")
+    for row in (plain, tuned):
+        cells.append("" if "error" in row else f"{100 * row['test']:.1f}%")
+    if "error" in tuned:
+        return cells + ["", "", "", ""]
+    return cells + [
+        f"{tuned['budgets']} ({tuned['held_out']:,})",
+        f"{tuned['seconds']:.3g} s ({tuned['fine_tune_seconds']:.3g} s)",
+        f"{tuned['single_seconds']:.3g} s",
+        f"{tuned['seconds'] / tuned['single_seconds']:.1f}x",
+    ]
 
 
 def validity(repetitions, n_calibration=400, epsilon=0.1, delta=0.1):
