@@ -72,10 +72,9 @@ fine_tune : None, bool, int or dict, default=None
     Fidelity fine-tuning (beyond the paper): train the kept weights,
     sparsity fixed, toward the original network's outputs on the
     calibration rows, mixed pairs of them (mixup) and ``X_unlabeled`` (no
-    labels needed). Toward its logits (squared error) when the error is
-    on the outputs and for ``agreement``, toward its probabilities
-    (cross-entropy, Hinton et al. 2015) for ``error_on="probabilities"``
-    and ``score_tolerance``. With ``keep_ratio="certified"`` the search finds
+    labels needed): toward its logits (squared error), or toward its
+    probabilities (cross-entropy, Hinton et al. 2015) for
+    ``score_tolerance``. With ``keep_ratio="certified"`` the search finds
     the budget that certifies without fine-tuning, then fine-tunes the
     budgets it tries below it on the compression rows before it certifies
     them on the held-out rows, which no fitting sees: the certificate

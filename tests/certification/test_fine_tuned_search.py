@@ -159,9 +159,10 @@ def test_bad_settings_and_rows_are_refused(digits, small_mlp):
     "target, matched, loss",
     [
         ({"epsilon": 0.3}, "outputs", "squared_error"),
-        # label agreement: the logits, which certified smaller models than the probabilities
+        # label agreement and the probabilities: the logits, which certified
+        # smaller models than the probabilities
         ({"agreement": 0.9}, "outputs", "squared_error"),
-        ({"epsilon": 0.3, "error_on": "probabilities"}, "probabilities", "cross_entropy"),
+        ({"epsilon": 0.3, "error_on": "probabilities"}, "outputs", "squared_error"),
         ({"score_tolerance": 0.1}, "probabilities", "cross_entropy"),
     ],
 )
