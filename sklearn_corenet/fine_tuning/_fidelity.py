@@ -5,10 +5,10 @@ original's; the least-squares re-fit matches one layer at a time and label
 fine-tuning matches the labels, so neither aims at that distance. Fidelity
 fine-tuning does: the kept weights are trained (sparsity pattern fixed, as
 :func:`~._fine_tune.fine_tune_network` does) to reproduce the original's outputs on unlabelled
-rows: its last layer's values under the squared error when the certificate
-compares outputs (logit matching, Ba and Caruana 2014), its class
-probabilities under cross-entropy when it compares probabilities or labels
-(knowledge distillation, Hinton et al. 2015).
+rows: its last layer's values under the squared error (logit matching, Ba
+and Caruana 2014), or its class probabilities under cross-entropy (knowledge
+distillation, Hinton et al. 2015); the compressor chooses which by the target
+it certifies.
 
 The original can label any input, so the rows need not be data the user
 holds: besides the calibration rows, :func:`synthetic_rows` mixes pairs of
