@@ -307,12 +307,35 @@ def target_cells(plain, tuned):
         cells.append("" if "error" in row else f"{100 * row['test']:.1f}%")
     if "error" in tuned:
         return cells + ["", "", "", ""]
-    return cells + [
-        f"{tuned['budgets']} ({tuned['held_out']:,})",
-        f"{tuned['seconds']:.3g} s ({tuned['fine_tune_seconds']:.3g} s)",
-        f"{tuned['single_seconds']:.3g} s",
-        f"{tuned['seconds'] / tuned['single_seconds']:.1f}x",
+    return cells + [f"{tuned['budgets']} ({tuned['held_out']:,})", *cost_cells(tuned)]
+
+
+def cost_cells(row):
+    """The time of a :func:`measure_target` row's search (of which fine-tuning), of one run, and their ratio."""
+    return [
+        f"{row['seconds']:.3g} s ({row['fine_tune_seconds']:.3g} s)",
+        f"{row['single_seconds']:.3g} s",
+        f"{row['seconds'] / row['single_seconds']:.1f}x",
     ]
+
+
+def write_single_runs(path, title, command, seconds, description, lines, notes):
+    """Write a report of single runs on one BLAS thread: title, command, machine, description, table, notes."""
+    text = [
+        f"# {title}",
+        "",
+        f"Command: `{command}` ({seconds / 60:.1f} min with 1 BLAS thread, single runs, on "
+        f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}).",
+        "",
+        description,
+        "",
+        *lines,
+        "",
+        *(["Notes:", "", *notes, ""] if notes else []),
+    ]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("\n".join(text), encoding="utf-8")
+    print(f"wrote {path} ({seconds:.0f} s)")
 
 
 def validity(repetitions, n_calibration=400, epsilon=0.1, delta=0.1):

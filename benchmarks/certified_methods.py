@@ -17,11 +17,9 @@ found.
 """
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .certified import (
@@ -33,6 +31,7 @@ from .certified import (
     available,
     measure_target,
     target_cells,
+    write_single_runs,
 )
 
 METHODS = ("auto", "wanda-search")
@@ -59,28 +58,20 @@ def main(argv=None):
                 print(name, method, plain, tuned, flush=True)
                 cells = [f"{name} {description}", f'`"{method}"`', *target_cells(plain, tuned)]
                 lines.append("| " + " | ".join(cells) + " |")
-    total = time.perf_counter() - began
-    text = [
-        "# Certified compression: the default method against layer budgets searched by measured error",
-        "",
-        f"Command: `python -m benchmarks.certified_methods` ({total / 60:.1f} min with 1 BLAS thread, "
-        f"on {platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}).",
-        "",
+    write_single_runs(
+        args.output,
+        "Certified compression: the default method against layer budgets searched by measured error",
+        "python -m benchmarks.certified_methods",
+        time.perf_counter() - began,
         f"`CoreNetCompressor(keep_ratio=\"certified\", epsilon={EPSILON}, delta={DELTA}, "
         f"confidence={CONFIDENCE}, method=m, random_state=0)`, without and with `fine_tune=True`, on the "
         "networks, calibration rows (1,000, 30% held out) and test rows of `benchmarks.certified`, and its "
         "columns: *kept*, the fraction of the parameters the search certifies; *test*, the fraction of "
         "test points within ε; *cost*, the fine-tuned search's time over one compression plus one "
-        "fine-tuning run at the budget it found, with the same method (single runs).",
-        "",
-        *lines,
-        "",
-        *(["Notes:", "", *notes, ""] if notes else []),
-    ]
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text("\n".join(text))
-    print("\n".join(text))
-
+        "fine-tuning run at the budget it found, with the same method.",
+        lines,
+        notes,
+    )
 
 if __name__ == "__main__":
     main()

@@ -18,14 +18,18 @@ found (as ``benchmarks.certified`` measures it).
 """
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .certified import DATA_DIR, available, measure_target
+from .certified import (
+    DATA_DIR,
+    available,
+    cost_cells,
+    measure_target,
+    write_single_runs,
+)
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 RESULTS = BENCHMARKS_DIR / "results" / "mixed_rows.md"
@@ -60,33 +64,22 @@ def main(argv=None):
                 if "error" in row:
                     lines.append(f"| {name} {description} | {label} | {row['error']} | | | | | |")
                     continue
-                lines.append(
-                    f"| {name} {description} | {label} | {100 * row['kept']:.1f}% | {100 * row['test']:.1f}% "
-                    f"| {row['budgets']} | {row['seconds']:.3g} s ({row['fine_tune_seconds']:.3g} s) "
-                    f"| {row['single_seconds']:.3g} s | {row['seconds'] / row['single_seconds']:.1f}x |"
-                )
-    total = time.perf_counter() - began
-    text = [
-        "# Fidelity fine-tuning: how many mixed rows",
-        "",
-        f"Command: `python -m benchmarks.mixed_rows` ({total / 60:.1f} min with 1 BLAS thread, "
-        f"single runs, on {platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}).",
-        "",
+                cells = [f"{name} {description}", label, f"{100 * row['kept']:.1f}%", f"{100 * row['test']:.1f}%"]
+                lines.append("| " + " | ".join([*cells, str(row["budgets"]), *cost_cells(row)]) + " |")
+    write_single_runs(
+        args.output,
+        "Fidelity fine-tuning: how many mixed rows",
+        "python -m benchmarks.mixed_rows",
+        time.perf_counter() - began,
         "Certified compression to ε = 0.1 on the outputs, δ = 0.05, confidence 95%, 1,000 calibration "
         "rows (300 held out to certify), with fidelity fine-tuning on the 700 compression rows and mixed "
         "pairs of them: `fine_tune=True` adds them up to 5,000 rows in all, `fine_tune={\"n_synthetic\": n}` "
         "adds n. *Test* is the share of test points within ε (95% certified). *Cost*: the certified "
         "compression's time over that of one compression at the budget found plus one fine-tuning run "
         "with the same setting.",
-        "",
-        *lines,
-        *([""] + notes if notes else []),
-        "",
-    ]
-    with open(args.output, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(text))
-    print(f"wrote {args.output} ({total:.0f} s)")
-
+        lines,
+        notes,
+    )
 
 if __name__ == "__main__":
     main()
